@@ -1,0 +1,191 @@
+//! `tessera client add|list|show|remove`: administrator-managed clients.
+//!
+//! `add` goes through the same validation and creation path as `/register`,
+//! with the administrator's privilege (machine clients allowed). The secret is
+//! printed once and never again.
+
+use std::sync::Arc;
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::clients::{Origin, create};
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::oauth::client::{OneOrMany, RegistrationRequest, RegistrationRules};
+use crate::state::AppState;
+use crate::store::clients::StoredClient;
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Create a client and print its id (and secret, once).
+    Add(AddArgs),
+    /// List clients.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client.
+    Show {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client; its tokens stop being issued at once.
+    Remove { client_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Human-readable name, shown on the consent page.
+    #[arg(long)]
+    name: String,
+    /// Grant type (repeatable): client_credentials, authorization_code, refresh_token.
+    #[arg(long = "grant", default_value = "client_credentials")]
+    grants: Vec<String>,
+    /// Space-separated scopes the client may request.
+    #[arg(long)]
+    scope: Option<String>,
+    /// Redirect URI (repeatable), for authorization_code clients.
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// Resource the client may get tokens for (repeatable); the first is its default.
+    #[arg(long = "audience")]
+    audience: Vec<String>,
+    /// Token endpoint auth method: client_secret_basic, client_secret_post or none.
+    #[arg(long, default_value = "client_secret_basic")]
+    auth_method: String,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn timestamp(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+pub async fn run(cmd: ClientCommand, config: Config) -> anyhow::Result<()> {
+    let state = AppState::build(config, Arc::new(SystemClock)).await?;
+    let result = dispatch(cmd, &state).await;
+    state.store.close().await;
+    result
+}
+
+async fn dispatch(cmd: ClientCommand, state: &AppState) -> anyhow::Result<()> {
+    match cmd {
+        ClientCommand::Add(args) => add(args, state).await,
+        ClientCommand::List { json } => {
+            let clients = state.store.list_clients().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&clients)?);
+            } else {
+                for c in &clients {
+                    println!("{}", summary(c));
+                }
+            }
+            Ok(())
+        }
+        ClientCommand::Show { client_id, json } => {
+            let Some(client) = state.store.find_client(&client_id).await? else {
+                bail!("no client with id {client_id}");
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&client)?);
+            } else {
+                print_details(&client);
+            }
+            Ok(())
+        }
+        ClientCommand::Remove { client_id } => {
+            if !state.store.remove_client(&client_id).await? {
+                bail!("no client with id {client_id}");
+            }
+            println!("removed client {client_id}");
+            Ok(())
+        }
+    }
+}
+
+async fn add(args: AddArgs, state: &AppState) -> anyhow::Result<()> {
+    let request = RegistrationRequest {
+        client_name: Some(args.name),
+        grant_types: Some(args.grants),
+        scope: args.scope,
+        redirect_uris: Some(args.redirect_uris),
+        audience: Some(OneOrMany::Many(args.audience)),
+        token_endpoint_auth_method: Some(args.auth_method),
+        ..RegistrationRequest::default()
+    };
+    let rules = RegistrationRules {
+        redirects: &state.config.registration.redirects,
+        resources: &state.config.resources,
+        privileged: true,
+    };
+    let metadata = rules
+        .validate(request)
+        .map_err(|e| anyhow::anyhow!("{}", e.description))?;
+    let created = create(
+        &state.store,
+        &state.hasher,
+        &metadata,
+        Origin::Admin,
+        state.clock.now(),
+    )
+    .await?;
+    let secret = created.client_secret.as_ref().map(|s| s.expose());
+    if args.json {
+        let mut out = serde_json::to_value(&metadata)?;
+        out["client_id"] = json!(created.client_id);
+        if let Some(s) = secret {
+            out["client_secret"] = json!(s);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("client_id:     {}", created.client_id);
+        if let Some(s) = secret {
+            println!("client_secret: {s}");
+            println!("(the secret is shown only now: store it safely)");
+        }
+    }
+    Ok(())
+}
+
+fn summary(c: &StoredClient) -> String {
+    let grants: Vec<&str> = c.metadata.grant_types.iter().map(|g| g.as_str()).collect();
+    format!(
+        "{}  {}  [{}]  {}",
+        c.client_id,
+        c.metadata.client_name.as_deref().unwrap_or("(unnamed)"),
+        grants.join(","),
+        c.created_by
+    )
+}
+
+fn print_details(c: &StoredClient) {
+    let m = &c.metadata;
+    println!("client_id:    {}", c.client_id);
+    println!(
+        "name:         {}",
+        m.client_name.as_deref().unwrap_or("(unnamed)")
+    );
+    println!(
+        "created:      {} by {}",
+        timestamp(c.client_id_issued_at),
+        c.created_by
+    );
+    println!("auth method:  {}", m.token_endpoint_auth_method.as_str());
+    let grants: Vec<&str> = m.grant_types.iter().map(|g| g.as_str()).collect();
+    println!("grant types:  {}", grants.join(" "));
+    println!("scope:        {}", m.scope.as_deref().unwrap_or(""));
+    println!("audience:     {}", m.audience.join(" "));
+    println!("redirect URIs:");
+    for u in &m.redirect_uris {
+        println!("  {u}");
+    }
+}

@@ -1,0 +1,104 @@
+//! The `tessera` command line (clap). Every subcommand shares `--database` and
+//! `--config` (and their `TESSERA_*` variables), so an operator points all of
+//! them at the same data. `--json` output is for scripts.
+
+mod client;
+mod keys;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Overrides};
+use crate::server::{Server, shutdown_signal};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "An OAuth 2.1 authorization server for MCP servers"
+)]
+pub struct Cli {
+    /// Database URL (created if missing).
+    #[arg(long = "database", env = "TESSERA_DATABASE_URL", global = true)]
+    database: Option<String>,
+    /// Optional TOML configuration file (see examples/tessera.toml).
+    #[arg(long, env = "TESSERA_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the authorization server.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "TESSERA_LISTEN")]
+        listen: Option<String>,
+        /// Issuer URL: origin only, no trailing slash [default: http://LISTEN].
+        #[arg(long, env = "TESSERA_ISSUER")]
+        issuer: Option<String>,
+        /// Initial access token that lets registration create machine clients.
+        #[arg(long, env = "TESSERA_INITIAL_ACCESS_TOKEN", hide_env_values = true)]
+        initial_access_token: Option<String>,
+    },
+    /// Manage clients.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// Inspect signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut overrides = Overrides {
+        database_url: cli.database.clone(),
+        ..Overrides::default()
+    };
+    match cli.command {
+        Command::Serve {
+            listen,
+            issuer,
+            initial_access_token,
+        } => {
+            overrides.listen = listen;
+            overrides.issuer = issuer;
+            overrides.initial_access_token = initial_access_token;
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            init_tracing();
+            serve(config).await
+        }
+        Command::Client(cmd) => {
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            client::run(cmd, config).await
+        }
+        Command::Keys(cmd) => {
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            keys::run(cmd, config).await
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let issuer = config.issuer.clone();
+    let server = Server::bind(config).await?;
+    let addr = server.local_addr()?;
+    println!("Tessera is listening on {addr}");
+    println!("issuer:   {}", issuer.as_str());
+    println!(
+        "metadata: {}/.well-known/oauth-authorization-server{}",
+        issuer.origin(),
+        issuer.path()
+    );
+    server.run_until(shutdown_signal()).await
+}

@@ -1,0 +1,60 @@
+//! Creating clients: the one path shared by `POST /register` and
+//! `tessera client add`. It generates the identifier and, for confidential
+//! clients, the secret (returned once, stored only as a keyed hash).
+
+use crate::oauth::client::ClientMetadata;
+use crate::secrets::{ClientSecret, SecretHasher, new_client_id, new_client_secret};
+use crate::store::Store;
+use crate::store::clients::NewClient;
+
+pub struct Created {
+    pub client_id: String,
+    pub client_secret: Option<ClientSecret>,
+    pub issued_at: i64,
+}
+
+/// Who created a client, recorded with it.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin {
+    Admin,
+    Registration,
+}
+
+impl Origin {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Registration => "registration",
+        }
+    }
+}
+
+pub async fn create(
+    store: &Store,
+    hasher: &SecretHasher,
+    metadata: &ClientMetadata,
+    origin: Origin,
+    now: i64,
+) -> anyhow::Result<Created> {
+    let client_id = new_client_id()?;
+    let client_secret = if metadata.token_endpoint_auth_method.has_secret() {
+        Some(new_client_secret()?)
+    } else {
+        None
+    };
+    let hash = client_secret.as_ref().map(|s| hasher.hash(s.expose()));
+    store
+        .insert_client(&NewClient {
+            id: &client_id,
+            secret_hash: hash.as_deref(),
+            metadata,
+            created_by: origin.as_str(),
+            created_at: now,
+        })
+        .await?;
+    Ok(Created {
+        client_id,
+        client_secret,
+        issued_at: now,
+    })
+}

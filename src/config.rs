@@ -1,0 +1,422 @@
+//! Typed configuration, validated once at start-up.
+//!
+//! Sources, strongest first: command-line flags, `TESSERA_*` environment
+//! variables (clap reads both), the TOML file named by `--config`, built-in
+//! defaults. Without `--config` the commented example shipped in
+//! `examples/tessera.toml` is used, so a fresh `tessera serve` has a scope
+//! catalog and resources to issue for. Unknown keys, bad URLs and an http issuer
+//! on a non-loopback host refuse to start with a one-line reason.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use url::Url;
+
+use crate::keys::Algorithm;
+use crate::oauth::catalog::{ScopeCatalog, ScopeEntry};
+use crate::oauth::redirect_uri::{RedirectPolicy, is_loopback_host};
+use crate::oauth::resource::{Resource, ResourceRegistry};
+use crate::oauth::scope::{ScopeSet, validate_token};
+
+pub const EXAMPLE_CONFIG: &str = include_str!("../examples/tessera.toml");
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE: &str = "sqlite://tessera.db";
+
+/// A secret from configuration; `Debug` never shows it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// The issuer identifier (RFC 8414 §2): http(s), no query, no fragment, no
+/// trailing slash, https unless the host is loopback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuer {
+    value: String,
+    /// The path part ("" for an origin-only issuer), under which routes are served.
+    path: String,
+}
+
+impl Issuer {
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        let url = Url::parse(s).with_context(|| format!("issuer '{s}' is not an absolute URL"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            bail!("issuer '{s}' must use https");
+        }
+        if url.query().is_some() || url.fragment().is_some() || s.contains('?') || s.contains('#') {
+            bail!("issuer '{s}' must not have a query or fragment");
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            bail!("issuer '{s}' must not contain credentials");
+        }
+        if s.ends_with('/') {
+            bail!("issuer '{s}' must not end with '/' (clients compare it byte for byte)");
+        }
+        if url.scheme() == "http" && !is_loopback_host(&url) {
+            bail!(
+                "issuer '{s}' uses http on a non-loopback host; use https (or --tls behind a proxy)"
+            );
+        }
+        let path = match url.path() {
+            "/" => String::new(),
+            p => p.to_owned(),
+        };
+        Ok(Self {
+            value: s.to_owned(),
+            path,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.value
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The origin alone (scheme, host, port).
+    pub fn origin(&self) -> &str {
+        &self.value[..self.value.len() - self.path.len()]
+    }
+
+    /// An absolute URL for an endpoint path such as `/token`.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.value, path)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub access_token_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RegistrationSettings {
+    /// Whether `/register` accepts requests without an initial access token.
+    pub open: bool,
+    /// A bearer token that lets a registration create `client_credentials` clients.
+    pub initial_access_token: Option<Secret>,
+    pub redirects: RedirectPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub issuer: Issuer,
+    pub database_url: String,
+    pub tokens: TokenSettings,
+    pub signing_algorithm: Algorithm,
+    pub registration: RegistrationSettings,
+    pub scopes: ScopeCatalog,
+    pub resources: ResourceRegistry,
+    /// Overrides the client-secret pepper kept in the database.
+    pub client_secret_pepper: Option<Secret>,
+}
+
+/// Values from flags and environment; `None` defers to the file, then defaults.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub issuer: Option<String>,
+    pub database_url: Option<String>,
+    pub initial_access_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    issuer: Option<String>,
+    database: Option<String>,
+    #[serde(default)]
+    tokens: FileTokens,
+    #[serde(default)]
+    signing: FileSigning,
+    #[serde(default)]
+    registration: FileRegistration,
+    #[serde(default)]
+    security: FileSecurity,
+    #[serde(default)]
+    scopes: Vec<FileScope>,
+    #[serde(default)]
+    resources: Vec<FileResource>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileTokens {
+    access_token_ttl: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileSigning {
+    algorithm: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileRegistration {
+    open: Option<bool>,
+    initial_access_token: Option<Secret>,
+    redirect_schemes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileSecurity {
+    client_secret_pepper: Option<Secret>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileScope {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    permissions: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileResource {
+    uri: String,
+    name: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    access_token_ttl: Option<String>,
+    #[serde(default)]
+    default: bool,
+}
+
+impl Config {
+    /// Load from an optional TOML file plus overrides; every error is one line.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let (text, origin) = match file {
+            Some(path) => (
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?,
+                path.display().to_string(),
+            ),
+            None => (
+                EXAMPLE_CONFIG.to_owned(),
+                "built-in example config".to_owned(),
+            ),
+        };
+        Self::from_toml(&text, &origin, overrides)
+    }
+
+    pub fn from_toml(text: &str, origin: &str, overrides: &Overrides) -> anyhow::Result<Self> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start].lines().count().max(1))
+                .unwrap_or(0);
+            anyhow::anyhow!("{origin}, line {line}: {}", e.message().trim())
+        })?;
+        Self::build(file, overrides).with_context(|| format!("in {origin}"))
+    }
+
+    fn build(file: FileConfig, o: &Overrides) -> anyhow::Result<Self> {
+        let listen_text = o
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .with_context(|| format!("listen address '{listen_text}' is not IP:PORT"))?;
+        let issuer_text = o
+            .issuer
+            .clone()
+            .or(file.issuer)
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let issuer = Issuer::parse(&issuer_text)?;
+        let database_url = o
+            .database_url
+            .clone()
+            .or(file.database)
+            .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+
+        let access_token_ttl = match file.tokens.access_token_ttl {
+            Some(t) => parse_ttl(&t, "tokens.access_token_ttl")?,
+            None => Duration::from_secs(15 * 60),
+        };
+        let signing_algorithm = match file.signing.algorithm.as_deref() {
+            None => Algorithm::Es256,
+            Some(a) => Algorithm::parse(a)
+                .with_context(|| format!("signing.algorithm '{a}' is not ES256, RS256 or EdDSA"))?,
+        };
+        let scopes = catalog(file.scopes)?;
+        let resources = registry(file.resources, &scopes)?;
+        let initial_access_token = o
+            .initial_access_token
+            .clone()
+            .map(Secret::new)
+            .or(file.registration.initial_access_token);
+        if let Some(t) = &initial_access_token
+            && t.expose().len() < 32
+        {
+            bail!("registration.initial_access_token must be at least 32 characters");
+        }
+        if let Some(p) = &file.security.client_secret_pepper
+            && p.expose().len() < 32
+        {
+            bail!("security.client_secret_pepper must be at least 32 characters");
+        }
+        let redirects = match file.registration.redirect_schemes {
+            Some(s) => RedirectPolicy { private_schemes: s },
+            None => RedirectPolicy::default(),
+        };
+        Ok(Self {
+            listen,
+            issuer,
+            database_url,
+            tokens: TokenSettings { access_token_ttl },
+            signing_algorithm,
+            registration: RegistrationSettings {
+                open: file.registration.open.unwrap_or(true),
+                initial_access_token,
+                redirects,
+            },
+            scopes,
+            resources,
+            client_secret_pepper: file.security.client_secret_pepper,
+        })
+    }
+}
+
+fn parse_ttl(text: &str, key: &str) -> anyhow::Result<Duration> {
+    let d = humantime::parse_duration(text)
+        .with_context(|| format!("{key} '{text}' is not a duration like \"15m\""))?;
+    if d < Duration::from_secs(10) || d > Duration::from_secs(24 * 3600) {
+        bail!("{key} must be between 10s and 24h");
+    }
+    Ok(d)
+}
+
+fn catalog(scopes: Vec<FileScope>) -> anyhow::Result<ScopeCatalog> {
+    let mut entries: Vec<ScopeEntry> = Vec::with_capacity(scopes.len());
+    for s in scopes {
+        validate_token(&s.name).map_err(|e| anyhow::anyhow!("scopes: {e}"))?;
+        if entries.iter().any(|e| e.name == s.name) {
+            bail!("scopes: '{}' is listed twice", s.name);
+        }
+        entries.push(ScopeEntry {
+            name: s.name,
+            description: s.description,
+            permissions: s.permissions,
+        });
+    }
+    Ok(ScopeCatalog::new(entries))
+}
+
+fn registry(list: Vec<FileResource>, catalog: &ScopeCatalog) -> anyhow::Result<ResourceRegistry> {
+    let mut resources: Vec<Resource> = Vec::with_capacity(list.len());
+    let mut default = None;
+    for (i, r) in list.into_iter().enumerate() {
+        let scopes = ScopeSet::from_tokens(r.scopes.iter().map(String::as_str))
+            .map_err(|e| anyhow::anyhow!("resources '{}': {e}", r.uri))?;
+        if let Some(unknown) = scopes.iter().find(|s| !catalog.is_known(s)) {
+            bail!(
+                "resources '{}': scope '{unknown}' is not in the scope catalog",
+                r.uri
+            );
+        }
+        let ttl = r
+            .access_token_ttl
+            .as_deref()
+            .map(|t| parse_ttl(t, "resources.access_token_ttl"))
+            .transpose()?;
+        let name = r.name.clone().unwrap_or_else(|| r.uri.clone());
+        let resource = Resource::new(&r.uri, name, scopes, ttl)
+            .map_err(|e| anyhow::anyhow!("resources: {e}"))?;
+        if resources.iter().any(|x| x.matches(&resource)) {
+            bail!("resources: '{}' is listed twice", r.uri);
+        }
+        if r.default {
+            if default.is_some() {
+                bail!("resources: only one resource may be the default");
+            }
+            default = Some(i);
+        }
+        resources.push(resource);
+    }
+    Ok(ResourceRegistry::new(resources, default))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> anyhow::Result<Config> {
+        Config::from_toml(text, "test.toml", &Overrides::default())
+    }
+
+    #[test]
+    fn the_shipped_example_config_loads() {
+        let c = load(EXAMPLE_CONFIG).unwrap();
+        assert_eq!(c.issuer.as_str(), "http://127.0.0.1:8080");
+        assert!(c.resources.default_resource().is_some());
+        assert_eq!(c.tokens.access_token_ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn bad_configs_are_refused_with_one_line() {
+        let cases = [
+            ("bogus = 1", "unknown field"),
+            ("[tokens]\naccess_token_ttl = \"forever\"", "duration"),
+            ("issuer = \"http://auth.example.com\"", "non-loopback"),
+            ("issuer = \"https://auth.example.com/\"", "end with '/'"),
+            ("issuer = \"https://auth.example.com?x=1\"", "query"),
+            ("listen = \"nope\"", "IP:PORT"),
+            ("[[resources]]\nuri = \"not a url\"", "absolute"),
+            (
+                "[[resources]]\nuri = \"https://x.example\"\nscopes = [\"mcp:tools:x\"]",
+                "not in the scope catalog",
+            ),
+            ("[[scopes]]\nname = \"mcp:tools\"", "grammar"),
+            ("[signing]\nalgorithm = \"HS256\"", "ES256"),
+        ];
+        for (text, want) in cases {
+            let err = format!("{:#}", load(text).unwrap_err());
+            assert!(err.contains(want), "{text:?}: {err}");
+            assert!(
+                !err.contains('\n'),
+                "{text:?} gave a multi-line error: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn https_issuers_may_have_a_path() {
+        let i = Issuer::parse("https://auth.example.com/tenant").unwrap();
+        assert_eq!(i.path(), "/tenant");
+        assert_eq!(i.origin(), "https://auth.example.com");
+        assert_eq!(
+            i.endpoint("/token"),
+            "https://auth.example.com/tenant/token"
+        );
+        assert_eq!(Issuer::parse("http://[::1]:8080").unwrap().path(), "");
+    }
+}

@@ -1,0 +1,205 @@
+//! The one error type of the HTTP API.
+//!
+//! Every endpoint answers failures in the OAuth shape
+//! `{"error": …, "error_description": …}`: RFC 6749 §5.2 (token), RFC 7591 §3.2.2
+//! (registration), RFC 7009/7662 (revocation, introspection), RFC 8707 §2
+//! (`invalid_target`) and RFC 6750 §3.1 (`invalid_token`). Internal faults become
+//! a bare `server_error`; their cause is logged once, here, and never sent.
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// The `error` codes Tessera emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// RFC 6749 §5.2: missing, repeated or malformed parameter; unsupported body.
+    InvalidRequest,
+    /// RFC 6749 §5.2: client authentication failed (unknown client, bad secret,
+    /// no authentication). Always 401 with `WWW-Authenticate`.
+    InvalidClient,
+    /// RFC 6749 §5.2: the grant (code, refresh token) is invalid, expired or revoked.
+    InvalidGrant,
+    /// RFC 6749 §5.2: the client may not use this grant type.
+    UnauthorizedClient,
+    /// RFC 6749 §5.2: the grant type is not supported by this server.
+    UnsupportedGrantType,
+    /// RFC 6749 §5.2: the requested scope is unknown or exceeds what is allowed.
+    InvalidScope,
+    /// RFC 8707 §2: the requested resource is unknown or not acceptable.
+    InvalidTarget,
+    /// RFC 7591 §3.2.2: a redirect URI is not acceptable.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2: some other registration metadata is not acceptable.
+    InvalidClientMetadata,
+    /// RFC 6750 §3.1: a bearer token (e.g. an initial access token) is invalid.
+    InvalidToken,
+    /// RFC 6749 §4.1.2.1: the resource owner denied the request.
+    AccessDenied,
+    /// RFC 6749 §4.1.2.1: `response_type` is not supported.
+    UnsupportedResponseType,
+    /// No such route.
+    NotFound,
+    /// A method the route does not serve.
+    MethodNotAllowed,
+    /// Too many requests (the flows document's `rate_limit_exceeded`).
+    RateLimitExceeded,
+    /// RFC 6749 §5.2 / §4.1.2.1: an unexpected condition inside the server.
+    ServerError,
+}
+
+impl ErrorCode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidToken => "invalid_token",
+            Self::AccessDenied => "access_denied",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::RateLimitExceeded => "rate_limit_exceeded",
+            Self::ServerError => "server_error",
+        }
+    }
+
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidClient | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::AccessDenied => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+            Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// An error answered to a client. Construct with the shorthands below.
+#[derive(Debug)]
+pub struct Error {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+    /// The cause of a `server_error`; logged, never sent.
+    source: Option<anyhow::Error>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+            source: None,
+        }
+    }
+
+    pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, d)
+    }
+
+    pub fn invalid_client(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClient, d)
+    }
+
+    pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, d)
+    }
+
+    pub fn invalid_scope(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidScope, d)
+    }
+
+    pub fn invalid_target(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, d)
+    }
+
+    pub fn unauthorized_client(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::UnauthorizedClient, d)
+    }
+
+    pub fn invalid_client_metadata(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClientMetadata, d)
+    }
+
+    pub fn invalid_redirect_uri(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRedirectUri, d)
+    }
+
+    /// A server fault: the cause is logged when the response is rendered.
+    pub fn internal(source: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: ErrorCode::ServerError,
+            description: Cow::Borrowed("the server could not complete the request"),
+            source: Some(source.into()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.description)
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    error: &'static str,
+    error_description: &'a str,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        if let Some(source) = &self.source {
+            tracing::error!(error.cause = %format!("{source:#}"), "request failed with a server fault");
+        }
+        let body = serde_json::to_vec(&Body {
+            error: self.code.as_str(),
+            error_description: &self.description,
+        })
+        .unwrap_or_default();
+        let mut response = (self.code.status(), body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        match self.code {
+            // RFC 6749 §5.2: a 401 must carry a challenge for the scheme used.
+            ErrorCode::InvalidClient => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),
+                );
+            }
+            ErrorCode::InvalidToken => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,117 @@
+//! Request bodies: content-type checks, a size cap, and form parsing that
+//! answers in the OAuth error format instead of axum's plain-text rejections.
+//!
+//! RFC 6749 §3.1 / §3.2: parameters must not repeat (only RFC 8707 `resource`
+//! may), and a parameter sent without a value is treated as omitted.
+
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, header};
+use bytes::Bytes;
+
+use crate::error::{Error, ErrorCode, Result};
+
+/// Token, revocation and introspection requests are small; registration
+/// documents a little larger. Anything bigger is refused unread.
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+
+/// Parameters that may appear more than once (RFC 8707 §2).
+const REPEATABLE: [&str; 1] = ["resource"];
+
+pub fn has_content_type(headers: &HeaderMap, expected: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(expected))
+}
+
+pub async fn read_body(req: Request, limit: usize, code: ErrorCode) -> Result<Bytes> {
+    axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| {
+            Error::new(
+                code,
+                format!("the request body is unreadable or larger than {limit} bytes"),
+            )
+        })
+}
+
+/// An `application/x-www-form-urlencoded` body.
+#[derive(Debug, Default)]
+pub struct OAuthForm {
+    pairs: Vec<(String, String)>,
+}
+
+impl OAuthForm {
+    pub fn parse(body: &[u8]) -> Result<Self> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (name, value) in form_urlencoded::parse(body) {
+            if value.is_empty() {
+                continue;
+            }
+            if !REPEATABLE.contains(&name.as_ref()) && pairs.iter().any(|(n, _)| *n == name) {
+                return Err(Error::invalid_request(format!(
+                    "parameter '{name}' is repeated"
+                )));
+            }
+            pairs.push((name.into_owned(), value.into_owned()));
+        }
+        Ok(Self { pairs })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn require(&self, name: &str) -> Result<&str> {
+        self.get(name)
+            .ok_or_else(|| Error::invalid_request(format!("parameter '{name}' is required")))
+    }
+
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for OAuthForm {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self> {
+        if !has_content_type(req.headers(), "application/x-www-form-urlencoded") {
+            return Err(Error::invalid_request(
+                "the request body must be application/x-www-form-urlencoded",
+            ));
+        }
+        let body = read_body(req, MAX_FORM_BYTES, ErrorCode::InvalidRequest).await?;
+        Self::parse(&body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_refused_except_resource() {
+        assert!(OAuthForm::parse(b"scope=a&scope=b").is_err());
+        let f = OAuthForm::parse(b"resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb").unwrap();
+        assert_eq!(
+            f.all("resource").collect::<Vec<_>>(),
+            ["https://a", "https://b"]
+        );
+    }
+
+    #[test]
+    fn empty_values_count_as_omitted() {
+        let f = OAuthForm::parse(b"scope=&grant_type=client_credentials&scope=x").unwrap();
+        assert_eq!(f.get("scope"), Some("x"));
+        assert!(f.require("code").is_err());
+    }
+}

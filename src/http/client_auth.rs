@@ -1,0 +1,124 @@
+//! Client authentication at the token endpoint (RFC 6749 §2.3, OAuth 2.1 §2.4).
+//!
+//! Three methods: `client_secret_basic` (HTTP Basic, each half form-urldecoded,
+//! RFC 6749 §2.3.1), `client_secret_post` (both in the body) and `none` (a public
+//! client names itself with `client_id`). A client holding a secret may use
+//! either secret method (claude.ai posts even when Basic was registered;
+//! mcp-interop §1.8), and a `client_id` in the body alongside Basic is accepted
+//! when it names the same client (the Python SDK always sends it). Every
+//! failure is 401 `invalid_client`.
+
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use percent_encoding::percent_decode_str;
+
+use super::body::OAuthForm;
+use crate::error::{Error, Result};
+use crate::state::App;
+use crate::store::clients::ClientAuth;
+
+/// Credentials as presented.
+#[derive(Debug)]
+pub struct Presented {
+    pub client_id: String,
+    /// `None` for a public client.
+    secret: Option<String>,
+}
+
+fn form_decode(s: &str) -> Option<String> {
+    percent_decode_str(&s.replace('+', " "))
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
+}
+
+fn basic(value: &str) -> Result<(String, String)> {
+    let bad = || Error::invalid_client("malformed Basic credentials");
+    let (scheme, encoded) = value.split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(Error::invalid_client(
+            "only Basic authentication is accepted here",
+        ));
+    }
+    let encoded = encoded.trim();
+    let raw = STANDARD
+        .decode(encoded)
+        .or_else(|_| STANDARD_NO_PAD.decode(encoded))
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    let (id, secret) = (
+        form_decode(id).ok_or_else(bad)?,
+        form_decode(secret).ok_or_else(bad)?,
+    );
+    if id.is_empty() {
+        return Err(bad());
+    }
+    Ok((id, secret))
+}
+
+/// Read the presented credentials without touching the database.
+pub fn presented(headers: &HeaderMap, form: &OAuthForm) -> Result<Presented> {
+    let body_id = form.get("client_id");
+    let body_secret = form.get("client_secret");
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value
+            .to_str()
+            .map_err(|_| Error::invalid_client("malformed Authorization header"))?;
+        let (client_id, secret) = basic(value)?;
+        if body_secret.is_some() {
+            return Err(Error::invalid_request(
+                "use one client authentication method, not Basic and client_secret",
+            ));
+        }
+        if body_id.is_some_and(|b| b != client_id) {
+            return Err(Error::invalid_request(
+                "client_id in the body does not match the Basic credentials",
+            ));
+        }
+        return Ok(Presented {
+            client_id,
+            secret: Some(secret),
+        });
+    }
+    match (body_id, body_secret) {
+        (Some(id), secret) => Ok(Presented {
+            client_id: id.to_owned(),
+            secret: secret.map(str::to_owned),
+        }),
+        (None, _) => Err(Error::invalid_client("client authentication is required")),
+    }
+}
+
+/// Authenticate the presented credentials: one primary-key lookup and, for
+/// confidential clients, one constant-time HMAC comparison.
+pub async fn authenticate(app: &App, presented: &Presented) -> Result<ClientAuth> {
+    let client = app
+        .store
+        .client_auth(&presented.client_id)
+        .await?
+        .ok_or_else(|| Error::invalid_client("unknown client"))?;
+    match (&presented.secret, &client.secret_hash) {
+        (Some(secret), Some(hash)) => {
+            if !app.hasher.verify(secret, hash) {
+                return Err(Error::invalid_client("client authentication failed"));
+            }
+            if client.secret_expires_at != 0 && app.clock.now() >= client.secret_expires_at {
+                return Err(Error::invalid_client("the client secret has expired"));
+            }
+        }
+        (None, Some(_)) => {
+            return Err(Error::invalid_client(
+                "this client must authenticate with its secret",
+            ));
+        }
+        (Some(_), None) => {
+            return Err(Error::invalid_client(
+                "this is a public client: it has no secret",
+            ));
+        }
+        (None, None) => {}
+    }
+    Ok(client)
+}

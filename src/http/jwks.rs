@@ -1,0 +1,12 @@
+//! `GET /jwks.json` and `/.well-known/jwks.json`: the public signing keys
+//! (RFC 7517 §5). Short caching lets resource servers pick up a new key soon.
+
+use axum::extract::State;
+use axum::response::Response;
+
+use super::metadata::json_document;
+use crate::state::AppState;
+
+pub async fn jwks(State(app): State<AppState>) -> Response {
+    json_document(app.jwks.clone(), "public, max-age=300")
+}

@@ -1,0 +1,52 @@
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414).
+//!
+//! The document is rendered once at start-up. `issuer` is byte-identical to the
+//! configured issuer, every endpoint is absolute, and no member is ever `null`
+//! (TypeScript SDK schemas reject it; mcp-interop §1.3). For an issuer with a
+//! path the document lives at the path-inserted URL (RFC 8414 §3.1).
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::config::Config;
+use crate::state::AppState;
+
+pub fn document(config: &Config) -> Vec<u8> {
+    let issuer = &config.issuer;
+    let scopes: Vec<&str> = config.scopes.iter().map(|s| s.name.as_str()).collect();
+    let auth_methods = ["none", "client_secret_basic", "client_secret_post"];
+    let doc = json!({
+        "issuer": issuer.as_str(),
+        "authorization_endpoint": issuer.endpoint("/authorize"),
+        "token_endpoint": issuer.endpoint("/token"),
+        "registration_endpoint": issuer.endpoint("/register"),
+        "jwks_uri": issuer.endpoint("/jwks.json"),
+        "scopes_supported": scopes,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "service_documentation": "https://github.com/tessera-auth/tessera#readme",
+    });
+    serde_json::to_vec(&doc).unwrap_or_default()
+}
+
+/// Serve a pre-rendered JSON document.
+pub fn json_document(body: bytes::Bytes, cache: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
+}
+
+pub async fn metadata(State(app): State<AppState>) -> Response {
+    json_document(app.metadata.clone(), "public, max-age=3600")
+}

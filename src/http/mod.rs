@@ -1,0 +1,81 @@
+//! The HTTP surface: one router built by [`router`], one file per endpoint.
+//!
+//! Endpoints are mounted under the issuer's path (empty for an origin-only
+//! issuer); the RFC 8414 metadata lives at the path-inserted well-known URL.
+//! CORS (`*`, no credentials) covers the endpoints browser-based MCP clients
+//! call directly: metadata, JWKS, registration and token (mcp-interop §1.11).
+//! Unknown routes and methods answer in the OAuth JSON error shape; the OIDC
+//! discovery paths are deliberately 404 (we are not an OpenID Provider).
+
+pub mod body;
+pub mod client_auth;
+pub mod jwks;
+pub mod metadata;
+pub mod register;
+pub mod token;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Method, header};
+use axum::routing::{get, post};
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::error::{Error, ErrorCode};
+use crate::state::AppState;
+
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("mcp-protocol-version"),
+        ])
+        .max_age(Duration::from_secs(86_400))
+}
+
+async fn not_found() -> Error {
+    Error::new(ErrorCode::NotFound, "no such endpoint")
+}
+
+async fn method_not_allowed() -> Error {
+    Error::new(
+        ErrorCode::MethodNotAllowed,
+        "this endpoint does not accept that method",
+    )
+}
+
+pub fn router(state: AppState) -> Router {
+    let issuer_path = state.config.issuer.path().to_owned();
+    let endpoints = Router::new()
+        .route("/token", post(token::token))
+        .route("/oauth/token", post(token::token))
+        .route("/oauth2/token", post(token::token))
+        .route("/register", post(register::register))
+        .route("/resource-server/oauth/register", post(register::register))
+        .route("/jwks.json", get(jwks::jwks))
+        .route("/.well-known/jwks.json", get(jwks::jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(metadata::metadata),
+        )
+        .layer(cors());
+    let well_known = Router::new()
+        .route(
+            &format!("/.well-known/oauth-authorization-server{issuer_path}"),
+            get(metadata::metadata),
+        )
+        .layer(cors());
+    let app = if issuer_path.is_empty() {
+        endpoints
+    } else {
+        Router::new()
+            .nest(&issuer_path, endpoints)
+            .merge(well_known)
+    };
+    app.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}

@@ -1,0 +1,51 @@
+//! The client credentials grant (RFC 6749 §4.4; OAuth 2.1 §4.2).
+//!
+//! The client acts on its own behalf: `sub` is its `client_id`. Scope defaults
+//! to everything it is allowed that the resource accepts; the audience comes
+//! from `resource` (RFC 8707, repeatable) or the flows document's `audience`.
+//! No database write happens here: the token is a self-contained JWT.
+
+use crate::error::{Error, Result};
+use crate::http::body::OAuthForm;
+use crate::http::token::TokenResponse;
+use crate::oauth::client::GrantType;
+use crate::oauth::grant_scope;
+use crate::oauth::scope::ScopeSet;
+use crate::state::App;
+use crate::store::clients::ClientAuth;
+use crate::tokens::{Grant, mint};
+
+pub fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<TokenResponse> {
+    if !client.allows(GrantType::ClientCredentials) {
+        return Err(Error::unauthorized_client(
+            "this client may not use the client_credentials grant",
+        ));
+    }
+    let requested: Vec<&str> = form.all("resource").chain(form.get("audience")).collect();
+    let resources = app.config.resources.select(&requested, &client.audience)?;
+    let scope = form
+        .get("scope")
+        .map(ScopeSet::parse)
+        .transpose()
+        .map_err(|e| Error::invalid_scope(e.to_string()))?;
+    let allowed =
+        ScopeSet::parse(&client.scope).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
+    let scope = grant_scope::decide(scope.as_ref(), &allowed, &resources, &app.config.scopes)?;
+    let token = mint(
+        app,
+        &Grant {
+            subject: &client.id,
+            client_id: &client.id,
+            resources: &resources,
+            scope: &scope,
+            auth_time: None,
+        },
+    )?;
+    Ok(TokenResponse {
+        access_token: token.jwt,
+        token_type: "Bearer",
+        expires_in: token.expires_in,
+        scope: scope.to_string(),
+        refresh_token: None,
+    })
+}

@@ -1,0 +1,57 @@
+//! `POST /token` (RFC 6749 §3.2), also at `/oauth/token` and `/oauth2/token`
+//! where the MCP flows document calls it.
+//!
+//! Order: parse the form (malformed → `invalid_request`), require
+//! `grant_type`, authenticate the client (→ `invalid_client`), then hand over to
+//! the grant. Responses carry `Cache-Control: no-store` and `Pragma: no-cache`
+//! (RFC 6749 §5.1), `token_type: "Bearer"`, an integer `expires_in` and always
+//! `scope` (mcp-interop §1.8).
+
+mod client_credentials;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::body::OAuthForm;
+use super::client_auth::{authenticate, presented};
+use crate::error::{Error, ErrorCode, Result};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+impl IntoResponse for TokenResponse {
+    fn into_response(self) -> Response {
+        let mut response = axum::Json(self).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        response
+    }
+}
+
+pub async fn token(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Result<TokenResponse> {
+    let grant_type = form.require("grant_type")?;
+    let credentials = presented(&headers, &form)?;
+    let client = authenticate(&app, &credentials).await?;
+    match grant_type {
+        "client_credentials" => client_credentials::grant(&app, &client, &form),
+        other => Err(Error::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant type '{other}' is not supported by this server"),
+        )),
+    }
+}

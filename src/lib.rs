@@ -1,0 +1,32 @@
+//! Tessera: a self-hosted OAuth 2.1 authorization server for MCP servers.
+//!
+//! Codemap (dependencies point down):
+//! - [`cli`]: the `tessera` command line; [`server`] binds and serves.
+//! - [`http`]: one module per endpoint; extract, call the layers below, answer.
+//! - [`oauth`]: pure protocol rules (scopes, resources, redirect URIs, client
+//!   metadata, claims). Imports nothing from the crate but [`error`].
+//! - [`store`]: SQLite persistence, grouped by aggregate.
+//! - [`keys`], [`secrets`], [`tokens`], [`clients`]: signing keys and JWKS,
+//!   client secrets, minting access tokens, creating clients.
+//! - [`config`], [`state`], [`clock`], [`error`]: the plumbing every layer shares.
+
+pub mod cli;
+pub mod clients;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod oauth;
+pub mod secrets;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod tokens;
+
+pub use state::AppState;
+
+/// The whole HTTP application for `state`.
+pub fn app(state: AppState) -> axum::Router {
+    http::router(state)
+}

@@ -1,0 +1,151 @@
+//! Which scopes a token may carry (RFC 6749 §3.3).
+//!
+//! A requested scope must be known to the catalog, covered by the client's
+//! allowed scopes (the ceiling for machine clients), and accepted by at least one
+//! of the token's resources. With no `scope` parameter the default is everything
+//! the client is allowed that the resources accept; an empty result is an error,
+//! because a token that permits nothing is never what the caller meant.
+
+use crate::error::{Error, Result};
+use crate::oauth::catalog::ScopeCatalog;
+use crate::oauth::resource::Resource;
+use crate::oauth::scope::{ScopeSet, covers};
+
+pub fn decide(
+    requested: Option<&ScopeSet>,
+    allowed: &ScopeSet,
+    resources: &[&Resource],
+    catalog: &ScopeCatalog,
+) -> Result<ScopeSet> {
+    match requested {
+        Some(requested) if !requested.is_empty() => {
+            check_requested(requested, allowed, resources, catalog)?;
+            Ok(requested.clone())
+        }
+        _ => default_scopes(allowed, resources),
+    }
+}
+
+fn check_requested(
+    requested: &ScopeSet,
+    allowed: &ScopeSet,
+    resources: &[&Resource],
+    catalog: &ScopeCatalog,
+) -> Result<()> {
+    for scope in requested.iter() {
+        if !catalog.is_known(scope) {
+            return Err(Error::invalid_scope(format!(
+                "scope '{scope}' is not known to this issuer"
+            )));
+        }
+        if !allowed.covers(scope) {
+            return Err(Error::invalid_scope(format!(
+                "scope '{scope}' is not allowed for this client"
+            )));
+        }
+        if !resources.iter().any(|r| r.scopes.covers(scope)) {
+            return Err(Error::invalid_scope(format!(
+                "scope '{scope}' is not accepted by the requested resource"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The client's allowed scopes narrowed to what the resources accept: a client
+/// allowed `mcp:tools:*` at a resource accepting `mcp:tools:weather` gets
+/// `mcp:tools:weather`, never more than the resource takes.
+pub fn default_scopes(allowed: &ScopeSet, resources: &[&Resource]) -> Result<ScopeSet> {
+    let mut out = ScopeSet::default();
+    for client_scope in allowed.iter() {
+        for resource in resources {
+            for accepted in resource.scopes.iter() {
+                if covers(client_scope, accepted) {
+                    out.insert(accepted);
+                } else if covers(accepted, client_scope) {
+                    out.insert(client_scope);
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::invalid_scope(
+            "the client is allowed no scope that the requested resource accepts",
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::oauth::catalog::ScopeEntry;
+
+    fn s(v: &str) -> ScopeSet {
+        ScopeSet::parse(v).unwrap()
+    }
+
+    fn setup() -> (ScopeCatalog, Resource) {
+        let entry = |n: &str| ScopeEntry {
+            name: n.into(),
+            description: String::new(),
+            permissions: vec![],
+        };
+        let catalog = ScopeCatalog::new(vec![
+            entry("mcp:tools:weather"),
+            entry("mcp:tools:calendar:read"),
+            entry("mcp:tools:email:send"),
+            entry("mcp:tools:*"),
+        ]);
+        let resource = Resource::new(
+            "https://mcp.example.com",
+            "x".into(),
+            s("mcp:tools:weather mcp:tools:calendar:read"),
+            None,
+        )
+        .unwrap();
+        (catalog, resource)
+    }
+
+    #[test]
+    fn no_scope_requested_gives_everything_allowed_that_the_resource_accepts() {
+        let (c, r) = setup();
+        let got = decide(None, &s("mcp:tools:*"), &[&r], &c).unwrap();
+        assert_eq!(got.to_string(), "mcp:tools:weather mcp:tools:calendar:read");
+        let got = decide(
+            None,
+            &s("mcp:tools:weather mcp:tools:email:send"),
+            &[&r],
+            &c,
+        )
+        .unwrap();
+        assert_eq!(got.to_string(), "mcp:tools:weather");
+    }
+
+    #[test]
+    fn a_requested_scope_must_be_known_allowed_and_accepted() {
+        let (c, r) = setup();
+        let allowed = s("mcp:tools:weather mcp:tools:email:send");
+        let cases = [
+            ("mcp:tools:nope:x mcp:resources:x", "unknown"),
+            ("mcp:tools:calendar:read", "not allowed for the client"),
+            ("mcp:tools:email:send", "not accepted by the resource"),
+        ];
+        for (req, why) in cases {
+            let err = decide(Some(&s(req)), &allowed, &[&r], &c).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidScope, "{why}");
+        }
+        assert_eq!(
+            decide(Some(&s("mcp:tools:weather")), &allowed, &[&r], &c).unwrap(),
+            s("mcp:tools:weather")
+        );
+    }
+
+    #[test]
+    fn a_client_with_nothing_the_resource_accepts_gets_invalid_scope() {
+        let (c, r) = setup();
+        let err = decide(None, &s("mcp:tools:email:send"), &[&r], &c).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidScope);
+    }
+}

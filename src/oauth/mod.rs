@@ -1,0 +1,11 @@
+//! Pure protocol rules: scopes, resources, redirect URIs, client metadata and
+//! token claims. Nothing here touches HTTP, the database or the clock; callers
+//! pass `now` and generated values in. Only [`crate::error`] is imported.
+
+pub mod catalog;
+pub mod claims;
+pub mod client;
+pub mod grant_scope;
+pub mod redirect_uri;
+pub mod resource;
+pub mod scope;

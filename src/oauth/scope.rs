@@ -1,0 +1,237 @@
+//! Scope tokens, scope sets and the one wildcard rule.
+//!
+//! RFC 6749 §3.3: a scope is a space-delimited list of case-sensitive tokens of
+//! `NQCHAR` (`%x21 / %x23-5B / %x5D-7E`). Tokens in the `mcp:` namespace follow
+//! the grammar of the MCP flows document:
+//!
+//! ```text
+//! mcp:tools:NAME[:ACTION]        mcp:tools:*        mcp:tools:NAME:*
+//! mcp:resources:NAME[:read|write] mcp:resources:*   mcp:resources:NAME:*
+//! mcp:exec:KIND:NAME             mcp:exec:*         mcp:exec:KIND:*
+//! ```
+//!
+//! A token ending in `:*` *covers* every token beneath its prefix, at any depth:
+//! `mcp:tools:*` covers `mcp:tools:calendar:read` and `mcp:tools:calendar:*`.
+//! [`covers`] is the only implementation of that rule: issuance, consent and the
+//! resource-server kit all call it.
+
+use std::fmt;
+
+/// Why a scope token was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeError(pub String);
+
+impl fmt::Display for ScopeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Does a grant of `granted` permit `requested`?
+pub fn covers(granted: &str, requested: &str) -> bool {
+    if granted == requested {
+        return true;
+    }
+    match granted.strip_suffix('*') {
+        Some(prefix) if prefix.ends_with(':') => {
+            requested.len() > prefix.len() && requested.starts_with(prefix)
+        }
+        _ => false,
+    }
+}
+
+fn is_nqchar(c: char) -> bool {
+    matches!(c, '\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E')
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Check one scope token: `NQCHAR`s, and the MCP grammar inside `mcp:`.
+pub fn validate_token(token: &str) -> Result<(), ScopeError> {
+    if token.is_empty() || !token.chars().all(is_nqchar) {
+        return Err(ScopeError(format!("'{token}' is not a valid scope token")));
+    }
+    let Some(rest) = token.strip_prefix("mcp:") else {
+        return Ok(());
+    };
+    let parts: Vec<&str> = rest.split(':').collect();
+    let wildcard_tail = parts.last() == Some(&"*");
+    let body = if wildcard_tail {
+        &parts[..parts.len() - 1]
+    } else {
+        &parts[..]
+    };
+    let names_ok = body.iter().skip(1).all(|p| is_name(p));
+    let shape_ok = match (body.first().copied(), body.len(), wildcard_tail) {
+        (Some("tools"), 1 | 2, true) | (Some("tools"), 2 | 3, false) => true,
+        (Some("resources"), 1 | 2, true) | (Some("resources"), 2, false) => true,
+        (Some("resources"), 3, false) => matches!(body[2], "read" | "write"),
+        (Some("exec"), 1 | 2, true) | (Some("exec"), 3, false) => true,
+        _ => false,
+    };
+    if shape_ok && names_ok {
+        Ok(())
+    } else {
+        Err(ScopeError(format!(
+            "'{token}' does not follow the MCP scope grammar \
+             (mcp:tools:NAME[:ACTION], mcp:resources:NAME[:read|write], mcp:exec:KIND:NAME, or a ':*' wildcard)"
+        )))
+    }
+}
+
+/// An ordered set of distinct, valid scope tokens.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeSet(Vec<String>);
+
+impl ScopeSet {
+    /// Parse a space-delimited `scope` parameter (RFC 6749 §3.3). Repeated
+    /// tokens collapse; an empty string is an empty set.
+    pub fn parse(s: &str) -> Result<Self, ScopeError> {
+        Self::from_tokens(s.split(' ').filter(|t| !t.is_empty()))
+    }
+
+    pub fn from_tokens<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Result<Self, ScopeError> {
+        let mut set = Self::default();
+        for token in tokens {
+            validate_token(token)?;
+            set.insert(token);
+        }
+        Ok(set)
+    }
+
+    pub fn insert(&mut self, token: &str) {
+        if !self.contains(token) {
+            self.0.push(token.to_owned());
+        }
+    }
+
+    pub fn contains(&self, token: &str) -> bool {
+        self.0.iter().any(|t| t == token)
+    }
+
+    /// Does any token of this set cover `token` (see [`covers`])?
+    pub fn covers(&self, token: &str) -> bool {
+        self.0.iter().any(|g| covers(g, token))
+    }
+
+    /// Does this set cover every token of `other`?
+    pub fn covers_all(&self, other: &ScopeSet) -> bool {
+        other.iter().all(|t| self.covers(t))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl fmt::Display for ScopeSet {
+    /// The space-delimited wire form.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_tokens_cover_only_themselves() {
+        assert!(covers("mcp:tools:weather", "mcp:tools:weather"));
+        assert!(!covers("mcp:tools:weather", "mcp:tools:weather:read"));
+        assert!(!covers("mcp:tools:calendar", "mcp:tools:calendar:read"));
+    }
+
+    #[test]
+    fn a_wildcard_covers_everything_beneath_it_at_any_depth() {
+        assert!(covers("mcp:tools:*", "mcp:tools:weather"));
+        assert!(covers("mcp:tools:*", "mcp:tools:calendar:read"));
+        assert!(covers("mcp:tools:*", "mcp:tools:calendar:*"));
+        assert!(covers("mcp:tools:calendar:*", "mcp:tools:calendar:read"));
+        assert!(covers(
+            "mcp:resources:*",
+            "mcp:resources:customer-data:write"
+        ));
+    }
+
+    #[test]
+    fn a_wildcard_does_not_cross_namespaces_or_climb() {
+        assert!(!covers("mcp:tools:*", "mcp:resources:customer-data"));
+        assert!(!covers("mcp:tools:calendar:*", "mcp:tools:email:send"));
+        assert!(!covers("mcp:tools:calendar:*", "mcp:tools:*"));
+        assert!(!covers("mcp:tools:calendar:*", "mcp:tools:calendar"));
+        assert!(!covers("mcp:tools:*", "mcp:toolsx:a"));
+        // A `*` that is not a whole final segment is not a wildcard.
+        assert!(!covers("mcp:tools:cal*", "mcp:tools:calendar"));
+    }
+
+    #[test]
+    fn the_flows_document_scopes_are_valid() {
+        for s in [
+            "mcp:resources:customer-data:read",
+            "mcp:resources:customer-data:write",
+            "mcp:resources:*",
+            "mcp:resources:store-data",
+            "mcp:tools:weather",
+            "mcp:tools:calendar:read",
+            "mcp:tools:email:send",
+            "mcp:tools:*",
+            "mcp:tools:inventory:check",
+            "mcp:exec:workflows:risk-assessment",
+            "mcp:exec:functions:data-analysis",
+            "mcp:tools:calendar:*",
+            "offline_access",
+        ] {
+            assert_eq!(validate_token(s), Ok(()), "{s}");
+        }
+    }
+
+    #[test]
+    fn malformed_scopes_are_refused() {
+        for s in [
+            "",
+            "mcp:",
+            "mcp:tools",
+            "mcp:tools:",
+            "mcp:tools:a:b:c",
+            "mcp:resources:data:delete",
+            "mcp:exec:workflows",
+            "mcp:other:thing",
+            "mcp:tools:*:read",
+            "mcp:tools:a b",
+            "quote\"d",
+            "back\\slash",
+            "caf\u{e9}",
+        ] {
+            assert!(validate_token(s).is_err(), "{s:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn a_scope_parameter_parses_into_distinct_tokens_in_order() {
+        let set = ScopeSet::parse("mcp:tools:weather  mcp:tools:*  mcp:tools:weather").unwrap();
+        assert_eq!(set.to_string(), "mcp:tools:weather mcp:tools:*");
+        assert!(ScopeSet::parse("").unwrap().is_empty());
+        assert!(ScopeSet::parse("mcp:tools:weather mcp:nope").is_err());
+    }
+
+    #[test]
+    fn a_set_covers_what_any_member_covers() {
+        let granted = ScopeSet::parse("mcp:tools:calendar:* mcp:resources:store-data").unwrap();
+        let wanted = ScopeSet::parse("mcp:tools:calendar:read mcp:resources:store-data").unwrap();
+        assert!(granted.covers_all(&wanted));
+        assert!(!granted.covers("mcp:tools:email:send"));
+    }
+}

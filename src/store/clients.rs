@@ -1,0 +1,143 @@
+//! Persisted clients.
+//!
+//! The token endpoint reads one narrow row ([`ClientAuth`]) by primary key;
+//! the full registered metadata (a JSON column) is read only to echo or show it.
+
+use anyhow::Context;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::Store;
+use crate::oauth::client::{AuthMethod, ClientMetadata, GrantType};
+
+/// What the token endpoint needs to authenticate and authorize a client.
+#[derive(Debug, Clone)]
+pub struct ClientAuth {
+    pub id: String,
+    pub secret_hash: Option<Vec<u8>>,
+    pub secret_expires_at: i64,
+    pub auth_method: AuthMethod,
+    pub grant_types: Vec<GrantType>,
+    pub scope: String,
+    pub audience: Vec<String>,
+}
+
+impl ClientAuth {
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+/// A client as shown to administrators and echoed by registration.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoredClient {
+    pub client_id: String,
+    pub client_id_issued_at: i64,
+    pub created_by: String,
+    #[serde(flatten)]
+    pub metadata: ClientMetadata,
+}
+
+pub struct NewClient<'a> {
+    pub id: &'a str,
+    pub secret_hash: Option<&'a [u8]>,
+    pub metadata: &'a ClientMetadata,
+    pub created_by: &'a str,
+    pub created_at: i64,
+}
+
+fn join<T>(items: &[T], f: impl Fn(&T) -> &str) -> String {
+    items.iter().map(f).collect::<Vec<_>>().join(" ")
+}
+
+impl Store {
+    /// Insert a client; returns once the row is committed to disk.
+    pub async fn insert_client(&self, c: &NewClient<'_>) -> anyhow::Result<()> {
+        let m = c.metadata;
+        sqlx::query(
+            "INSERT INTO clients (id, secret_hash, secret_expires_at, auth_method, grant_types, scope, audience, \
+             metadata, created_by, created_at) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(c.id)
+        .bind(c.secret_hash)
+        .bind(m.token_endpoint_auth_method.as_str())
+        .bind(join(&m.grant_types, |g| g.as_str()))
+        .bind(m.scope.as_deref().unwrap_or(""))
+        .bind(m.audience.join(" "))
+        .bind(serde_json::to_string(m)?)
+        .bind(c.created_by)
+        .bind(c.created_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The authentication row of a client, by id (one indexed lookup).
+    pub async fn client_auth(&self, id: &str) -> Result<Option<ClientAuth>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT secret_hash, secret_expires_at, auth_method, grant_types, scope, audience \
+             FROM clients WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| ClientAuth {
+            id: id.to_owned(),
+            secret_hash: r.get("secret_hash"),
+            secret_expires_at: r.get("secret_expires_at"),
+            auth_method: AuthMethod::parse(r.get::<&str, _>("auth_method"))
+                .unwrap_or(AuthMethod::ClientSecretBasic),
+            grant_types: r
+                .get::<&str, _>("grant_types")
+                .split(' ')
+                .filter_map(GrantType::parse)
+                .collect(),
+            scope: r.get("scope"),
+            audience: r
+                .get::<&str, _>("audience")
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }))
+    }
+
+    pub async fn find_client(&self, id: &str) -> anyhow::Result<Option<StoredClient>> {
+        let row =
+            sqlx::query("SELECT id, metadata, created_by, created_at FROM clients WHERE id = ?")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        row.map(|r| stored(&r)).transpose()
+    }
+
+    pub async fn list_clients(&self) -> anyhow::Result<Vec<StoredClient>> {
+        let rows = sqlx::query(
+            "SELECT id, metadata, created_by, created_at FROM clients ORDER BY created_at, id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(stored).collect()
+    }
+
+    /// Delete a client; `false` if there was none.
+    pub async fn remove_client(&self, id: &str) -> anyhow::Result<bool> {
+        let done = sqlx::query("DELETE FROM clients WHERE id = ?")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+fn stored(r: &SqliteRow) -> anyhow::Result<StoredClient> {
+    let id: String = r.get("id");
+    let metadata: ClientMetadata = serde_json::from_str(r.get("metadata"))
+        .with_context(|| format!("stored metadata of client {id} is unreadable"))?;
+    Ok(StoredClient {
+        client_id: id,
+        client_id_issued_at: r.get("created_at"),
+        created_by: r.get("created_by"),
+        metadata,
+    })
+}

@@ -1,0 +1,58 @@
+//! Persistence: an embedded SQLite database through sqlx.
+//!
+//! The connection is tuned for an issuer whose answers must be durable: WAL
+//! journal, `synchronous = FULL` (a 200/201 means the commit reached the disk),
+//! foreign keys on, and a busy timeout so writers queue instead of failing.
+//! Migrations are embedded and run at start-up. Queries are grouped by
+//! aggregate in the submodules; handlers never hold SQL.
+
+pub mod clients;
+pub mod keys;
+pub mod settings;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Open (creating if missing) and migrate the database at `url`.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        if !url.starts_with("sqlite:") {
+            bail!("database URL '{url}' is not supported: use sqlite://PATH");
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("database URL '{url}' is not a valid SQLite URL"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open database {url}"))?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&pool)
+            .await
+            .context("database migration failed")?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
