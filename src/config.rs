@@ -228,10 +228,7 @@ impl Config {
 
     pub fn from_toml(text: &str, origin: &str, overrides: &Overrides) -> anyhow::Result<Self> {
         let file: FileConfig = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start].lines().count().max(1))
-                .unwrap_or(0);
+            let line = error_line(text, &e);
             anyhow::anyhow!("{origin}, line {line}: {}", e.message().trim())
         })?;
         Self::build(file, overrides).with_context(|| format!("in {origin}"))
@@ -304,6 +301,31 @@ impl Config {
             client_secret_pepper: file.security.client_secret_pepper,
         })
     }
+}
+
+/// The line an error points at. For an unknown key toml's span covers the
+/// whole table, so look for the key itself.
+fn error_line(text: &str, e: &toml::de::Error) -> usize {
+    let line_of = |offset: usize| text[..offset].matches('\n').count() + 1;
+    let unknown = e
+        .message()
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split('`').next());
+    let start = e.span().map_or(0, |s| s.start);
+    if let Some(key) = unknown {
+        let mut offset = start;
+        for line in text[start..].split_inclusive('\n') {
+            let trimmed = line.trim_start();
+            if trimmed
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+            {
+                return line_of(offset);
+            }
+            offset += line.len();
+        }
+    }
+    line_of(start)
 }
 
 fn parse_ttl(text: &str, key: &str) -> anyhow::Result<Duration> {

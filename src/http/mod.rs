@@ -60,14 +60,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/.well-known/oauth-authorization-server",
             get(metadata::metadata),
-        )
-        .layer(cors());
-    let well_known = Router::new()
-        .route(
-            &format!("/.well-known/oauth-authorization-server{issuer_path}"),
-            get(metadata::metadata),
-        )
-        .layer(cors());
+        );
+    let well_known = Router::new().route(
+        &format!("/.well-known/oauth-authorization-server{issuer_path}"),
+        get(metadata::metadata),
+    );
     let app = if issuer_path.is_empty() {
         endpoints
     } else {
@@ -75,7 +72,10 @@ pub fn router(state: AppState) -> Router {
             .nest(&issuer_path, endpoints)
             .merge(well_known)
     };
-    app.fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+    // The method fallback must be in place before the CORS layer wraps the
+    // routes, so that preflight requests are answered by the layer.
+    app.method_not_allowed_fallback(method_not_allowed)
+        .layer(cors())
+        .fallback(not_found)
         .with_state(state)
 }

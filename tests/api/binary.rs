@@ -1,0 +1,221 @@
+//! The real `tessera` binary: start-up refusals, the CLI, and durability
+//! across `kill -9`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::helpers::jwt_parts;
+
+fn tessera(db: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    c.env_remove("TESSERA_CONFIG")
+        .env_remove("TESSERA_ISSUER")
+        .env_remove("TESSERA_LISTEN");
+    c.env("TESSERA_DATABASE_URL", db);
+    c
+}
+
+/// Start `tessera serve` on a free port; returns the child and its base URL.
+fn serve(db: &str) -> (Child, String) {
+    let mut child = tessera(db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first.rsplit(' ').next().unwrap().to_owned();
+    std::thread::spawn(move || for _ in lines {});
+    (child, format!("http://{addr}"))
+}
+
+#[test]
+fn bad_configuration_refuses_to_start_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let cases: [&[&str]; 3] = [
+        &["serve", "--issuer", "http://auth.example.com"],
+        &["serve", "--issuer", "https://auth.example.com/"],
+        &["serve", "--config", "/definitely/not/here.toml"],
+    ];
+    for args in cases {
+        let out = tessera(&db).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("tessera: error: "), "{err}");
+    }
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[tokens]\nacess_token_ttl = \"15m\"\n").unwrap();
+    let out = tessera(&db)
+        .args(["serve", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("unknown field") && err.contains("line 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cli_clients_are_created_listed_shown_and_removed_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let out = tessera(&db)
+        .args([
+            "client",
+            "add",
+            "--name",
+            "inventory bot",
+            "--scope",
+            "mcp:tools:inventory:check",
+            "--audience",
+        ])
+        .arg("https://your-mcp-server.com")
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = added["client_id"].as_str().unwrap().to_owned();
+    assert_eq!(added["client_secret"].as_str().unwrap().len(), 43);
+    assert_eq!(added["grant_types"], json!(["client_credentials"]));
+
+    let list: Value = serde_json::from_slice(
+        &tessera(&db)
+            .args(["client", "list", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(list[0]["client_id"], id.as_str());
+    assert!(
+        list[0].get("client_secret").is_none(),
+        "the secret is never shown again"
+    );
+    let show: Value = serde_json::from_slice(
+        &tessera(&db)
+            .args(["client", "show", &id, "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(show["client_name"], "inventory bot");
+    assert_eq!(show["audience"], json!(["https://your-mcp-server.com"]));
+
+    let keys: Value = serde_json::from_slice(
+        &tessera(&db)
+            .args(["keys", "list", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(keys[0]["alg"], "ES256");
+
+    assert!(
+        tessera(&db)
+            .args(["client", "remove", &id])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let gone = tessera(&db).args(["client", "show", &id]).output().unwrap();
+    assert!(!gone.status.success());
+    let bad = tessera(&db)
+        .args(["client", "add", "--name", "x", "--scope", "mcp:nope"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
+
+#[tokio::test]
+async fn an_acknowledged_registration_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let (mut child, base) = serve(&db);
+    let http = reqwest::Client::new();
+    let body = json!({"client_name": "durable", "redirect_uris": ["http://localhost/cb"]});
+    let res = http
+        .post(format!("{base}/register"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    child.kill().unwrap(); // SIGKILL: no shutdown hooks, no flushing
+    child.wait().unwrap();
+
+    let out = tessera(&db)
+        .args(["client", "show", &id, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "client lost after kill -9: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["client_name"], "durable");
+}
+
+#[tokio::test]
+async fn a_cli_client_gets_a_token_from_the_served_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let out = tessera(&db)
+        .args([
+            "client",
+            "add",
+            "--name",
+            "bot",
+            "--scope",
+            "mcp:tools:weather",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (mut child, base) = serve(&db);
+    let meta: Value = reqwest::get(format!("{base}/.well-known/oauth-authorization-server"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = reqwest::Client::new()
+        .post(
+            meta["token_endpoint"]
+                .as_str()
+                .unwrap()
+                .replace("127.0.0.1:0", base.trim_start_matches("http://")),
+        )
+        .basic_auth(
+            added["client_id"].as_str().unwrap(),
+            added["client_secret"].as_str(),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let token: Value = res.json().await.unwrap();
+    let (_, claims) = jwt_parts(token["access_token"].as_str().unwrap());
+    assert_eq!(claims["scope"], "mcp:tools:weather");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

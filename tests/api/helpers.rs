@@ -1,0 +1,208 @@
+//! Test harness: a real Tessera (real router, real SQLite file, real keys) per test.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tempfile::TempDir;
+use tessera::AppState;
+use tessera::clients::{Origin, create};
+use tessera::clock::SystemClock;
+use tessera::config::{Config, EXAMPLE_CONFIG, Overrides};
+use tessera::oauth::client::{OneOrMany, RegistrationRequest, RegistrationRules};
+use tower::ServiceExt;
+
+pub const ISSUER: &str = "http://127.0.0.1:8080";
+pub const DEMO: &str = "http://127.0.0.1:3000/mcp";
+pub const FLOWS_RS: &str = "https://your-mcp-server.com";
+pub const IAT: &str = "initial-access-token-for-tests-0123456789";
+
+pub struct TestApp {
+    pub state: AppState,
+    pub router: axum::Router,
+    pub dir: TempDir,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
+    }
+
+    /// Assert an OAuth error response: status, `error` code, and a description.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        let body = self.json();
+        assert_eq!(self.status.as_u16(), status, "status for {body}");
+        assert_eq!(body["error"], code, "error code in {body}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "description in {body}"
+        );
+        assert_eq!(self.header("content-type"), "application/json");
+    }
+}
+
+pub fn config_from(toml: &str, db: &str) -> Config {
+    let overrides = Overrides {
+        database_url: Some(db.to_owned()),
+        initial_access_token: Some(IAT.to_owned()),
+        ..Overrides::default()
+    };
+    Config::from_toml(toml, "test config", &overrides).expect("test config is valid")
+}
+
+pub fn db_url(dir: &TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("tessera.db").display())
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(EXAMPLE_CONFIG).await
+}
+
+pub async fn spawn_app_with(toml: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_from(toml, &db_url(&dir));
+    let state = AppState::build(config, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    TestApp {
+        router: tessera::app(state.clone()),
+        state,
+        dir,
+    }
+}
+
+impl TestApp {
+    pub async fn send(&self, req: Request<Body>) -> TestResponse {
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    /// POST a form body, optionally with HTTP Basic credentials.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        body: &str,
+        basic: Option<(&str, &str)>,
+    ) -> TestResponse {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some((id, secret)) = basic {
+            req = req.header(header::AUTHORIZATION, basic_header(id, secret));
+        }
+        self.send(req.body(Body::from(body.to_owned())).unwrap())
+            .await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value, bearer: Option<&str>) -> TestResponse {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(t) = bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        self.send(req.body(Body::from(body.to_string())).unwrap())
+            .await
+    }
+
+    /// An administrator-created machine client; returns (id, secret).
+    pub async fn machine_client(&self, scope: &str, audience: &[&str]) -> (String, String) {
+        let request = RegistrationRequest {
+            client_name: Some("test machine".into()),
+            grant_types: Some(vec!["client_credentials".into()]),
+            scope: Some(scope.into()),
+            audience: Some(OneOrMany::Many(
+                audience.iter().map(|s| s.to_string()).collect(),
+            )),
+            ..RegistrationRequest::default()
+        };
+        let rules = RegistrationRules {
+            redirects: &self.state.config.registration.redirects,
+            resources: &self.state.config.resources,
+            privileged: true,
+        };
+        let metadata = rules.validate(request).unwrap();
+        let c = create(
+            &self.state.store,
+            &self.state.hasher,
+            &metadata,
+            Origin::Admin,
+            0,
+        )
+        .await
+        .unwrap();
+        (c.client_id, c.client_secret.unwrap().expose().to_owned())
+    }
+
+    /// Serve the router on a real loopback TCP port; returns its base URL.
+    pub async fn serve_tcp(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = self.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        format!("http://{addr}")
+    }
+}
+
+pub fn basic_header(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+/// Form-encode pairs.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+/// Decode a JWT's header and claims without verifying (for assertions).
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut it = token.split('.');
+    let header = serde_json::from_slice(&b64.decode(it.next().unwrap()).unwrap()).unwrap();
+    let claims = serde_json::from_slice(&b64.decode(it.next().unwrap()).unwrap()).unwrap();
+    (header, claims)
+}

@@ -1,0 +1,12 @@
+//! The one integration-test binary: every test drives the real router (or a
+//! real TCP server, or the real `tessera` binary) over a real SQLite file.
+
+#![allow(clippy::unwrap_used, reason = "a failing test panics by design")]
+
+mod helpers;
+
+mod binary;
+mod metadata;
+mod register;
+mod token;
+mod token_errors;
