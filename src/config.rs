@@ -107,6 +107,21 @@ impl Issuer {
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
     pub access_token_ttl: Duration,
+    /// Idle lifetime of a refresh token; each rotation starts it again.
+    pub refresh_token_ttl: Duration,
+    /// How long a rotated refresh token may be replayed without revoking its
+    /// family (parallel refreshes from one client).
+    pub refresh_reuse_grace: Duration,
+    pub authorization_code_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SignInSettings {
+    pub session_ttl: Duration,
+    /// Failed sign-ins allowed per account, and per IP (ten times as many),
+    /// within `failure_window`.
+    pub max_failures: u32,
+    pub failure_window: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +139,7 @@ pub struct Config {
     pub issuer: Issuer,
     pub database_url: String,
     pub tokens: TokenSettings,
+    pub sign_in: SignInSettings,
     pub signing_algorithm: Algorithm,
     pub registration: RegistrationSettings,
     pub scopes: ScopeCatalog,
@@ -150,6 +166,8 @@ struct FileConfig {
     #[serde(default)]
     tokens: FileTokens,
     #[serde(default)]
+    sign_in: FileSignIn,
+    #[serde(default)]
     signing: FileSigning,
     #[serde(default)]
     registration: FileRegistration,
@@ -165,6 +183,17 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct FileTokens {
     access_token_ttl: Option<String>,
+    refresh_token_ttl: Option<String>,
+    refresh_reuse_grace: Option<String>,
+    authorization_code_ttl: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileSignIn {
+    session_ttl: Option<String>,
+    max_failures: Option<u32>,
+    failure_window: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -255,9 +284,23 @@ impl Config {
             .or(file.database)
             .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
 
-        let access_token_ttl = match file.tokens.access_token_ttl {
-            Some(t) => parse_ttl(&t, "tokens.access_token_ttl")?,
-            None => Duration::from_secs(15 * 60),
+        let tokens = token_settings(&file.tokens)?;
+        let sign_in = SignInSettings {
+            session_ttl: duration(
+                &file.sign_in.session_ttl,
+                "sign_in.session_ttl",
+                "8h",
+                MINUTE,
+                30 * DAY,
+            )?,
+            max_failures: file.sign_in.max_failures.unwrap_or(5).max(1),
+            failure_window: duration(
+                &file.sign_in.failure_window,
+                "sign_in.failure_window",
+                "15m",
+                MINUTE,
+                DAY,
+            )?,
         };
         let signing_algorithm = match file.signing.algorithm.as_deref() {
             None => Algorithm::Es256,
@@ -289,7 +332,8 @@ impl Config {
             listen,
             issuer,
             database_url,
-            tokens: TokenSettings { access_token_ttl },
+            tokens,
+            sign_in,
             signing_algorithm,
             registration: RegistrationSettings {
                 open: file.registration.open.unwrap_or(true),
@@ -326,6 +370,64 @@ fn error_line(text: &str, e: &toml::de::Error) -> usize {
         }
     }
     line_of(start)
+}
+
+const SECOND: u64 = 1;
+const MINUTE: u64 = 60;
+const DAY: u64 = 86_400;
+
+/// A duration setting with its default and bounds, in seconds.
+fn duration(
+    text: &Option<String>,
+    key: &str,
+    default: &str,
+    min: u64,
+    max: u64,
+) -> anyhow::Result<Duration> {
+    let text = text.as_deref().unwrap_or(default);
+    let d = humantime::parse_duration(text)
+        .with_context(|| format!("{key} '{text}' is not a duration like \"15m\""))?;
+    if d < Duration::from_secs(min) || d > Duration::from_secs(max) {
+        bail!(
+            "{key} must be between {} and {}",
+            humantime::format_duration(Duration::from_secs(min)),
+            humantime::format_duration(Duration::from_secs(max))
+        );
+    }
+    Ok(d)
+}
+
+fn token_settings(t: &FileTokens) -> anyhow::Result<TokenSettings> {
+    Ok(TokenSettings {
+        access_token_ttl: duration(
+            &t.access_token_ttl,
+            "tokens.access_token_ttl",
+            "15m",
+            10 * SECOND,
+            DAY,
+        )?,
+        refresh_token_ttl: duration(
+            &t.refresh_token_ttl,
+            "tokens.refresh_token_ttl",
+            "30d",
+            MINUTE,
+            365 * DAY,
+        )?,
+        refresh_reuse_grace: duration(
+            &t.refresh_reuse_grace,
+            "tokens.refresh_reuse_grace",
+            "10s",
+            0,
+            MINUTE,
+        )?,
+        authorization_code_ttl: duration(
+            &t.authorization_code_ttl,
+            "tokens.authorization_code_ttl",
+            "60s",
+            5 * SECOND,
+            MINUTE,
+        )?,
+    })
 }
 
 fn parse_ttl(text: &str, key: &str) -> anyhow::Result<Duration> {

@@ -10,7 +10,10 @@
 //!   client secrets, minting access tokens, creating clients.
 //! - [`config`], [`state`], [`clock`], [`error`]: the plumbing every layer shares.
 
-#![cfg_attr(test, allow(clippy::unwrap_used, reason = "a failing test panics by design"))]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, reason = "a failing test panics by design")
+)]
 
 pub mod cli;
 pub mod clients;
@@ -20,11 +23,14 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod passwords;
 pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod throttle;
 pub mod tokens;
+pub mod users;
 
 pub use state::AppState;
 

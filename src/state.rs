@@ -13,8 +13,10 @@ use bytes::Bytes;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::{KeyMaterial, Signer, jwks_document};
+use crate::passwords::Passwords;
 use crate::secrets::SecretHasher;
 use crate::store::Store;
+use crate::throttle::Throttle;
 
 pub struct App {
     pub config: Config,
@@ -26,6 +28,11 @@ pub struct App {
     pub initial_access_token: Option<Vec<u8>>,
     pub jwks: Bytes,
     pub metadata: Bytes,
+    pub passwords: Passwords,
+    /// Failed sign-ins per account.
+    pub sign_in_throttle: Throttle,
+    /// Failed sign-ins per client IP.
+    pub ip_throttle: Throttle,
 }
 
 #[derive(Clone)]
@@ -65,7 +72,15 @@ impl AppState {
             .as_ref()
             .map(|t| hasher.hash(t.expose()));
         let metadata = Bytes::from(crate::http::metadata::document(&config));
+        let passwords = tokio::task::spawn_blocking(Passwords::new)
+            .await
+            .context("password setup failed")??;
+        let window = config.sign_in.failure_window.as_secs() as i64;
+        let limit = config.sign_in.max_failures;
         Ok(Self(Arc::new(App {
+            passwords,
+            sign_in_throttle: Throttle::new(limit, window),
+            ip_throttle: Throttle::new(limit.saturating_mul(10), window),
             signer: Signer::new(&key),
             hasher,
             initial_access_token,

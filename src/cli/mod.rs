@@ -4,6 +4,7 @@
 
 mod client;
 mod keys;
+mod user;
 
 use std::path::PathBuf;
 
@@ -46,6 +47,9 @@ enum Command {
     /// Manage clients.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Manage the people who sign in.
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Inspect signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -82,6 +86,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(cli.config.as_deref(), &overrides)?;
             client::run(cmd, config).await
         }
+        Command::User(cmd) => {
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            user::run(cmd, config).await
+        }
         Command::Keys(cmd) => {
             let config = Config::load(cli.config.as_deref(), &overrides)?;
             keys::run(cmd, config).await
@@ -93,6 +101,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let issuer = config.issuer.clone();
     let server = Server::bind(config).await?;
     let addr = server.local_addr()?;
+    let state = server.state();
+    let admin =
+        crate::users::bootstrap_admin(&state.store, &state.passwords, state.clock.now()).await?;
     println!("Tessera is listening on {addr}");
     println!("issuer:   {}", issuer.as_str());
     println!(
@@ -100,5 +111,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         issuer.origin(),
         issuer.path()
     );
+    if let Some(password) = admin {
+        println!("Created the first user: admin / {password}");
+        println!("  (shown only now; change it with: tessera user passwd admin)");
+    }
     server.run_until(shutdown_signal()).await
 }

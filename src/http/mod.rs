@@ -7,11 +7,16 @@
 //! Unknown routes and methods answer in the OAuth JSON error shape; the OIDC
 //! discovery paths are deliberately 404 (we are not an OpenID Provider).
 
+pub mod authorize;
 pub mod body;
 pub mod client_auth;
 pub mod jwks;
 pub mod metadata;
+pub mod page;
+pub mod pages;
 pub mod register;
+pub mod session;
+pub mod static_files;
 pub mod token;
 
 use std::time::Duration;
@@ -61,10 +66,35 @@ pub fn router(state: AppState) -> Router {
             "/.well-known/oauth-authorization-server",
             get(metadata::metadata),
         );
-    let well_known = Router::new().route(
-        &format!("/.well-known/oauth-authorization-server{issuer_path}"),
-        get(metadata::metadata),
-    );
+    let well_known = Router::new()
+        .route(
+            &format!("/.well-known/oauth-authorization-server{issuer_path}"),
+            get(metadata::metadata),
+        )
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(cors());
+    // People's pages: no CORS (a navigation, not a fetch; mcp-interop §1.7).
+    let pages = Router::new()
+        .route(
+            "/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route(
+            "/oauth/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route("/authorize/sign-in", post(authorize::sign_in))
+        .route(
+            "/authorize/continue",
+            get(authorize::continue_after_sign_in),
+        )
+        .route("/authorize/consent", post(authorize::consent))
+        .route("/static/tessera.css", get(static_files::stylesheet))
+        .method_not_allowed_fallback(method_not_allowed);
+    let endpoints = endpoints
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(cors())
+        .merge(pages);
     let app = if issuer_path.is_empty() {
         endpoints
     } else {
@@ -74,8 +104,5 @@ pub fn router(state: AppState) -> Router {
     };
     // The method fallback must be in place before the CORS layer wraps the
     // routes, so that preflight requests are answered by the layer.
-    app.method_not_allowed_fallback(method_not_allowed)
-        .layer(cors())
-        .fallback(not_found)
-        .with_state(state)
+    app.fallback(not_found).with_state(state)
 }

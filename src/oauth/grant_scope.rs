@@ -149,3 +149,90 @@ mod tests {
         assert_eq!(err.code, ErrorCode::InvalidScope);
     }
 }
+
+/// Scopes asked of a person at the authorization endpoint. There is no client
+/// ceiling here: the person's consent is the ceiling (registration `scope` is
+/// only a hint, mcp-interop §1.5). `offline_access` is accepted and ignored:
+/// refresh tokens follow the client's registered grants. With nothing asked,
+/// the resources' own scopes are requested (MCP: PRM `scopes_supported`).
+pub fn for_consent(
+    requested: Option<&ScopeSet>,
+    resources: &[&Resource],
+    catalog: &ScopeCatalog,
+) -> Result<ScopeSet> {
+    let mut asked = ScopeSet::default();
+    for scope in requested.into_iter().flat_map(ScopeSet::iter) {
+        if scope == "offline_access" && !catalog.is_known(scope) {
+            continue;
+        }
+        if !catalog.is_known(scope) {
+            return Err(Error::invalid_scope(format!(
+                "scope '{scope}' is not known to this issuer"
+            )));
+        }
+        if !resources.iter().any(|r| r.scopes.covers(scope)) {
+            return Err(Error::invalid_scope(format!(
+                "scope '{scope}' is not accepted by the requested resource"
+            )));
+        }
+        asked.insert(scope);
+    }
+    if asked.is_empty() {
+        for scope in resources.iter().flat_map(|r| r.scopes.iter()) {
+            asked.insert(scope);
+        }
+    }
+    if asked.is_empty() {
+        return Err(Error::invalid_scope(
+            "the requested resource accepts no scopes",
+        ));
+    }
+    Ok(asked)
+}
+
+#[cfg(test)]
+mod consent_tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::oauth::catalog::ScopeEntry;
+
+    #[test]
+    fn a_person_may_be_asked_for_any_known_scope_the_resource_accepts() {
+        let entry = |n: &str| ScopeEntry {
+            name: n.into(),
+            description: String::new(),
+            permissions: vec![],
+        };
+        let catalog = ScopeCatalog::new(vec![
+            entry("mcp:tools:weather"),
+            entry("mcp:tools:calendar:read"),
+        ]);
+        let s = |v: &str| ScopeSet::parse(v).unwrap();
+        let r = Resource::new(
+            "https://m.example",
+            "m".into(),
+            s("mcp:tools:weather mcp:tools:calendar:read"),
+            None,
+        )
+        .unwrap();
+        let none = for_consent(None, &[&r], &catalog).unwrap();
+        assert_eq!(
+            none.to_string(),
+            "mcp:tools:weather mcp:tools:calendar:read"
+        );
+        let only_offline = for_consent(Some(&s("offline_access")), &[&r], &catalog).unwrap();
+        assert_eq!(
+            only_offline, none,
+            "offline_access alone asks for the defaults"
+        );
+        let one = for_consent(
+            Some(&s("offline_access mcp:tools:weather")),
+            &[&r],
+            &catalog,
+        )
+        .unwrap();
+        assert_eq!(one.to_string(), "mcp:tools:weather");
+        let bad = for_consent(Some(&s("mcp:tools:email:send")), &[&r], &catalog).unwrap_err();
+        assert_eq!(bad.code, ErrorCode::InvalidScope);
+    }
+}

@@ -2,10 +2,12 @@
 //! token claims. Nothing here touches HTTP, the database or the clock; callers
 //! pass `now` and generated values in. Only [`crate::error`] is imported.
 
+pub mod authorize;
 pub mod catalog;
 pub mod claims;
 pub mod client;
 pub mod grant_scope;
+pub mod pkce;
 pub mod redirect_uri;
 pub mod resource;
 pub mod scope;

@@ -7,8 +7,13 @@
 //! aggregate in the submodules; handlers never hold SQL.
 
 pub mod clients;
+pub mod codes;
+pub mod consents;
 pub mod keys;
+pub mod refresh;
+pub mod sessions;
 pub mod settings;
+pub mod users;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -206,3 +206,14 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
     let claims = serde_json::from_slice(&b64.decode(it.next().unwrap()).unwrap()).unwrap();
     (header, claims)
 }
+
+pub async fn spawn_app_with_clock(toml: &str, clock: tessera::clock::FixedClock) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_from(toml, &db_url(&dir));
+    let state = AppState::build(config, Arc::new(clock)).await.unwrap();
+    TestApp {
+        router: tessera::app(state.clone()),
+        state,
+        dir,
+    }
+}

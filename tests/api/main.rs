@@ -6,6 +6,8 @@
 mod helpers;
 
 mod binary;
+mod browser;
+mod flow;
 mod metadata;
 mod register;
 mod token;

@@ -7,7 +7,9 @@
 //! (RFC 6749 §5.1), `token_type: "Bearer"`, an integer `expires_in` and always
 //! `scope` (mcp-interop §1.8).
 
+mod authorization_code;
 mod client_credentials;
+mod refresh;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -17,7 +19,8 @@ use serde::Serialize;
 use super::body::OAuthForm;
 use super::client_auth::{authenticate, presented};
 use crate::error::{Error, ErrorCode, Result};
-use crate::state::AppState;
+use crate::oauth::resource::Resource;
+use crate::state::{App, AppState};
 
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
@@ -49,9 +52,43 @@ pub async fn token(
     let client = authenticate(&app, &credentials).await?;
     match grant_type {
         "client_credentials" => client_credentials::grant(&app, &client, &form),
+        "authorization_code" => authorization_code::grant(&app, &client, &form).await,
+        "refresh_token" => refresh::grant(&app, &client, &form).await,
         other => Err(Error::new(
             ErrorCode::UnsupportedGrantType,
             format!("grant type '{other}' is not supported by this server"),
         )),
     }
+}
+
+/// The resources of a user grant, optionally narrowed by `resource`
+/// parameters (RFC 8707 §2.2): each must be one already granted.
+fn narrow_resources<'a>(
+    app: &'a App,
+    form: &OAuthForm,
+    granted: &[String],
+) -> Result<Vec<&'a Resource>> {
+    let registry = &app.config.resources;
+    let granted: Vec<&Resource> = granted
+        .iter()
+        .filter_map(|uri| registry.find(uri))
+        .collect();
+    let asked: Vec<&str> = form.all("resource").collect();
+    if asked.is_empty() {
+        if granted.is_empty() {
+            return Err(Error::invalid_target(
+                "the granted resource is no longer registered",
+            ));
+        }
+        return Ok(granted);
+    }
+    let mut chosen = Vec::with_capacity(asked.len());
+    for uri in asked {
+        let resource = registry
+            .find(uri)
+            .filter(|r| granted.iter().any(|g| g.matches(r)))
+            .ok_or_else(|| Error::invalid_target(format!("resource '{uri}' was not granted")))?;
+        chosen.push(resource);
+    }
+    Ok(chosen)
 }

@@ -1,0 +1,9 @@
+-- What a person has allowed a client; remembered so the consent page is not shown again.
+CREATE TABLE consents (
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client_id  TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    -- Space-separated granted scopes; step-up requests merge into it.
+    scope      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, client_id)
+) STRICT;

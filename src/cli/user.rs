@@ -1,0 +1,108 @@
+//! `tessera user add|list|passwd|remove`: the people who sign in.
+
+use std::io::BufRead;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::state::AppState;
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is prompted for, or read from stdin.
+    Add {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a user's password (ends their sessions).
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Delete a user; their consents and refresh tokens are revoked.
+    Remove { name: String },
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    let password = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from stdin")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        let first = rpassword::prompt_password("Password: ").context("cannot read the password")?;
+        let again = rpassword::prompt_password("Again: ").context("cannot read the password")?;
+        if first != again {
+            bail!("the passwords do not match");
+        }
+        first
+    };
+    Ok(password)
+}
+
+pub async fn run(cmd: UserCommand, config: Config) -> anyhow::Result<()> {
+    let state = AppState::build(config, Arc::new(SystemClock)).await?;
+    let result = dispatch(cmd, &state).await;
+    state.store.close().await;
+    result
+}
+
+async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
+    let now = state.clock.now();
+    match cmd {
+        UserCommand::Add {
+            name,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            let id =
+                crate::users::add(&state.store, &state.passwords, &name, password, now).await?;
+            println!("created user {name} ({id})");
+        }
+        UserCommand::List { json } => {
+            let users = state.store.list_users().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&users)?);
+            }
+            for u in users.iter().filter(|_| !json) {
+                println!(
+                    "{}  {}  created {}",
+                    u.username,
+                    u.id,
+                    super::client::timestamp(u.created_at)
+                );
+            }
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            crate::passwords::check_strength(&password)?;
+            let hash = state.passwords.hash(password).await?;
+            if !state.store.set_password(&name, &hash).await? {
+                bail!("no user named {name}");
+            }
+            println!("changed the password of {name}");
+        }
+        UserCommand::Remove { name } => {
+            if !state.store.remove_user(&name).await? {
+                bail!("no user named {name}");
+            }
+            println!("removed user {name} and revoked their grants");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! `GET|POST /authorize` (also `/oauth/authorize`): the authorization
+//! endpoint (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1), and the sign-in and consent
+//! steps behind it.
+//!
+//! 1. The client and redirect URI are checked first; if either cannot be
+//!    trusted the person sees an error page and is never redirected.
+//! 2. Other errors redirect to the client with `error`, `state` and `iss`.
+//! 3. A person who is not signed in gets the sign-in page; one whose remembered
+//!    consent covers the request goes straight back with a code; otherwise the
+//!    consent page asks for what is new.
+
+mod consent;
+mod respond;
+mod sign_in;
+mod ticket;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+
+pub use consent::{consent, continue_after_sign_in};
+pub use sign_in::sign_in;
+
+use super::body::OAuthForm;
+use super::page;
+use super::session::{self, Current};
+use crate::error::Result;
+use crate::oauth::authorize::{AuthorizationRequest, Params, trusted_redirect, validate};
+use crate::oauth::client::GrantType;
+use crate::oauth::scope::ScopeSet;
+use crate::state::{App, AppState};
+
+fn bad_request(app: &App, message: impl Into<String>) -> Response {
+    page::error(
+        app,
+        StatusCode::BAD_REQUEST,
+        "This sign-in link cannot be used",
+        message,
+    )
+}
+
+/// Turn a `Result<Response>` whose error is a server fault into a page.
+fn or_error_page(app: &App, r: Result<Response>) -> Response {
+    r.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "authorization step failed");
+        page::error(
+            app,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Please try again in a moment.",
+        )
+    })
+}
+
+pub async fn authorize_get(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let query = q.unwrap_or_default();
+    match OAuthForm::parse(query.as_bytes()) {
+        Ok(form) => authorize(&app, &headers, &form).await,
+        Err(e) => bad_request(&app, e.description),
+    }
+}
+
+pub async fn authorize_post(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match OAuthForm::parse(&body) {
+        Ok(form) => authorize(&app, &headers, &form).await,
+        Err(e) => bad_request(&app, e.description),
+    }
+}
+
+async fn authorize(app: &App, headers: &HeaderMap, form: &OAuthForm) -> Response {
+    let Some(client_id) = form.get("client_id") else {
+        return bad_request(
+            app,
+            "The request does not name an application (client_id is missing).",
+        );
+    };
+    let client = match app.store.find_client(client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return bad_request(
+                app,
+                "The application is not registered with this server. Ask it to register again.",
+            );
+        }
+        Err(e) => return or_error_page(app, Err(crate::error::Error::internal(e))),
+    };
+    let redirect_uri =
+        match trusted_redirect(&client.metadata.redirect_uris, form.get("redirect_uri")) {
+            Ok(uri) => uri,
+            Err(why) => return bad_request(app, why.0),
+        };
+    let state = form.get("state");
+    let status = StatusCode::FOUND;
+    if !client.metadata.allows(GrantType::AuthorizationCode) {
+        let e = crate::error::Error::unauthorized_client(
+            "this client is not registered for the authorization code grant",
+        );
+        return respond::error(app, &redirect_uri, state, &e, status);
+    }
+    let params = Params {
+        response_type: form.get("response_type"),
+        redirect_uri: form.get("redirect_uri"),
+        scope: form.get("scope"),
+        state,
+        code_challenge: form.get("code_challenge"),
+        code_challenge_method: form.get("code_challenge_method"),
+        resources: form.all("resource").collect(),
+        prompt: form.get("prompt"),
+    };
+    let request = match validate(
+        client_id,
+        redirect_uri.clone(),
+        &params,
+        &app.config.resources,
+        &app.config.scopes,
+    ) {
+        Ok(r) => r,
+        Err(e) => return respond::error(app, &redirect_uri, state, &e, status),
+    };
+    let r = async {
+        let current = session::find_or_start(app, headers).await?;
+        proceed(app, current, &request, status).await
+    };
+    or_error_page(app, r.await)
+}
+
+/// Given a session, show sign-in, show consent, or answer with a code.
+async fn proceed(
+    app: &App,
+    current: Current,
+    req: &AuthorizationRequest,
+    status: StatusCode,
+) -> Result<Response> {
+    let (Some(user_id), Some(auth_time)) = (&current.session.user_id, current.session.auth_time)
+    else {
+        return Ok(sign_in::page(app, &current, req, None, String::new(), StatusCode::OK).await);
+    };
+    let granted = app
+        .store
+        .consent(user_id, &req.client_id)
+        .await?
+        .unwrap_or_default();
+    let granted = ScopeSet::parse(&granted).unwrap_or_default();
+    let asked = ScopeSet::parse(&req.scope).unwrap_or_default();
+    if !req.force_consent && granted.covers_all(&asked) {
+        return respond::code(
+            app,
+            req,
+            user_id,
+            auth_time,
+            &req.scope,
+            status,
+            current.set_cookie,
+        )
+        .await;
+    }
+    consent::page(app, &current, req, &granted).await
+}
+
+fn with_cookie(mut response: Response, set_cookie: Option<HeaderValue>) -> Response {
+    if let Some(c) = set_cookie {
+        response
+            .headers_mut()
+            .insert(axum::http::header::SET_COOKIE, c);
+    }
+    response
+}

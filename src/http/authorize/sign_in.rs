@@ -1,0 +1,157 @@
+//! `POST /authorize/sign-in`: the person's username and password.
+//!
+//! The form carries the session's CSRF token and the sealed request. Failures
+//! are throttled per account and per IP before any password work; verification
+//! runs on the bounded blocking pool (see `passwords`). Success replaces the
+//! session and redirects with 303 to continue the request.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::{bad_request, or_error_page, ticket, with_cookie};
+use crate::http::body::{MAX_FORM_BYTES, OAuthForm};
+use crate::http::page::{html, issuer_host};
+use crate::http::pages::SignInPage;
+use crate::http::session::{self, Current};
+use crate::oauth::authorize::AuthorizationRequest;
+use crate::state::{App, AppState};
+
+pub async fn page(
+    app: &App,
+    current: &Current,
+    req: &AuthorizationRequest,
+    error: Option<String>,
+    username: String,
+    status: StatusCode,
+) -> Response {
+    let client_name = app
+        .store
+        .find_client(&req.client_id)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|c| c.metadata.client_name);
+    let page = SignInPage {
+        static_prefix: app.config.issuer.path().to_owned(),
+        issuer_host: issuer_host(app),
+        client_name,
+        error,
+        username,
+        action: format!("{}/authorize/sign-in", app.config.issuer.path()),
+        csrf_token: current.session.csrf.clone(),
+        request: ticket::seal(app, req, &current.session.csrf),
+    };
+    with_cookie(html(status, &page, None), current.set_cookie.clone())
+}
+
+pub async fn sign_in(State(app): State<AppState>, request: Request) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let headers = request.headers().clone();
+    let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_FORM_BYTES).await else {
+        return bad_request(&app, "The sign-in form was too large.");
+    };
+    let Ok(form) = OAuthForm::parse(&body) else {
+        return bad_request(&app, "The sign-in form was malformed.");
+    };
+    let current = match session::find(&app, &headers).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return bad_request(
+                &app,
+                "Your sign-in session expired. Go back to the application and start again.",
+            );
+        }
+        Err(e) => return or_error_page(&app, Err(e)),
+    };
+    if !session::csrf_matches(&app, &current.session, form.get("csrf_token")) {
+        return bad_request(
+            &app,
+            "The form was not sent from this sign-in page. Start again from the application.",
+        );
+    }
+    let Some(req) = form
+        .get("request")
+        .and_then(|t| ticket::open(&app, t, &current.session.csrf))
+    else {
+        return bad_request(
+            &app,
+            "This sign-in request expired. Go back to the application and start again.",
+        );
+    };
+    let username = form.get("username").unwrap_or("").trim().to_owned();
+    let password = form.get("password").unwrap_or("").to_owned();
+    let ip = peer
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let (user_key, ip_key) = (format!("user:{username}"), format!("ip:{ip}"));
+    let now = app.clock.now();
+    if let Some(wait) = app
+        .sign_in_throttle
+        .blocked_for(&user_key, now)
+        .or(app.ip_throttle.blocked_for(&ip_key, now))
+    {
+        let msg = format!(
+            "Too many failed attempts. Try again in {} minutes.",
+            (wait + 59) / 60
+        );
+        return page(
+            &app,
+            &current,
+            &req,
+            Some(msg),
+            username,
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await;
+    }
+    let stored = match app.store.user_credentials(&username).await {
+        Ok(s) => s,
+        Err(e) => return or_error_page(&app, Err(e.into())),
+    };
+    let (user_id, hash) = stored
+        .map(|c| (Some(c.id), Some(c.password_hash)))
+        .unwrap_or((None, None));
+    if !app.passwords.verify(password, hash).await || username.is_empty() {
+        app.sign_in_throttle.record_failure(&user_key, now);
+        app.ip_throttle.record_failure(&ip_key, now);
+        tracing::info!(user.name = %username, "sign-in failed");
+        let msg = "Incorrect username or password.".to_owned();
+        return page(&app, &current, &req, Some(msg), username, StatusCode::OK).await;
+    }
+    app.sign_in_throttle.clear(&user_key);
+    let user_id = user_id.unwrap_or_default();
+    or_error_page(&app, signed_in(&app, &current, &user_id, &req).await)
+}
+
+/// Replace the anonymous session with a signed-in one and continue.
+async fn signed_in(
+    app: &App,
+    old: &Current,
+    user_id: &str,
+    req: &AuthorizationRequest,
+) -> crate::error::Result<Response> {
+    app.store
+        .delete_session(&old.id_hash, app.clock.now())
+        .await?;
+    let fresh = session::start(app, Some(user_id)).await?;
+    tracing::info!(user.id = %user_id, client.id = %req.client_id, "signed in");
+    let sealed = ticket::seal(app, req, &fresh.session.csrf);
+    // The sealed ticket is base64url plus '.', all unreserved: no escaping needed.
+    let target = format!(
+        "{}/authorize/continue?request={sealed}",
+        app.config.issuer.path()
+    );
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&target) {
+        h.insert(header::LOCATION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(with_cookie(response, fresh.set_cookie))
+}

@@ -1,0 +1,112 @@
+//! The browser session cookie at the authorization server.
+//!
+//! The cookie holds 256 random bits; the database holds only their keyed hash.
+//! It is `HttpOnly; SameSite=Lax`, `Secure` (and `__Host-` prefixed) when the
+//! issuer is https, and scoped to the issuer's path. A session exists before
+//! sign-in too, so the sign-in form has a CSRF token bound to the browser;
+//! signing in replaces it with a new session (no session fixation).
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use cookie::{Cookie, SameSite};
+
+use crate::error::{Error, Result};
+use crate::secrets::random_token;
+use crate::state::App;
+use crate::store::sessions::{NewSession, Session};
+
+/// A session found or started for this request.
+pub struct Current {
+    pub id_hash: Vec<u8>,
+    pub session: Session,
+    /// `Set-Cookie` to send when the session was just started.
+    pub set_cookie: Option<HeaderValue>,
+}
+
+fn cookie_name(app: &App) -> &'static str {
+    if app.config.issuer.as_str().starts_with("https://") && app.config.issuer.path().is_empty() {
+        "__Host-tessera_session"
+    } else {
+        "tessera_session"
+    }
+}
+
+fn presented<'a>(app: &App, headers: &'a HeaderMap) -> Option<String> {
+    let name = cookie_name(app);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(|c| c.ok())
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+/// The live session named by the request's cookie, if any.
+pub async fn find(app: &App, headers: &HeaderMap) -> Result<Option<Current>> {
+    let Some(value) = presented(app, headers) else {
+        return Ok(None);
+    };
+    let id_hash = app.hasher.hash(&value);
+    let session = app.store.session(&id_hash, app.clock.now()).await?;
+    Ok(session.map(|session| Current {
+        id_hash,
+        session,
+        set_cookie: None,
+    }))
+}
+
+/// The current session, or a new anonymous one.
+pub async fn find_or_start(app: &App, headers: &HeaderMap) -> Result<Current> {
+    match find(app, headers).await? {
+        Some(current) => Ok(current),
+        None => start(app, None).await,
+    }
+}
+
+/// Start a session, signed in as `user` (with `auth_time` now) or anonymous.
+pub async fn start(app: &App, user: Option<&str>) -> Result<Current> {
+    let now = app.clock.now();
+    let value = random_token(32).map_err(Error::internal)?;
+    let csrf = random_token(32).map_err(Error::internal)?;
+    let id_hash = app.hasher.hash(&value);
+    let ttl = app.config.sign_in.session_ttl.as_secs() as i64;
+    let auth_time = user.map(|_| now);
+    app.store
+        .create_session(&NewSession {
+            id_hash: &id_hash,
+            user_id: user,
+            csrf: &csrf,
+            auth_time,
+            expires_at: now + ttl,
+        })
+        .await?;
+    let path = match app.config.issuer.path() {
+        "" => "/".to_owned(),
+        p => p.to_owned(),
+    };
+    let cookie = Cookie::build((cookie_name(app), value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(app.config.issuer.as_str().starts_with("https://"))
+        .path(path)
+        .max_age(cookie::time::Duration::seconds(ttl))
+        .build();
+    let set_cookie = HeaderValue::from_str(&cookie.to_string()).map_err(Error::internal)?;
+    let session = Session {
+        user_id: user.map(str::to_owned),
+        username: None,
+        csrf,
+        auth_time,
+    };
+    Ok(Current {
+        id_hash,
+        session,
+        set_cookie: Some(set_cookie),
+    })
+}
+
+/// Constant-time check of a form's CSRF token against the session's.
+pub fn csrf_matches(app: &App, session: &Session, presented: Option<&str>) -> bool {
+    presented.is_some_and(|p| app.hasher.verify(p, &app.hasher.hash(&session.csrf)))
+}

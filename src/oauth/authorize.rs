@@ -1,0 +1,148 @@
+//! The authorization request (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1, RFC 8707).
+//!
+//! Validation runs in two stages, as RFC 6749 §4.1.2.1 requires. First the
+//! client and its redirect URI: if either cannot be trusted the person sees an
+//! error page and is never redirected ([`trusted_redirect`]). Only then are the
+//! other parameters checked, and their errors go back to the client by redirect
+//! with `state` and `iss` ([`validate`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::oauth::catalog::ScopeCatalog;
+use crate::oauth::grant_scope;
+use crate::oauth::pkce;
+use crate::oauth::redirect_uri;
+use crate::oauth::resource::ResourceRegistry;
+use crate::oauth::scope::ScopeSet;
+
+/// Why the redirect URI cannot be used: shown on an error page, never redirected to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Untrusted(pub String);
+
+/// The raw parameters (query string or form), each at most once.
+#[derive(Debug, Default)]
+pub struct Params<'a> {
+    pub response_type: Option<&'a str>,
+    pub redirect_uri: Option<&'a str>,
+    pub scope: Option<&'a str>,
+    pub state: Option<&'a str>,
+    pub code_challenge: Option<&'a str>,
+    pub code_challenge_method: Option<&'a str>,
+    pub resources: Vec<&'a str>,
+    pub prompt: Option<&'a str>,
+}
+
+/// A validated authorization request, carried through sign-in and consent.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    /// The redirect URI to answer at (the one sent, or the only registered one).
+    pub redirect_uri: String,
+    /// Whether the request named it; if so the token request must repeat it.
+    pub redirect_uri_sent: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    pub code_challenge: String,
+    /// Space-delimited scopes asked for.
+    pub scope: String,
+    /// Registered URIs of the resources the token will be for.
+    pub resources: Vec<String>,
+    /// `prompt=consent`: show the consent page even if consent is remembered.
+    pub force_consent: bool,
+}
+
+/// Stage one: pick the redirect URI, or say why none can be trusted.
+pub fn trusted_redirect(
+    registered: &[String],
+    requested: Option<&str>,
+) -> Result<String, Untrusted> {
+    match requested {
+        Some(uri) if registered.iter().any(|r| redirect_uri::matches(r, uri)) => Ok(uri.to_owned()),
+        Some(uri) => Err(Untrusted(format!(
+            "the redirect URI '{uri}' is not registered for this application"
+        ))),
+        None if registered.len() == 1 => Ok(registered[0].clone()),
+        None => Err(Untrusted(
+            "the request has no redirect_uri and the application registered several".into(),
+        )),
+    }
+}
+
+/// Stage two: everything else. Errors here are redirected to the client.
+pub fn validate(
+    client_id: &str,
+    redirect_uri: String,
+    p: &Params<'_>,
+    registry: &ResourceRegistry,
+    catalog: &ScopeCatalog,
+) -> Result<AuthorizationRequest> {
+    match p.response_type {
+        Some("code") => {}
+        Some(other) => {
+            return Err(Error::new(
+                ErrorCode::UnsupportedResponseType,
+                format!("response_type '{other}' is not supported; use 'code'"),
+            ));
+        }
+        None => return Err(Error::invalid_request("response_type is required")),
+    }
+    let challenge = p.code_challenge.ok_or_else(|| {
+        Error::invalid_request(
+            "PKCE is required: send code_challenge with code_challenge_method=S256",
+        )
+    })?;
+    if p.code_challenge_method != Some("S256") {
+        return Err(Error::invalid_request("code_challenge_method must be S256"));
+    }
+    if !pkce::valid_challenge(challenge) {
+        return Err(Error::invalid_request(
+            "code_challenge must be the base64url SHA-256 of the verifier",
+        ));
+    }
+    let resources = registry.select(&p.resources, &[])?;
+    let asked = p
+        .scope
+        .map(ScopeSet::parse)
+        .transpose()
+        .map_err(|e| Error::invalid_scope(e.to_string()))?;
+    let scope = grant_scope::for_consent(asked.as_ref(), &resources, catalog)?;
+    Ok(AuthorizationRequest {
+        client_id: client_id.to_owned(),
+        redirect_uri_sent: p.redirect_uri.is_some(),
+        redirect_uri,
+        state: p.state.map(str::to_owned),
+        code_challenge: challenge.to_owned(),
+        scope: scope.to_string(),
+        resources: resources.iter().map(|r| r.uri.clone()).collect(),
+        force_consent: p
+            .prompt
+            .is_some_and(|v| v.split(' ').any(|x| x == "consent")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_redirect_uri_is_trusted_only_when_registered() {
+        let reg = vec![
+            "http://127.0.0.1/cb".to_string(),
+            "https://app.example/cb".to_string(),
+        ];
+        assert_eq!(
+            trusted_redirect(&reg, Some("http://127.0.0.1:5555/cb")).unwrap(),
+            "http://127.0.0.1:5555/cb"
+        );
+        assert!(trusted_redirect(&reg, Some("https://evil.example/cb")).is_err());
+        assert!(
+            trusted_redirect(&reg, None).is_err(),
+            "ambiguous without redirect_uri"
+        );
+        assert_eq!(
+            trusted_redirect(&reg[1..], None).unwrap(),
+            "https://app.example/cb"
+        );
+    }
+}

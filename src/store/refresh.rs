@@ -1,0 +1,205 @@
+//! Refresh-token families and rotation (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2).
+//!
+//! Every use rotates: the presented token is marked `rotated_at` by a guarded
+//! `UPDATE` and a new one joins the family. A rotated token presented again is
+//! reuse and revokes the whole family, unless it comes within the grace
+//! window, which absorbs parallel refreshes from one client: then it rotates
+//! once more inside the same family instead of destroying it.
+
+use sqlx::{Row, SqliteConnection};
+
+use super::Store;
+use super::codes::split_list;
+
+pub struct NewFamily<'a> {
+    pub id: &'a str,
+    pub client_id: &'a str,
+    pub user_id: &'a str,
+    pub scope: &'a str,
+    pub resources: &'a [String],
+    pub auth_time: i64,
+    pub now: i64,
+}
+
+/// The grant a family carries.
+#[derive(Debug, Clone)]
+pub struct Family {
+    pub id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub resources: Vec<String>,
+    pub auth_time: i64,
+}
+
+#[derive(Debug)]
+pub enum Rotation {
+    /// Rotated (possibly as a benign replay within the grace window).
+    Rotated(Family),
+    /// A rotated token came back after the grace window: the family is revoked.
+    Reused,
+    /// Unknown, expired, revoked, or another client's.
+    Invalid,
+}
+
+/// A new token to add to a family.
+pub struct NewToken<'a> {
+    pub hash: &'a [u8],
+    pub expires_at: i64,
+}
+
+pub async fn create_family(
+    conn: &mut SqliteConnection,
+    f: &NewFamily<'_>,
+    token: &NewToken<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO refresh_families (id, client_id, user_id, scope, resources, auth_time, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(f.id)
+    .bind(f.client_id)
+    .bind(f.user_id)
+    .bind(f.scope)
+    .bind(f.resources.join(" "))
+    .bind(f.auth_time)
+    .bind(f.now)
+    .execute(&mut *conn)
+    .await?;
+    add_token(conn, f.id, token, f.now).await
+}
+
+async fn add_token(
+    conn: &mut SqliteConnection,
+    family_id: &str,
+    token: &NewToken<'_>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+        .bind(token.hash)
+        .bind(family_id)
+        .bind(now)
+        .bind(token.expires_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn revoke_family(
+    conn: &mut SqliteConnection,
+    id: &str,
+    why: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE refresh_families SET revoked_at = ?, revoked_why = ? WHERE id = ? AND revoked_at IS NULL")
+        .bind(now)
+        .bind(why)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn family(conn: &mut SqliteConnection, id: &str) -> Result<Family, sqlx::Error> {
+    let r = sqlx::query(
+        "SELECT user_id, scope, resources, auth_time FROM refresh_families WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_one(conn)
+    .await?;
+    Ok(Family {
+        id: id.to_owned(),
+        user_id: r.get("user_id"),
+        scope: r.get("scope"),
+        resources: split_list(r.get("resources")),
+        auth_time: r.get("auth_time"),
+    })
+}
+
+impl Store {
+    /// Exchange `old` for `new` in one transaction; see the module docs.
+    pub async fn rotate_refresh(
+        &self,
+        old: &[u8],
+        client_id: &str,
+        new: &NewToken<'_>,
+        now: i64,
+        grace: i64,
+    ) -> Result<Rotation, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let fresh: Option<String> = sqlx::query_scalar(
+            "UPDATE refresh_tokens SET rotated_at = ? \
+             WHERE token_hash = ? AND rotated_at IS NULL AND expires_at > ? AND family_id IN \
+             (SELECT id FROM refresh_families WHERE client_id = ? AND revoked_at IS NULL) RETURNING family_id",
+        )
+        .bind(now)
+        .bind(old)
+        .bind(now)
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let outcome = match fresh {
+            Some(family_id) => {
+                add_token(&mut tx, &family_id, new, now).await?;
+                Rotation::Rotated(family(&mut tx, &family_id).await?)
+            }
+            None => replayed(&mut tx, old, client_id, new, now, grace).await?,
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Revoke every live family of a client for a user (or all users if `None`).
+    pub async fn revoke_families(
+        &self,
+        client_id: &str,
+        why: &str,
+        now: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE refresh_families SET revoked_at = ?, revoked_why = ? WHERE client_id = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(why)
+        .bind(client_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// The presented token was not live: a grace-window replay, reuse, or nothing.
+async fn replayed(
+    conn: &mut SqliteConnection,
+    old: &[u8],
+    client_id: &str,
+    new: &NewToken<'_>,
+    now: i64,
+    grace: i64,
+) -> Result<Rotation, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT t.family_id, t.rotated_at, t.expires_at, f.revoked_at FROM refresh_tokens t \
+         JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = ? AND f.client_id = ?",
+    )
+    .bind(old)
+    .bind(client_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else {
+        return Ok(Rotation::Invalid);
+    };
+    let family_id: String = r.get("family_id");
+    let rotated_at: Option<i64> = r.get("rotated_at");
+    let revoked_at: Option<i64> = r.get("revoked_at");
+    match (rotated_at, revoked_at) {
+        (_, Some(_)) | (None, None) => Ok(Rotation::Invalid),
+        (Some(at), None) if now - at <= grace => {
+            add_token(conn, &family_id, new, now).await?;
+            Ok(Rotation::Rotated(family(conn, &family_id).await?))
+        }
+        (Some(_), None) => {
+            revoke_family(conn, &family_id, "refresh token reuse", now).await?;
+            tracing::warn!(family.id = %family_id, client.id = %client_id, "refresh token reuse detected: family revoked");
+            Ok(Rotation::Reused)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Browser sessions at the authorization server.
+
+use sqlx::Row;
+
+use super::Store;
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub csrf: String,
+    pub auth_time: Option<i64>,
+}
+
+pub struct NewSession<'a> {
+    pub id_hash: &'a [u8],
+    pub user_id: Option<&'a str>,
+    pub csrf: &'a str,
+    pub auth_time: Option<i64>,
+    pub expires_at: i64,
+}
+
+impl Store {
+    pub async fn create_session(&self, s: &NewSession<'_>) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO sessions (id_hash, user_id, csrf, auth_time, expires_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(s.id_hash)
+            .bind(s.user_id)
+            .bind(s.csrf)
+            .bind(s.auth_time)
+            .bind(s.expires_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// A live session by the keyed hash of its cookie.
+    pub async fn session(&self, id_hash: &[u8], now: i64) -> Result<Option<Session>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT s.user_id, u.username, s.csrf, s.auth_time FROM sessions s \
+             LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash = ? AND s.expires_at > ?",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| Session {
+            user_id: r.get("user_id"),
+            username: r.get("username"),
+            csrf: r.get("csrf"),
+            auth_time: r.get("auth_time"),
+        }))
+    }
+
+    /// Delete a session and, opportunistically, every expired one.
+    pub async fn delete_session(&self, id_hash: &[u8], now: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ? OR expires_at <= ?")
+            .bind(id_hash)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
