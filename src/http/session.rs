@@ -30,7 +30,7 @@ fn cookie_name(app: &App) -> &'static str {
     }
 }
 
-fn presented<'a>(app: &App, headers: &'a HeaderMap) -> Option<String> {
+fn presented(app: &App, headers: &HeaderMap) -> Option<String> {
     let name = cookie_name(app);
     headers
         .get_all(header::COOKIE)

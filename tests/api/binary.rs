@@ -219,3 +219,136 @@ async fn a_cli_client_gets_a_token_from_the_served_binary() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn users_are_managed_from_the_cli() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let with_stdin = |args: &[&str], input: &str| {
+        let mut child = tessera(&db)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = with_stdin(
+        &["user", "add", "alice", "--password-stdin"],
+        "correct horse battery\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = with_stdin(
+        &["user", "add", "alice", "--password-stdin"],
+        "correct horse battery\n",
+    );
+    assert!(!again.status.success(), "names are unique");
+    let short = with_stdin(&["user", "add", "bob", "--password-stdin"], "short\n");
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8"));
+    let list: Value = serde_json::from_slice(
+        &tessera(&db)
+            .args(["user", "list", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["username"], "alice");
+    assert!(list[0].get("password_hash").is_none());
+    assert!(
+        with_stdin(
+            &["user", "passwd", "alice", "--password-stdin"],
+            "another good password\n"
+        )
+        .status
+        .success()
+    );
+    assert!(
+        !with_stdin(
+            &["user", "passwd", "nobody", "--password-stdin"],
+            "another good password\n"
+        )
+        .status
+        .success()
+    );
+    assert!(
+        tessera(&db)
+            .args(["user", "remove", "alice"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        !tessera(&db)
+            .args(["user", "remove", "alice"])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[tokio::test]
+async fn the_first_start_creates_an_admin_whose_password_works_once_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let mut child = tessera(&db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .take(4)
+        .map(|l| l.unwrap())
+        .collect();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let admin = lines
+        .iter()
+        .find(|l| l.starts_with("Created the first user: admin / "))
+        .expect("admin line");
+    let password = admin.rsplit(' ').next().unwrap();
+    assert!(password.len() >= 20);
+    // A second start creates nobody and prints no password.
+    let mut again = tessera(&db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(again.stdout.take().unwrap());
+    let mut first_three = String::new();
+    for _ in 0..3 {
+        reader.read_line(&mut first_three).unwrap();
+    }
+    assert!(first_three.contains("metadata:"), "{first_three}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    again.kill().unwrap();
+    again.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    assert!(!rest.contains("Created the first user"), "{rest}");
+    let users: Value = serde_json::from_slice(
+        &tessera(&db)
+            .args(["user", "list", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 1);
+}

@@ -81,7 +81,7 @@ pub async fn sign_in(b: &mut Browser<'_>, start: &TestResponse, user: &str) -> T
         "sign-in answers 303: {}",
         String::from_utf8_lossy(&res.body)
     );
-    b.get(&res.header("location").to_owned()).await
+    b.get(res.header("location")).await
 }
 
 /// From an authorization URL to a code, allowing everything but `untick`.

@@ -5,10 +5,13 @@
 
 mod helpers;
 
+mod authorize;
 mod binary;
 mod browser;
+mod chromium;
 mod flow;
 mod metadata;
+mod refresh;
 mod register;
 mod token;
 mod token_errors;

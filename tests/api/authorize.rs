@@ -1,0 +1,351 @@
+//! The authorization endpoint's refusals: error pages when the client or
+//! redirect URI cannot be trusted, redirects with `state` and `iss` after.
+
+use serde_json::json;
+
+use crate::browser::Browser;
+use crate::flow::*;
+use crate::helpers::*;
+
+fn assert_error_page(res: &TestResponse, why: &str) {
+    assert_eq!(res.status, 400, "{why}");
+    assert!(res.header("location").is_empty(), "{why}: never a redirect");
+    assert!(res.header("content-type").starts_with("text/html"), "{why}");
+    assert_eq!(res.header("x-frame-options"), "DENY", "{why}");
+}
+
+#[tokio::test]
+async fn an_untrusted_client_or_redirect_uri_gets_an_error_page_never_a_redirect() {
+    let app = spawn_app().await;
+    let client = public_client(&app).await;
+    let base = [
+        ("response_type", "code"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    let with = |extra: &[(&str, &str)]| {
+        let mut p = base.to_vec();
+        p.extend_from_slice(extra);
+        format!("/authorize?{}", form(&p))
+    };
+    let cases = [
+        ("no client_id", with(&[("redirect_uri", CALLBACK)])),
+        (
+            "unknown client",
+            with(&[("client_id", "nope"), ("redirect_uri", CALLBACK)]),
+        ),
+        (
+            "unregistered redirect",
+            with(&[
+                ("client_id", &client),
+                ("redirect_uri", "https://evil.example/cb"),
+            ]),
+        ),
+        (
+            "localhost is not 127.0.0.1",
+            with(&[
+                ("client_id", &client),
+                ("redirect_uri", "http://localhost:4567/callback"),
+            ]),
+        ),
+        (
+            "other path",
+            with(&[
+                ("client_id", &client),
+                ("redirect_uri", "http://127.0.0.1:4567/other"),
+            ]),
+        ),
+        (
+            "duplicated client_id",
+            format!(
+                "{}&client_id=x",
+                with(&[("client_id", &client), ("redirect_uri", CALLBACK)])
+            ),
+        ),
+    ];
+    for (why, url) in cases {
+        assert_error_page(&app.get(&url).await, why);
+    }
+}
+
+#[tokio::test]
+async fn request_errors_redirect_with_state_and_iss() {
+    let app = spawn_app().await;
+    let client = public_client(&app).await;
+    let p = |pairs: &[(&str, &str)]| {
+        let mut v = vec![
+            ("client_id", client.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("state", "s1"),
+        ];
+        v.extend_from_slice(pairs);
+        format!("/authorize?{}", form(&v))
+    };
+    let s256 = [
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "no PKCE",
+            p(&[("response_type", "code")]),
+            "invalid_request",
+        ),
+        (
+            "plain PKCE",
+            p(&[
+                ("response_type", "code"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "plain"),
+            ]),
+            "invalid_request",
+        ),
+        (
+            "method omitted",
+            p(&[("response_type", "code"), ("code_challenge", CHALLENGE)]),
+            "invalid_request",
+        ),
+        (
+            "bad challenge",
+            p(&[
+                ("response_type", "code"),
+                ("code_challenge", "x"),
+                ("code_challenge_method", "S256"),
+            ]),
+            "invalid_request",
+        ),
+        (
+            "token response type",
+            p(&[&[("response_type", "token")], &s256[..]].concat()),
+            "unsupported_response_type",
+        ),
+        ("no response type", p(&s256), "invalid_request"),
+        (
+            "unknown resource",
+            p(&[
+                &[
+                    ("response_type", "code"),
+                    ("resource", "https://evil.example"),
+                ],
+                &s256[..],
+            ]
+            .concat()),
+            "invalid_target",
+        ),
+        (
+            "unknown scope",
+            p(&[
+                &[("response_type", "code"), ("scope", "mcp:tools:nope")],
+                &s256[..],
+            ]
+            .concat()),
+            "invalid_scope",
+        ),
+        (
+            "scope the resource refuses",
+            p(&[
+                &[
+                    ("response_type", "code"),
+                    ("scope", "mcp:exec:functions:data-analysis"),
+                ],
+                &s256[..],
+            ]
+            .concat()),
+            "invalid_scope",
+        ),
+    ];
+    for (why, url, code) in cases {
+        let res = app.get(&url).await;
+        assert_eq!(res.status, 302, "{why}");
+        let (target, q) = location(&res);
+        assert_eq!(
+            target.as_str().split('?').next().unwrap(),
+            CALLBACK,
+            "{why}"
+        );
+        assert_eq!(param(&q, "error"), Some(code), "{why}");
+        assert!(param(&q, "error_description").is_some(), "{why}");
+        assert_eq!(param(&q, "state"), Some("s1"), "{why}");
+        assert_eq!(param(&q, "iss"), Some(ISSUER), "{why}");
+    }
+}
+
+#[tokio::test]
+async fn a_machine_only_client_is_unauthorized_at_the_authorization_endpoint() {
+    let app = spawn_app().await;
+    let body = json!({"grant_types": ["client_credentials"], "scope": "mcp:tools:weather",
+                      "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "client_secret_basic"});
+    let c = app.post_json("/register", &body, Some(IAT)).await.json();
+    let res = app
+        .get(&authorize_url(c["client_id"].as_str().unwrap(), &[]))
+        .await;
+    assert_eq!(
+        param(&location(&res).1, "error"),
+        Some("unauthorized_client")
+    );
+}
+
+#[tokio::test]
+async fn a_single_registered_redirect_uri_is_used_when_none_is_sent_and_post_works_too() {
+    let app = spawn_app().await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let body = form(&[
+        ("response_type", "code"),
+        ("client_id", &client),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ]);
+    let res = app.post_form("/authorize", &body, None).await;
+    assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
+    assert!(String::from_utf8_lossy(&res.body).contains("password"));
+    let mut b = Browser::new(&app);
+    let via_alias = b
+        .get(&authorize_url(&client, &[]).replace("/authorize?", "/oauth/authorize?"))
+        .await;
+    assert_eq!(via_alias.status, 200);
+}
+
+#[tokio::test]
+async fn a_wrong_password_keeps_the_person_on_the_sign_in_page() {
+    let app = spawn_app().await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let mut b = Browser::new(&app);
+    let page = b.get(&authorize_url(&client, &[])).await;
+    let mut f = Browser::page_form(&page);
+    f.set("username", "alice");
+    f.set("password", "wrong password");
+    let res = b.submit(&f, None).await;
+    assert_eq!(res.status, 200);
+    let html = String::from_utf8_lossy(&res.body);
+    assert!(html.contains("Incorrect username or password") && html.contains("role=\"alert\""));
+    f.set("username", "nobody");
+    let res = b.submit(&f, None).await;
+    assert!(
+        String::from_utf8_lossy(&res.body).contains("Incorrect username or password"),
+        "same answer for unknown users"
+    );
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_throttled_per_account() {
+    let app = spawn_app().await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let mut b = Browser::new(&app);
+    let page = b.get(&authorize_url(&client, &[])).await;
+    let mut f = Browser::page_form(&page);
+    f.set("username", "alice");
+    f.set("password", "wrong password");
+    for _ in 0..5 {
+        assert_eq!(b.submit(&f, None).await.status, 200);
+    }
+    f.set("password", PASSWORD);
+    let res = b.submit(&f, None).await;
+    assert_eq!(
+        res.status, 429,
+        "even the right password waits out the window"
+    );
+    assert!(String::from_utf8_lossy(&res.body).contains("Too many failed attempts"));
+}
+
+#[tokio::test]
+async fn forms_without_the_session_csrf_token_are_refused() {
+    let app = spawn_app().await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let mut b = Browser::new(&app);
+    let page = b.get(&authorize_url(&client, &[])).await;
+    let mut f = Browser::page_form(&page);
+    f.set("username", "alice");
+    f.set("password", PASSWORD);
+    f.set("csrf_token", "forged");
+    assert_error_page(&b.submit(&f, None).await, "forged csrf");
+    // Another browser (no cookie) replaying a real form.
+    let mut other = Browser::new(&app);
+    let real = Browser::page_form(&page);
+    assert_error_page(&other.submit(&real, None).await, "no session");
+    // A tampered request ticket.
+    let mut t = Browser::page_form(&page);
+    let ticket = t
+        .fields
+        .iter()
+        .find(|(n, _)| n == "request")
+        .unwrap()
+        .1
+        .clone();
+    t.set("request", &ticket.replacen('e', "f", 1));
+    t.set("username", "alice");
+    t.set("password", PASSWORD);
+    assert_error_page(&b.submit(&t, None).await, "tampered ticket");
+}
+
+#[tokio::test]
+async fn cursor_and_loopback_redirects_work_end_to_end() {
+    let app = spawn_app().await;
+    add_user(&app, "alice").await;
+    let body = json!({"client_name": "Cursor", "token_endpoint_auth_method": "none",
+        "redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback", "http://localhost/callback"]});
+    let client = app.post_json("/register", &body, None).await.json()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut b = Browser::new(&app);
+    for redirect in [
+        "cursor://anysphere.cursor-mcp/oauth/callback",
+        "http://localhost:31337/callback",
+    ] {
+        let url = format!(
+            "/authorize?{}",
+            form(&[
+                ("response_type", "code"),
+                ("client_id", &client),
+                ("redirect_uri", redirect),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+                ("scope", "mcp:tools:weather"),
+            ])
+        );
+        let mut page = b.get(&url).await;
+        if page.status == 200
+            && Browser::page_form(&page)
+                .fields
+                .iter()
+                .any(|(n, _)| n == "password")
+        {
+            page = sign_in(&mut b, &page, "alice").await;
+        }
+        let res = if page.status == 200 {
+            assert!(
+                page.header("content-security-policy")
+                    .contains("form-action 'self'")
+            );
+            b.submit(&Browser::page_form(&page), Some("allow")).await
+        } else {
+            page
+        };
+        assert!(
+            res.header("location").starts_with(redirect),
+            "{redirect}: {}",
+            res.header("location")
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_consent_page_warns_when_every_redirect_is_localhost() {
+    let app = spawn_app().await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let mut b = Browser::new(&app);
+    let first = b.get(&authorize_url(&client, &[])).await;
+    let consent = sign_in(&mut b, &first, "alice").await;
+    let html = String::from_utf8_lossy(&consent.body);
+    assert!(html.contains("runs on your own computer"), "{html}");
+    assert!(
+        consent
+            .header("content-security-policy")
+            .contains("form-action 'self' http://127.0.0.1:4567")
+    );
+}

@@ -1,0 +1,212 @@
+//! Refresh tokens: rotation, reuse detection, the grace window, narrowing,
+//! and revocation when the user, client or consent goes away.
+
+use crate::browser::Browser;
+use crate::flow::*;
+use crate::helpers::*;
+
+async fn tokens_for(app: &TestApp, client: &str, scope: &str) -> serde_json::Value {
+    let mut b = Browser::new(app);
+    let code = get_code(&mut b, &authorize_url(client, &[("scope", scope)]), &[]).await;
+    exchange(app, client, &code).await.json()
+}
+
+#[tokio::test]
+async fn every_refresh_rotates_and_the_new_token_works() {
+    let app = spawn_app().await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let rt1 = t["refresh_token"].as_str().unwrap();
+    let r1 = refresh(&app, &client, rt1).await;
+    assert_eq!(r1.status, 200);
+    assert_eq!(r1.header("cache-control"), "no-store");
+    let rt2 = r1.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rt1, rt2);
+    assert_eq!(r1.json()["scope"], "mcp:tools:weather");
+    let r2 = refresh(&app, &client, &rt2).await;
+    assert_eq!(r2.status, 200);
+}
+
+#[tokio::test]
+async fn reuse_after_the_grace_window_revokes_the_whole_family() {
+    let clock = tessera::clock::FixedClock::new(1_800_000_000);
+    let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let rt1 = t["refresh_token"].as_str().unwrap().to_owned();
+    let rt2 = refresh(&app, &client, &rt1).await.json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    clock.advance(11); // the example config's grace is 10s
+    refresh(&app, &client, &rt1)
+        .await
+        .assert_error(400, "invalid_grant");
+    refresh(&app, &client, &rt2)
+        .await
+        .assert_error(400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_replay_within_the_grace_window_keeps_the_family_alive() {
+    let clock = tessera::clock::FixedClock::new(1_800_000_000);
+    let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let rt1 = t["refresh_token"].as_str().unwrap().to_owned();
+    let a = refresh(&app, &client, &rt1).await.json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    clock.advance(3);
+    let b = refresh(&app, &client, &rt1).await;
+    assert_eq!(
+        b.status, 200,
+        "a parallel refresh within the grace window succeeds"
+    );
+    let b = b.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        refresh(&app, &client, &a).await.status,
+        200,
+        "the family was not destroyed"
+    );
+    assert_eq!(refresh(&app, &client, &b).await.status, 200);
+}
+
+#[tokio::test]
+async fn parallel_refreshes_of_one_token_all_succeed_within_the_grace_window() {
+    let app = spawn_app().await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    let results = futures_join(&app, &client, &rt, 4).await;
+    assert!(results.iter().all(|s| *s == 200), "{results:?}");
+}
+
+async fn futures_join(app: &TestApp, client: &str, rt: &str, n: usize) -> Vec<u16> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let router = app.router.clone();
+        let body = form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("client_id", client),
+        ]);
+        set.spawn(async move {
+            use tower::ServiceExt;
+            let req = axum::http::Request::post("/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            router.oneshot(req).await.unwrap().status().as_u16()
+        });
+    }
+    set.join_all().await
+}
+
+#[tokio::test]
+async fn a_refresh_may_narrow_but_never_widen() {
+    let app = spawn_app().await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let t = tokens_for(&app, &client, "mcp:tools:weather mcp:tools:calendar:read").await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    let narrow = form(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", &rt),
+        ("client_id", &client),
+        ("scope", "mcp:tools:weather"),
+    ]);
+    let res = app.post_form("/token", &narrow, None).await.json();
+    assert_eq!(res["scope"], "mcp:tools:weather");
+    let rt = res["refresh_token"].as_str().unwrap().to_owned();
+    // The family keeps its full grant: the next refresh may ask for both again.
+    let full = refresh(&app, &client, &rt).await.json();
+    assert_eq!(full["scope"], "mcp:tools:weather mcp:tools:calendar:read");
+    let rt = full["refresh_token"].as_str().unwrap().to_owned();
+    let wide = form(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", &rt),
+        ("client_id", &client),
+        ("scope", "mcp:tools:email:send"),
+    ]);
+    app.post_form("/token", &wide, None)
+        .await
+        .assert_error(400, "invalid_scope");
+    let other = form(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", &rt),
+        ("client_id", &client),
+        ("resource", FLOWS_RS),
+    ]);
+    app.post_form("/token", &other, None)
+        .await
+        .assert_error(400, "invalid_target");
+}
+
+#[tokio::test]
+async fn removing_the_user_or_the_consent_kills_the_family() {
+    let app = spawn_app().await;
+    let alice = add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    assert!(
+        app.state
+            .store
+            .revoke_consent(&alice, &client)
+            .await
+            .unwrap()
+    );
+    refresh(&app, &client, t["refresh_token"].as_str().unwrap())
+        .await
+        .assert_error(400, "invalid_grant");
+
+    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    assert!(app.state.store.remove_user("alice").await.unwrap());
+    refresh(&app, &client, t["refresh_token"].as_str().unwrap())
+        .await
+        .assert_error(400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn another_client_cannot_use_a_refresh_token_and_a_removed_client_is_invalid() {
+    let app = spawn_app().await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let other = public_client(&app).await;
+    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let rt = t["refresh_token"].as_str().unwrap();
+    refresh(&app, &other, rt)
+        .await
+        .assert_error(400, "invalid_grant");
+    assert_eq!(
+        refresh(&app, &client, rt).await.status,
+        200,
+        "the attempt did not burn the token"
+    );
+    app.state.store.remove_client(&client).await.unwrap();
+    refresh(&app, &client, rt)
+        .await
+        .assert_error(401, "invalid_client");
+}
+
+#[tokio::test]
+async fn a_client_without_the_refresh_grant_gets_no_refresh_token() {
+    let app = spawn_app().await;
+    add_user(&app, "alice").await;
+    let body = serde_json::json!({"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none",
+                                 "grant_types": ["authorization_code"]});
+    let client = app.post_json("/register", &body, None).await.json()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    assert!(t.get("refresh_token").is_none(), "{t}");
+    refresh(&app, &client, "anything")
+        .await
+        .assert_error(400, "unauthorized_client");
+}
