@@ -45,11 +45,26 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let app = crate::app(self.state.clone());
+        let janitor = tokio::spawn(janitor(self.state.clone()));
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;
+        janitor.abort();
         self.state.store.close().await;
         Ok(())
+    }
+}
+
+/// Every ten minutes, purge expired sessions, codes and refresh tokens.
+async fn janitor(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        match state.store.purge_expired(state.clock.now()).await {
+            Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+        }
     }
 }
 

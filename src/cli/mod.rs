@@ -3,6 +3,7 @@
 //! them at the same data. `--json` output is for scripts.
 
 mod client;
+mod consent;
 mod keys;
 mod user;
 
@@ -50,6 +51,9 @@ enum Command {
     /// Manage the people who sign in.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// List and withdraw what people have allowed clients.
+    #[command(subcommand)]
+    Consent(consent::ConsentCommand),
     /// Inspect signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -69,6 +73,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         database_url: cli.database.clone(),
         ..Overrides::default()
     };
+    let file = cli.config.as_deref();
+    let load = |o: &Overrides| Config::load(file, o);
     match cli.command {
         Command::Serve {
             listen,
@@ -78,22 +84,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             overrides.listen = listen;
             overrides.issuer = issuer;
             overrides.initial_access_token = initial_access_token;
-            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            let config = load(&overrides)?;
             init_tracing();
             serve(config).await
         }
-        Command::Client(cmd) => {
-            let config = Config::load(cli.config.as_deref(), &overrides)?;
-            client::run(cmd, config).await
-        }
-        Command::User(cmd) => {
-            let config = Config::load(cli.config.as_deref(), &overrides)?;
-            user::run(cmd, config).await
-        }
-        Command::Keys(cmd) => {
-            let config = Config::load(cli.config.as_deref(), &overrides)?;
-            keys::run(cmd, config).await
-        }
+        Command::Client(cmd) => client::run(cmd, load(&overrides)?).await,
+        Command::User(cmd) => user::run(cmd, load(&overrides)?).await,
+        Command::Consent(cmd) => consent::run(cmd, load(&overrides)?).await,
+        Command::Keys(cmd) => keys::run(cmd, load(&overrides)?).await,
     }
 }
 

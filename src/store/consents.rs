@@ -54,3 +54,20 @@ impl Store {
         Ok(gone.rows_affected() > 0)
     }
 }
+
+/// A remembered consent, as listed.
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+pub struct Consent {
+    pub client_id: String,
+    pub scope: String,
+    pub updated_at: i64,
+}
+
+impl Store {
+    pub async fn consents_of(&self, user_id: &str) -> Result<Vec<Consent>, sqlx::Error> {
+        sqlx::query_as("SELECT client_id, scope, updated_at FROM consents WHERE user_id = ? ORDER BY updated_at DESC")
+            .bind(user_id)
+            .fetch_all(self.pool())
+            .await
+    }
+}

@@ -10,6 +10,7 @@ pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod keys;
+pub mod maintenance;
 pub mod refresh;
 pub mod sessions;
 pub mod settings;

@@ -352,3 +352,44 @@ async fn the_first_start_creates_an_admin_whose_password_works_once_shown() {
     .unwrap();
     assert_eq!(users.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn consents_are_listed_and_revoked_from_the_cli() {
+    use crate::browser::Browser;
+    use crate::flow::*;
+    let app = crate::helpers::spawn_app().await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let mut b = Browser::new(&app);
+    let code = get_code(
+        &mut b,
+        &authorize_url(&client, &[("scope", "mcp:tools:weather")]),
+        &[],
+    )
+    .await;
+    let rt = exchange(&app, &client, &code).await.json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let db = crate::helpers::db_url(&app.dir);
+    let list: Value = serde_json::from_slice(
+        &tessera(&db)
+            .args(["consent", "list", "alice", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(list[0]["client_id"], client.as_str());
+    assert_eq!(list[0]["scope"], "mcp:tools:weather");
+    assert!(
+        tessera(&db)
+            .args(["consent", "revoke", "alice", &client])
+            .status()
+            .unwrap()
+            .success()
+    );
+    refresh(&app, &client, &rt)
+        .await
+        .assert_error(400, "invalid_grant");
+}

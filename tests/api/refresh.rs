@@ -210,3 +210,34 @@ async fn a_client_without_the_refresh_grant_gets_no_refresh_token() {
         .await
         .assert_error(400, "unauthorized_client");
 }
+
+#[tokio::test]
+async fn purging_removes_only_what_can_no_longer_be_used() {
+    let clock = tessera::clock::FixedClock::new(1_800_000_000);
+    let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    app.state
+        .store
+        .purge_expired(tessera::clock::Clock::now(&clock))
+        .await
+        .unwrap();
+    assert_eq!(
+        refresh(&app, &client, &rt).await.status,
+        200,
+        "live tokens survive a purge"
+    );
+    clock.advance(31 * 86_400);
+    let removed = app
+        .state
+        .store
+        .purge_expired(tessera::clock::Clock::now(&clock))
+        .await
+        .unwrap();
+    assert!(
+        removed >= 4,
+        "session, code, tokens and family are gone: {removed}"
+    );
+}

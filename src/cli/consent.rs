@@ -1,0 +1,75 @@
+//! `tessera consent list|revoke`: what people have allowed which clients.
+
+use std::sync::Arc;
+
+use anyhow::bail;
+use clap::Subcommand;
+
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::state::AppState;
+
+#[derive(Debug, Subcommand)]
+pub enum ConsentCommand {
+    /// List a user's remembered consents.
+    List {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw a user's consent to a client; its refresh tokens stop working at once.
+    Revoke { user: String, client_id: String },
+}
+
+pub async fn run(cmd: ConsentCommand, config: Config) -> anyhow::Result<()> {
+    let state = AppState::build(config, Arc::new(SystemClock)).await?;
+    let result = dispatch(cmd, &state).await;
+    state.store.close().await;
+    result
+}
+
+async fn user_id(state: &AppState, name: &str) -> anyhow::Result<String> {
+    match state
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .find(|u| u.username == name)
+    {
+        Some(u) => Ok(u.id),
+        None => bail!("no user named {name}"),
+    }
+}
+
+async fn dispatch(cmd: ConsentCommand, state: &AppState) -> anyhow::Result<()> {
+    match cmd {
+        ConsentCommand::List { user, json } => {
+            let consents = state
+                .store
+                .consents_of(&user_id(state, &user).await?)
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&consents)?);
+            }
+            for c in consents.iter().filter(|_| !json) {
+                println!(
+                    "{}  {}  {}",
+                    c.client_id,
+                    c.scope,
+                    super::client::timestamp(c.updated_at)
+                );
+            }
+        }
+        ConsentCommand::Revoke { user, client_id } => {
+            if !state
+                .store
+                .revoke_consent(&user_id(state, &user).await?, &client_id)
+                .await?
+            {
+                bail!("{user} has no consent for client {client_id}");
+            }
+            println!("revoked {user}'s consent for {client_id} and its refresh tokens");
+        }
+    }
+    Ok(())
+}
