@@ -52,6 +52,12 @@ async fn method_not_allowed() -> Error {
     )
 }
 
+/// Liveness: the process answers HTTP. Touches nothing else, so it is also the
+/// benchmark harness's HTTP floor.
+async fn live() -> &'static str {
+    "ok"
+}
+
 pub fn router(state: AppState) -> Router {
     let issuer_path = state.config.issuer.path().to_owned();
     let endpoints = Router::new()
@@ -90,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/authorize/consent", post(authorize::consent))
         .route("/static/tessera.css", get(static_files::stylesheet))
+        .route("/health/live", get(live))
         .method_not_allowed_fallback(method_not_allowed);
     let endpoints = endpoints
         .method_not_allowed_fallback(method_not_allowed)
