@@ -34,6 +34,7 @@ pub async fn create(
     hasher: &SecretHasher,
     metadata: &ClientMetadata,
     origin: Origin,
+    can_introspect: bool,
     now: i64,
 ) -> anyhow::Result<Created> {
     let client_id = new_client_id()?;
@@ -50,6 +51,7 @@ pub async fn create(
             metadata,
             created_by: origin.as_str(),
             created_at: now,
+            can_introspect,
         })
         .await?;
     Ok(Created {

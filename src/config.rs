@@ -140,12 +140,38 @@ pub struct Config {
     pub database_url: String,
     pub tokens: TokenSettings,
     pub sign_in: SignInSettings,
-    pub signing_algorithm: Algorithm,
+    pub signing: SigningSettings,
     pub registration: RegistrationSettings,
     pub scopes: ScopeCatalog,
     pub resources: ResourceRegistry,
     /// Overrides the client-secret pepper kept in the database.
     pub client_secret_pepper: Option<Secret>,
+    /// Seals private signing keys at rest (`TESSERA_KEY_ENCRYPTION_KEY`).
+    pub key_encryption_key: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SigningSettings {
+    pub algorithm: Algorithm,
+    /// Automatic rotation period; `None` rotates only on `tessera keys rotate`.
+    pub rotation_period: Option<Duration>,
+    /// How long a new key is published before it signs; at least the JWKS
+    /// cache lifetime, so cached key sets always know the signing key.
+    pub publish_lead: Duration,
+}
+
+/// The `Cache-Control: max-age` of the JWKS; the publish lead may not be shorter.
+pub const JWKS_MAX_AGE: u64 = 300;
+
+impl Config {
+    /// The longest lifetime any access token can have (global or per resource).
+    pub fn max_access_token_ttl(&self) -> i64 {
+        let per_resource = self.resources.iter().filter_map(|r| r.access_token_ttl);
+        per_resource
+            .chain([self.tokens.access_token_ttl])
+            .max()
+            .map_or(0, |d| d.as_secs() as i64)
+    }
 }
 
 /// Values from flags and environment; `None` defers to the file, then defaults.
@@ -155,6 +181,7 @@ pub struct Overrides {
     pub issuer: Option<String>,
     pub database_url: Option<String>,
     pub initial_access_token: Option<String>,
+    pub key_encryption_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -200,6 +227,8 @@ struct FileSignIn {
 #[serde(deny_unknown_fields)]
 struct FileSigning {
     algorithm: Option<String>,
+    rotation_period: Option<String>,
+    publish_lead: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -302,11 +331,7 @@ impl Config {
                 DAY,
             )?,
         };
-        let signing_algorithm = match file.signing.algorithm.as_deref() {
-            None => Algorithm::Es256,
-            Some(a) => Algorithm::parse(a)
-                .with_context(|| format!("signing.algorithm '{a}' is not ES256, RS256 or EdDSA"))?,
-        };
+        let signing = signing_settings(&file.signing)?;
         let scopes = catalog(file.scopes)?;
         let resources = registry(file.resources, &scopes)?;
         let initial_access_token = o
@@ -324,6 +349,13 @@ impl Config {
         {
             bail!("security.client_secret_pepper must be at least 32 characters");
         }
+        let key_encryption_key = o.key_encryption_key.clone().map(Secret::new);
+        if key_encryption_key
+            .as_ref()
+            .is_some_and(|k| k.expose().len() < 32)
+        {
+            bail!("TESSERA_KEY_ENCRYPTION_KEY must be at least 32 characters");
+        }
         let redirects = match file.registration.redirect_schemes {
             Some(s) => RedirectPolicy { private_schemes: s },
             None => RedirectPolicy::default(),
@@ -334,7 +366,7 @@ impl Config {
             database_url,
             tokens,
             sign_in,
-            signing_algorithm,
+            signing,
             registration: RegistrationSettings {
                 open: file.registration.open.unwrap_or(true),
                 initial_access_token,
@@ -343,6 +375,7 @@ impl Config {
             scopes,
             resources,
             client_secret_pepper: file.security.client_secret_pepper,
+            key_encryption_key,
         })
     }
 }
@@ -395,6 +428,36 @@ fn duration(
         );
     }
     Ok(d)
+}
+
+fn signing_settings(f: &FileSigning) -> anyhow::Result<SigningSettings> {
+    let algorithm = match f.algorithm.as_deref() {
+        None => Algorithm::Es256,
+        Some(a) => Algorithm::parse(a)
+            .with_context(|| format!("signing.algorithm '{a}' is not ES256, RS256 or EdDSA"))?,
+    };
+    let rotation_period = match f.rotation_period.as_deref() {
+        Some("off") => None,
+        _ => Some(duration(
+            &f.rotation_period,
+            "signing.rotation_period",
+            "30d",
+            DAY,
+            3650 * DAY,
+        )?),
+    };
+    let publish_lead = duration(
+        &f.publish_lead,
+        "signing.publish_lead",
+        "10m",
+        JWKS_MAX_AGE * SECOND,
+        7 * DAY,
+    )?;
+    Ok(SigningSettings {
+        algorithm,
+        rotation_period,
+        publish_lead,
+    })
 }
 
 fn token_settings(t: &FileTokens) -> anyhow::Result<TokenSettings> {

@@ -26,9 +26,11 @@ pub mod oauth;
 pub mod passwords;
 pub mod secrets;
 pub mod server;
+pub mod signing;
 pub mod state;
 pub mod store;
 pub mod throttle;
+pub mod token_check;
 pub mod tokens;
 pub mod users;
 

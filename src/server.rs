@@ -55,12 +55,22 @@ impl Server {
     }
 }
 
-/// Every ten minutes, purge expired sessions, codes and refresh tokens.
+/// Every ten seconds, pick up key changes (rotation from the CLI, a pending
+/// key activating) and rotate when due; every ten minutes, purge expired rows.
 async fn janitor(state: AppState) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    let mut tick = tokio::time::interval(crate::signing::RELOAD_EVERY);
+    let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
-        match state.store.purge_expired(state.clock.now()).await {
+        let now = state.clock.now();
+        if let Err(e) = state.keys.maintain(&state.store, now).await {
+            tracing::warn!(error = %format!("{e:#}"), "signing key maintenance failed");
+        }
+        ticks += 1;
+        if ticks % 60 != 1 {
+            continue;
+        }
+        match state.store.purge_expired(now).await {
             Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),

@@ -2,7 +2,8 @@
 //!
 //! `AppState` is an `Arc` so clones are cheap; there are no globals, so tests
 //! build many independent apps in one process. Documents that never change
-//! while the server runs (metadata, JWKS) are serialized here once.
+//! while the server runs (metadata) are serialized here once; the signing key
+//! and JWKS live in a lock-free swappable ring (see [`crate::signing`]).
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -12,9 +13,9 @@ use bytes::Bytes;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::keys::{KeyMaterial, Signer, jwks_document};
 use crate::passwords::Passwords;
 use crate::secrets::SecretHasher;
+use crate::signing::Keys;
 use crate::store::Store;
 use crate::throttle::Throttle;
 
@@ -22,11 +23,10 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
-    pub signer: Signer,
+    pub keys: Keys,
     pub hasher: SecretHasher,
     /// Keyed hash of the configured initial access token, compared in constant time.
     pub initial_access_token: Option<Vec<u8>>,
-    pub jwks: Bytes,
     pub metadata: Bytes,
     pub passwords: Passwords,
     /// Failed sign-ins per account.
@@ -58,9 +58,7 @@ impl AppState {
         store: Store,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let key = signing_key(&store, &config, clock.now()).await?;
-        let published = store.all_keys().await?;
-        let jwks = Bytes::from(jwks_document(&published.iter().collect::<Vec<_>>()));
+        let keys = Keys::load(&store, &config, clock.now()).await?;
         let pepper = match &config.client_secret_pepper {
             Some(p) => p.expose().as_bytes().to_vec(),
             None => store.client_secret_pepper().await?,
@@ -81,27 +79,13 @@ impl AppState {
             passwords,
             sign_in_throttle: Throttle::new(limit, window),
             ip_throttle: Throttle::new(limit.saturating_mul(10), window),
-            signer: Signer::new(&key),
+            keys,
             hasher,
             initial_access_token,
-            jwks,
             metadata,
             config,
             store,
             clock,
         })))
     }
-}
-
-async fn signing_key(store: &Store, config: &Config, now: i64) -> anyhow::Result<KeyMaterial> {
-    let alg = config.signing_algorithm;
-    if let Some(key) = store.newest_key(alg).await? {
-        return Ok(key);
-    }
-    let key = tokio::task::spawn_blocking(move || KeyMaterial::generate(alg))
-        .await
-        .context("key generation task failed")??;
-    store.insert_key(&key, now).await?;
-    tracing::info!(kid = %key.kid, alg = alg.as_str(), "generated a new signing key");
-    Ok(key)
 }

@@ -46,7 +46,12 @@ pub fn mint(app: &App, grant: &Grant<'_>) -> Result<AccessToken> {
         auth_time: grant.auth_time,
         permissions: app.config.scopes.permissions_for(grant.scope),
     };
-    let jwt = app.signer.sign(&claims).map_err(Error::internal)?;
+    let jwt = app
+        .keys
+        .ring()
+        .signer
+        .sign(&claims)
+        .map_err(Error::internal)?;
     Ok(AccessToken {
         jwt,
         expires_in: ttl,

@@ -41,9 +41,13 @@ pub struct AddArgs {
     /// Human-readable name, shown on the consent page.
     #[arg(long)]
     name: String,
-    /// Grant type (repeatable): client_credentials, authorization_code, refresh_token.
-    #[arg(long = "grant", default_value = "client_credentials")]
+    /// Grant type (repeatable): client_credentials, authorization_code, refresh_token
+    /// [default: client_credentials, or none with --introspect].
+    #[arg(long = "grant")]
     grants: Vec<String>,
+    /// A resource server allowed to call the introspection endpoint.
+    #[arg(long)]
+    introspect: bool,
     /// Space-separated scopes the client may request.
     #[arg(long)]
     scope: Option<String>,
@@ -95,10 +99,17 @@ async fn dispatch(cmd: ClientCommand, state: &AppState) -> anyhow::Result<()> {
             let Some(client) = state.store.find_client(&client_id).await? else {
                 bail!("no client with id {client_id}");
             };
+            let families = state
+                .store
+                .families_of_client(&client_id, state.clock.now())
+                .await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&client)?);
+                let mut out = serde_json::to_value(&client)?;
+                out["refresh_families"] = serde_json::to_value(&families)?;
+                println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 print_details(&client);
+                print_families(&families);
             }
             Ok(())
         }
@@ -115,7 +126,10 @@ async fn dispatch(cmd: ClientCommand, state: &AppState) -> anyhow::Result<()> {
 async fn add(args: AddArgs, state: &AppState) -> anyhow::Result<()> {
     let request = RegistrationRequest {
         client_name: Some(args.name),
-        grant_types: Some(args.grants),
+        grant_types: Some(match (args.grants.is_empty(), args.introspect) {
+            (true, false) => vec!["client_credentials".to_owned()],
+            _ => args.grants,
+        }),
         scope: args.scope,
         redirect_uris: Some(args.redirect_uris),
         audience: Some(OneOrMany::Many(args.audience)),
@@ -135,6 +149,7 @@ async fn add(args: AddArgs, state: &AppState) -> anyhow::Result<()> {
         &state.hasher,
         &metadata,
         Origin::Admin,
+        args.introspect,
         state.clock.now(),
     )
     .await?;
@@ -187,5 +202,30 @@ fn print_details(c: &StoredClient) {
     println!("redirect URIs:");
     for u in &m.redirect_uris {
         println!("  {u}");
+    }
+}
+
+fn print_families(families: &[crate::store::refresh::FamilySummary]) {
+    let live: Vec<_> = families
+        .iter()
+        .filter(|f| f.revoked_at.is_none() && f.live_tokens > 0)
+        .collect();
+    println!("active grants (refresh-token families): {}", live.len());
+    for f in &live {
+        let user = f.username.as_deref().unwrap_or("(removed)");
+        println!(
+            "  {}  {user}  since {}  {}",
+            f.id,
+            timestamp(f.created_at),
+            f.scope
+        );
+    }
+    for f in families.iter().filter(|f| f.revoked_at.is_some()).take(20) {
+        let why = f.revoked_why.as_deref().unwrap_or("revoked");
+        println!(
+            "  {}  revoked {}: {why}",
+            f.id,
+            timestamp(f.revoked_at.unwrap_or_default())
+        );
     }
 }

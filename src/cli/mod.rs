@@ -5,6 +5,7 @@
 mod client;
 mod consent;
 mod keys;
+mod token;
 mod user;
 
 use std::path::PathBuf;
@@ -54,7 +55,10 @@ enum Command {
     /// List and withdraw what people have allowed clients.
     #[command(subcommand)]
     Consent(consent::ConsentCommand),
-    /// Inspect signing keys.
+    /// Explain tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Inspect and rotate signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
 }
@@ -71,6 +75,8 @@ fn init_tracing() {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut overrides = Overrides {
         database_url: cli.database.clone(),
+        // Read from the environment only: a secret on the command line leaks into `ps`.
+        key_encryption_key: std::env::var("TESSERA_KEY_ENCRYPTION_KEY").ok(),
         ..Overrides::default()
     };
     let file = cli.config.as_deref();
@@ -92,6 +98,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user::run(cmd, load(&overrides)?).await,
         Command::Consent(cmd) => consent::run(cmd, load(&overrides)?).await,
         Command::Keys(cmd) => keys::run(cmd, load(&overrides)?).await,
+        Command::Token(cmd) => token::run(cmd, load(&overrides)?).await,
     }
 }
 

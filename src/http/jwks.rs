@@ -7,6 +7,9 @@ use axum::response::Response;
 use super::metadata::json_document;
 use crate::state::AppState;
 
+/// Matches [`crate::config::JWKS_MAX_AGE`]: new keys are published longer than this before they sign.
+const JWKS_CACHE: &str = "public, max-age=300";
+
 pub async fn jwks(State(app): State<AppState>) -> Response {
-    json_document(app.jwks.clone(), "public, max-age=300")
+    json_document(app.keys.ring().jwks.clone(), JWKS_CACHE)
 }

@@ -10,11 +10,13 @@
 pub mod authorize;
 pub mod body;
 pub mod client_auth;
+pub mod introspect;
 pub mod jwks;
 pub mod metadata;
 pub mod page;
 pub mod pages;
 pub mod register;
+pub mod revoke;
 pub mod session;
 pub mod static_files;
 pub mod token;
@@ -65,6 +67,8 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/token", post(token::token))
         .route("/oauth2/token", post(token::token))
         .route("/register", post(register::register))
+        .route("/revoke", post(revoke::revoke))
+        .route("/oauth/revoke", post(revoke::revoke))
         .route("/resource-server/oauth/register", post(register::register))
         .route("/jwks.json", get(jwks::jwks))
         .route("/.well-known/jwks.json", get(jwks::jwks))
@@ -96,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/authorize/consent", post(authorize::consent))
         .route("/static/tessera.css", get(static_files::stylesheet))
+        .route("/introspect", post(introspect::introspect))
         .route("/health/live", get(live))
         .method_not_allowed_fallback(method_not_allowed);
     let endpoints = endpoints

@@ -83,6 +83,7 @@ pub async fn register(State(app): State<AppState>, request: Request) -> Result<R
         &app.hasher,
         &metadata,
         Origin::Registration,
+        false,
         app.clock.now(),
     )
     .await

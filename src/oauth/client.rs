@@ -239,7 +239,9 @@ impl RegistrationRules<'_> {
                 grants.push(grant);
             }
         }
-        if grants.is_empty() {
+        // Only an administrator creates a client with no grant at all: a
+        // resource server that authenticates to introspect tokens.
+        if grants.is_empty() && !self.privileged {
             return Err(Error::invalid_client_metadata(
                 "grant_types must not be empty",
             ));

@@ -20,6 +20,8 @@ pub struct ClientAuth {
     pub grant_types: Vec<GrantType>,
     pub scope: String,
     pub audience: Vec<String>,
+    /// A resource server allowed to call the introspection endpoint.
+    pub can_introspect: bool,
 }
 
 impl ClientAuth {
@@ -34,6 +36,7 @@ pub struct StoredClient {
     pub client_id: String,
     pub client_id_issued_at: i64,
     pub created_by: String,
+    pub can_introspect: bool,
     #[serde(flatten)]
     pub metadata: ClientMetadata,
 }
@@ -44,6 +47,7 @@ pub struct NewClient<'a> {
     pub metadata: &'a ClientMetadata,
     pub created_by: &'a str,
     pub created_at: i64,
+    pub can_introspect: bool,
 }
 
 fn join<T>(items: &[T], f: impl Fn(&T) -> &str) -> String {
@@ -56,7 +60,7 @@ impl Store {
         let m = c.metadata;
         sqlx::query(
             "INSERT INTO clients (id, secret_hash, secret_expires_at, auth_method, grant_types, scope, audience, \
-             metadata, created_by, created_at) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
+             metadata, created_by, created_at, can_introspect) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(c.id)
         .bind(c.secret_hash)
@@ -67,6 +71,7 @@ impl Store {
         .bind(serde_json::to_string(m)?)
         .bind(c.created_by)
         .bind(c.created_at)
+        .bind(c.can_introspect)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -75,8 +80,8 @@ impl Store {
     /// The authentication row of a client, by id (one indexed lookup).
     pub async fn client_auth(&self, id: &str) -> Result<Option<ClientAuth>, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT secret_hash, secret_expires_at, auth_method, grant_types, scope, audience \
-             FROM clients WHERE id = ?",
+            "SELECT secret_hash, secret_expires_at, auth_method, grant_types, scope, audience, \
+             can_introspect FROM clients WHERE id = ?",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -99,21 +104,23 @@ impl Store {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            can_introspect: r.get("can_introspect"),
         }))
     }
 
     pub async fn find_client(&self, id: &str) -> anyhow::Result<Option<StoredClient>> {
-        let row =
-            sqlx::query("SELECT id, metadata, created_by, created_at FROM clients WHERE id = ?")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
+        let row = sqlx::query(
+            "SELECT id, metadata, created_by, created_at, can_introspect FROM clients WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
         row.map(|r| stored(&r)).transpose()
     }
 
     pub async fn list_clients(&self) -> anyhow::Result<Vec<StoredClient>> {
         let rows = sqlx::query(
-            "SELECT id, metadata, created_by, created_at FROM clients ORDER BY created_at, id",
+            "SELECT id, metadata, created_by, created_at, can_introspect FROM clients ORDER BY created_at, id",
         )
         .fetch_all(self.pool())
         .await?;
@@ -138,6 +145,7 @@ fn stored(r: &SqliteRow) -> anyhow::Result<StoredClient> {
         client_id: id,
         client_id_issued_at: r.get("created_at"),
         created_by: r.get("created_by"),
+        can_introspect: r.get("can_introspect"),
         metadata,
     })
 }

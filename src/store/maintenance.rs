@@ -11,7 +11,8 @@ impl Store {
     /// with no live token left. Returns the number of rows removed.
     pub async fn purge_expired(&self, now: i64) -> Result<u64, sqlx::Error> {
         let mut removed = 0;
-        let statements: [(&'static str, i64); 4] = [
+        let statements: [(&'static str, i64); 5] = [
+            ("DELETE FROM revoked_tokens WHERE expires_at <= ?", now),
             ("DELETE FROM sessions WHERE expires_at <= ?", now),
             (
                 "DELETE FROM authorization_codes WHERE expires_at <= ?",

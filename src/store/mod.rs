@@ -12,6 +12,7 @@ pub mod consents;
 pub mod keys;
 pub mod maintenance;
 pub mod refresh;
+pub mod revocation;
 pub mod sessions;
 pub mod settings;
 pub mod users;

@@ -203,3 +203,36 @@ async fn replayed(
         }
     }
 }
+
+/// A refresh-token family as `tessera client show` lists it.
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+pub struct FamilySummary {
+    pub id: String,
+    pub username: Option<String>,
+    pub scope: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub revoked_why: Option<String>,
+    /// Tokens of the family that can still be exchanged (0 or 1, or 2 briefly after a grace replay).
+    pub live_tokens: i64,
+}
+
+impl Store {
+    pub async fn families_of_client(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Vec<FamilySummary>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT f.id, u.username, f.scope, f.created_at, f.revoked_at, f.revoked_why, \
+             (SELECT COUNT(*) FROM refresh_tokens t WHERE t.family_id = f.id AND t.rotated_at IS NULL \
+              AND t.expires_at > ?) AS live_tokens \
+             FROM refresh_families f LEFT JOIN users u ON u.id = f.user_id WHERE f.client_id = ? \
+             ORDER BY f.created_at DESC LIMIT 1000",
+        )
+        .bind(now)
+        .bind(client_id)
+        .fetch_all(self.pool())
+        .await
+    }
+}

@@ -393,3 +393,90 @@ async fn consents_are_listed_and_revoked_from_the_cli() {
         .await
         .assert_error(400, "invalid_grant");
 }
+
+#[tokio::test]
+async fn token_inspect_explains_acceptance_and_keys_rotate_from_the_cli() {
+    let app = crate::helpers::spawn_app().await;
+    let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
+    let t = app
+        .post_form(
+            "/token",
+            "grant_type=client_credentials",
+            Some((&id, &secret)),
+        )
+        .await
+        .json();
+    let token = t["access_token"].as_str().unwrap();
+    let db = crate::helpers::db_url(&app.dir);
+    let ok = tessera(&db)
+        .args([
+            "token",
+            "inspect",
+            token,
+            "--audience",
+            "http://127.0.0.1:3000/mcp",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{text}");
+    assert!(
+        text.contains("ACCEPTED") && text.contains("signature"),
+        "{text}"
+    );
+    let wrong = tessera(&db)
+        .args([
+            "token",
+            "inspect",
+            token,
+            "--audience",
+            "https://other.example",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&wrong.stdout);
+    assert!(!wrong.status.success());
+    assert!(
+        text.contains("FAIL audience") && text.contains("REJECTED"),
+        "{text}"
+    );
+    let junk = tessera(&db)
+        .args(["token", "inspect", "not-a-token", "--json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&junk.stdout).unwrap();
+    assert_eq!(report["accepted"], false);
+    assert_eq!(report["checks"][0]["what"], "format");
+
+    let rotated = tessera(&db).args(["keys", "rotate"]).output().unwrap();
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let keys: Value = serde_json::from_slice(
+        &tessera(&db)
+            .args(["keys", "list", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(keys.as_array().unwrap().len(), 2);
+    assert!(keys[1]["activates_at"].as_i64().unwrap() > keys[0]["activates_at"].as_i64().unwrap());
+    let listed =
+        String::from_utf8(tessera(&db).args(["keys", "list"]).output().unwrap().stdout).unwrap();
+    assert!(
+        listed.contains("(signing)") && listed.contains("(pending)"),
+        "{listed}"
+    );
+    let show: Value = serde_json::from_slice(
+        &tessera(&db)
+            .args(["client", "show", &id, "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(show["refresh_families"], json!([]));
+}

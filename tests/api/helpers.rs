@@ -163,6 +163,7 @@ impl TestApp {
             &self.state.hasher,
             &metadata,
             Origin::Admin,
+            false,
             0,
         )
         .await
@@ -221,5 +222,25 @@ pub async fn spawn_app_with_clock(toml: &str, clock: tessera::clock::FixedClock)
         router: tessera::app(state.clone()),
         state,
         dir,
+    }
+}
+
+impl TestApp {
+    /// POST a form with Basic credentials to a router (for use inside closures).
+    pub async fn send_with(
+        router: axum::Router,
+        path: &str,
+        body: &str,
+        basic: (&str, &str),
+    ) -> Value {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::AUTHORIZATION, basic_header(basic.0, basic.1))
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let res = router.oneshot(req).await.unwrap();
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap()
     }
 }

@@ -10,6 +10,7 @@ mod binary;
 mod browser;
 mod chromium;
 mod flow;
+mod lifecycle;
 mod metadata;
 mod refresh;
 mod register;

@@ -115,7 +115,7 @@ async fn jwks_publishes_the_signing_key_with_kid_use_and_alg() {
         let keys = res.json()["keys"].as_array().unwrap().clone();
         assert_eq!(keys.len(), 1);
         let k = &keys[0];
-        assert_eq!(k["kid"], app.state.signer.kid());
+        assert_eq!(k["kid"], app.state.keys.ring().signer.kid());
         assert_eq!(k["use"], "sig");
         assert_eq!(k["alg"], "ES256");
         assert_eq!(k["kty"], "EC");
@@ -127,10 +127,10 @@ async fn jwks_publishes_the_signing_key_with_kid_use_and_alg() {
 #[tokio::test]
 async fn the_signing_key_survives_a_restart() {
     let app = spawn_app().await;
-    let kid = app.state.signer.kid().to_owned();
+    let kid = app.state.keys.ring().signer.kid().to_owned();
     let config = config_from(tessera::config::EXAMPLE_CONFIG, &db_url(&app.dir));
     let again = tessera::AppState::build(config, std::sync::Arc::new(tessera::clock::SystemClock))
         .await
         .unwrap();
-    assert_eq!(again.signer.kid(), kid);
+    assert_eq!(again.keys.ring().signer.kid(), kid);
 }

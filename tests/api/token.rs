@@ -37,7 +37,7 @@ async fn client_credentials_issues_an_rfc9068_access_token() {
     let (header, claims) = jwt_parts(body["access_token"].as_str().unwrap());
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(header["alg"], "ES256");
-    assert_eq!(header["kid"], app.state.signer.kid());
+    assert_eq!(header["kid"], app.state.keys.ring().signer.kid());
     assert_eq!(claims["iss"], ISSUER);
     assert_eq!(claims["sub"], id.as_str());
     assert_eq!(claims["client_id"], id.as_str());

@@ -7,6 +7,9 @@
 //! thumbprint. JWKS members follow RFC 7517 §4 / RFC 7518 §6 with `use: "sig"`
 //! and `alg`, which MCP resource servers rely on (mcp-interop §1.9).
 
+pub mod schedule;
+pub mod seal;
+
 use anyhow::{Context, anyhow};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -41,7 +44,7 @@ impl Algorithm {
         }
     }
 
-    const fn jwt(self) -> jsonwebtoken::Algorithm {
+    pub const fn jwt(self) -> jsonwebtoken::Algorithm {
         match self {
             Self::Es256 => jsonwebtoken::Algorithm::ES256,
             Self::Rs256 => jsonwebtoken::Algorithm::RS256,

@@ -1,0 +1,70 @@
+//! `POST /revoke` (also `/oauth/revoke`): token revocation (RFC 7009).
+//!
+//! Same client authentication as the token endpoint, public clients included.
+//! A refresh token takes its whole family with it; an access token's `jti`
+//! joins the deny list until the token would have expired. The answer is 200
+//! whatever the token was (unknown, expired, already revoked, another client's:
+//! §2.2 — telling them apart would only help an attacker probe tokens).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use super::body::OAuthForm;
+use super::client_auth::{authenticate, presented};
+use crate::error::Result;
+use crate::state::{App, AppState};
+use crate::store::clients::ClientAuth;
+
+pub async fn revoke(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Result<Response> {
+    let client = authenticate(&app, &presented(&headers, &form)?).await?;
+    let token = form.require("token")?;
+    // The hint only orders the attempts (§2.1); both kinds are always tried.
+    if form.get("token_type_hint") == Some("access_token") {
+        if !revoke_access(&app, &client, token).await? {
+            revoke_refresh(&app, &client, token).await?;
+        }
+    } else if !revoke_refresh(&app, &client, token).await? {
+        revoke_access(&app, &client, token).await?;
+    }
+    let mut response = axum::Json(serde_json::json!({})).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `true` if `token` was a refresh token (of this client or not).
+async fn revoke_refresh(app: &App, client: &ClientAuth, token: &str) -> Result<bool> {
+    let Some((family, owner)) = app
+        .store
+        .refresh_token_owner(&app.hasher.hash(token))
+        .await?
+    else {
+        return Ok(false);
+    };
+    if owner == client.id {
+        app.store
+            .revoke_family_by_id(&family, "revoked by the client", app.clock.now())
+            .await?;
+        tracing::info!(client.id = %client.id, family.id = %family, "refresh token family revoked");
+    }
+    Ok(true)
+}
+
+/// `true` if `token` was one of our access tokens (of this client or not).
+async fn revoke_access(app: &App, client: &ClientAuth, token: &str) -> Result<bool> {
+    let report = crate::token_check::check(app, token, None).await?;
+    let Some(claims) = report.claims else {
+        return Ok(false);
+    };
+    if claims.client_id == client.id && claims.exp > app.clock.now() {
+        app.store.revoke_jti(&claims.jti, claims.exp).await?;
+        tracing::info!(client.id = %client.id, token.jti = %claims.jti, "access token revoked");
+    }
+    Ok(true)
+}

@@ -1,0 +1,147 @@
+//! Which keys sign and which are published, at a given moment.
+//!
+//! A key is published from the moment it is stored; it signs from its
+//! `activates_at` until the next key activates (its retirement), and stays
+//! published until every token it could have signed has expired: retirement +
+//! the longest access-token lifetime + a minute of clock leeway. A new key is
+//! stored with `activates_at` at least one JWKS cache lifetime in the future,
+//! so a resource server that cached the JWKS never meets a valid token signed
+//! by a key it has not seen. Nothing here is stored that can be derived.
+
+use bytes::Bytes;
+
+use super::{KeyMaterial, Signer, jwks_document};
+
+/// Allowance for resource servers' clocks running behind ours.
+pub const LEEWAY: i64 = 60;
+
+/// A key as stored, with its schedule.
+#[derive(Debug)]
+pub struct StoredKey {
+    pub material: KeyMaterial,
+    pub created_at: i64,
+    pub activates_at: i64,
+}
+
+/// The keys' roles at one moment.
+#[derive(Debug)]
+pub struct Plan<'a> {
+    pub signing: &'a StoredKey,
+    pub published: Vec<&'a StoredKey>,
+    /// Keys no token can need any more: safe to delete.
+    pub spent: Vec<&'a StoredKey>,
+    /// Pending keys (published, not yet signing).
+    pub pending: Vec<&'a StoredKey>,
+}
+
+/// `keys` in any order. `None` if no key has activated yet.
+pub fn plan(keys: &[StoredKey], now: i64, max_token_ttl: i64) -> Option<Plan<'_>> {
+    let mut active: Vec<&StoredKey> = keys.iter().filter(|k| k.activates_at <= now).collect();
+    active.sort_by_key(|k| (k.activates_at, k.created_at));
+    let signing = *active.last()?;
+    let pending: Vec<&StoredKey> = keys.iter().filter(|k| k.activates_at > now).collect();
+    let mut published = Vec::new();
+    let mut spent = Vec::new();
+    for (i, key) in active.iter().enumerate() {
+        match active.get(i + 1) {
+            Some(next) if now >= next.activates_at + max_token_ttl + LEEWAY => spent.push(*key),
+            _ => published.push(*key),
+        }
+    }
+    published.extend(pending.iter().copied());
+    Some(Plan {
+        signing,
+        published,
+        spent,
+        pending,
+    })
+}
+
+/// What the token path reads: the signer and the pre-rendered JWKS; and what
+/// revocation and introspection verify our own tokens with.
+pub struct KeyRing {
+    pub signer: Signer,
+    pub jwks: Bytes,
+    verifiers: Vec<(String, jsonwebtoken::Algorithm, jsonwebtoken::DecodingKey)>,
+}
+
+impl KeyRing {
+    pub fn from_plan(plan: &Plan<'_>) -> Self {
+        let published: Vec<&KeyMaterial> = plan.published.iter().map(|k| &k.material).collect();
+        let verifiers = plan
+            .published
+            .iter()
+            .filter_map(|k| {
+                let jwk: jsonwebtoken::jwk::Jwk =
+                    serde_json::from_value(k.material.public_jwk.clone()).ok()?;
+                let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).ok()?;
+                Some((k.material.kid.clone(), k.material.alg.jwt(), key))
+            })
+            .collect();
+        Self {
+            signer: Signer::new(&plan.signing.material),
+            jwks: Bytes::from(jwks_document(&published)),
+            verifiers,
+        }
+    }
+
+    /// The verification key and algorithm of a published `kid`.
+    pub fn verifier(
+        &self,
+        kid: &str,
+    ) -> Option<(jsonwebtoken::Algorithm, &jsonwebtoken::DecodingKey)> {
+        self.verifiers
+            .iter()
+            .find(|(k, _, _)| k == kid)
+            .map(|(_, alg, key)| (*alg, key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Algorithm;
+
+    fn key(created_at: i64, activates_at: i64) -> StoredKey {
+        StoredKey {
+            material: KeyMaterial::generate(Algorithm::EdDsa).unwrap(),
+            created_at,
+            activates_at,
+        }
+    }
+
+    #[test]
+    fn a_pending_key_is_published_before_it_signs() {
+        let keys = vec![key(0, 0), key(1000, 1600)];
+        let p = plan(&keys, 1200, 900).unwrap();
+        assert_eq!(p.signing.material.kid, keys[0].material.kid);
+        assert_eq!(p.published.len(), 2);
+        assert_eq!(p.pending.len(), 1);
+    }
+
+    #[test]
+    fn a_retired_key_stays_published_until_its_tokens_have_expired() {
+        let keys = vec![key(0, 0), key(1000, 1600)];
+        let p = plan(&keys, 1700, 900).unwrap();
+        assert_eq!(
+            p.signing.material.kid, keys[1].material.kid,
+            "the new key signs once active"
+        );
+        assert_eq!(
+            p.published.len(),
+            2,
+            "the old key still verifies tokens in flight"
+        );
+        let p = plan(&keys, 1600 + 900 + LEEWAY - 1, 900).unwrap();
+        assert_eq!(p.published.len(), 2);
+        let p = plan(&keys, 1600 + 900 + LEEWAY, 900).unwrap();
+        assert_eq!(p.published.len(), 1);
+        assert_eq!(p.spent.len(), 1);
+        assert_eq!(p.spent[0].material.kid, keys[0].material.kid);
+    }
+
+    #[test]
+    fn nothing_signs_before_the_first_key_activates() {
+        assert!(plan(&[key(0, 10)], 5, 900).is_none());
+    }
+}

@@ -1,0 +1,126 @@
+//! The life of signing keys: the first key, scheduled rotation (manual and
+//! automatic), algorithm changes, reloading the key ring, and deleting keys no
+//! token can need. The pure schedule lives in [`crate::keys::schedule`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::{ArcSwap, Guard};
+
+use crate::config::Config;
+use crate::keys::schedule::{KeyRing, StoredKey, plan};
+use crate::keys::seal::Sealer;
+use crate::keys::{Algorithm, KeyMaterial};
+use crate::store::Store;
+
+pub struct Keys {
+    ring: ArcSwap<KeyRing>,
+    sealer: Option<Sealer>,
+    algorithm: Algorithm,
+    publish_lead: i64,
+    rotation_period: Option<i64>,
+    max_token_ttl: i64,
+}
+
+async fn generate(alg: Algorithm) -> anyhow::Result<KeyMaterial> {
+    tokio::task::spawn_blocking(move || KeyMaterial::generate(alg))
+        .await
+        .context("key generation task failed")?
+}
+
+impl Keys {
+    /// Load the keys, creating the first one (active at once: nothing can have
+    /// cached a key set yet) or scheduling a switch to a newly configured algorithm.
+    pub async fn load(store: &Store, config: &Config, now: i64) -> anyhow::Result<Self> {
+        let sealer = config
+            .key_encryption_key
+            .as_ref()
+            .map(|k| Sealer::new(k.expose()))
+            .transpose()?;
+        let mut stored = store.signing_keys(sealer.as_ref()).await?;
+        if stored.is_empty() {
+            let key = generate(config.signing.algorithm).await?;
+            store.insert_key(&key, now, now, sealer.as_ref()).await?;
+            tracing::info!(kid = %key.kid, alg = key.alg.as_str(), "generated the first signing key");
+            stored = store.signing_keys(sealer.as_ref()).await?;
+        }
+        let ring = build(&stored, now, config.max_access_token_ttl())?;
+        let keys = Self {
+            ring: ArcSwap::from_pointee(ring),
+            sealer,
+            algorithm: config.signing.algorithm,
+            publish_lead: config.signing.publish_lead.as_secs() as i64,
+            rotation_period: config.signing.rotation_period.map(|d| d.as_secs() as i64),
+            max_token_ttl: config.max_access_token_ttl(),
+        };
+        let newest = stored.iter().max_by_key(|k| (k.activates_at, k.created_at));
+        if newest.is_some_and(|k| k.material.alg != keys.algorithm) {
+            let key = keys.rotate(store, now, false).await?;
+            tracing::info!(kid = %key.kid, alg = key.alg.as_str(), "signing algorithm changed: new key scheduled");
+        }
+        Ok(keys)
+    }
+
+    /// The current signer and JWKS (a lock-free read).
+    pub fn ring(&self) -> Guard<Arc<KeyRing>> {
+        self.ring.load()
+    }
+
+    /// Rebuild the ring from the database (keys rotated by another process or
+    /// activated since), and delete keys that no token can need any more.
+    pub async fn reload(&self, store: &Store, now: i64) -> anyhow::Result<()> {
+        let stored = store.signing_keys(self.sealer.as_ref()).await?;
+        if let Some(p) = plan(&stored, now, self.max_token_ttl) {
+            for spent in &p.spent {
+                store.delete_key(&spent.material.kid).await?;
+                tracing::info!(kid = %spent.material.kid, "retired signing key removed from the key set");
+            }
+            self.ring.store(Arc::new(KeyRing::from_plan(&p)));
+        }
+        Ok(())
+    }
+
+    /// Store a new key that starts signing after the publish lead (or at once,
+    /// for emergencies, when `immediately`), and reload.
+    pub async fn rotate(
+        &self,
+        store: &Store,
+        now: i64,
+        immediately: bool,
+    ) -> anyhow::Result<KeyMaterial> {
+        let key = generate(self.algorithm).await?;
+        let activates_at = if immediately {
+            now
+        } else {
+            now + self.publish_lead
+        };
+        store
+            .insert_key(&key, now, activates_at, self.sealer.as_ref())
+            .await?;
+        self.reload(store, now).await?;
+        Ok(key)
+    }
+
+    /// Rotate when the signing key has served its period and nothing is pending.
+    pub async fn maintain(&self, store: &Store, now: i64) -> anyhow::Result<()> {
+        if let Some(period) = self.rotation_period {
+            let stored = store.signing_keys(self.sealer.as_ref()).await?;
+            let pending = stored.iter().any(|k| k.activates_at > now);
+            let newest = stored.iter().map(|k| k.activates_at).max().unwrap_or(now);
+            if !pending && now - newest >= period {
+                let key = self.rotate(store, now, false).await?;
+                tracing::info!(kid = %key.kid, "signing key rotation scheduled");
+            }
+        }
+        self.reload(store, now).await
+    }
+}
+
+fn build(stored: &[StoredKey], now: i64, max_ttl: i64) -> anyhow::Result<KeyRing> {
+    let p = plan(stored, now, max_ttl).context("no signing key is active yet")?;
+    Ok(KeyRing::from_plan(&p))
+}
+
+/// How often a running server looks for key changes.
+pub const RELOAD_EVERY: Duration = Duration::from_secs(10);

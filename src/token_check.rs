@@ -1,0 +1,164 @@
+//! Would this access token be accepted? One answer, explained check by check,
+//! shared by introspection (RFC 7662: `active` is "every check passed") and
+//! `tessera token inspect` (the flows document's `debugTokenValidation`, done
+//! properly: against our own keys, issuer, deny list, clients and users).
+
+use jsonwebtoken::{Validation, decode, decode_header};
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::oauth::claims::{AccessTokenClaims, Audience};
+use crate::oauth::resource::canonical;
+use crate::state::App;
+
+#[derive(Debug, serde::Serialize)]
+pub struct Check {
+    pub what: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Report {
+    pub header: Option<Value>,
+    pub claims: Option<AccessTokenClaims>,
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    pub fn accepted(&self) -> bool {
+        !self.checks.is_empty() && self.checks.iter().all(|c| c.ok)
+    }
+
+    fn push(&mut self, what: &'static str, ok: bool, detail: impl Into<String>) -> bool {
+        self.checks.push(Check {
+            what,
+            ok,
+            detail: detail.into(),
+        });
+        ok
+    }
+}
+
+fn audience_matches(aud: &Audience, wanted: &str) -> bool {
+    let want = canonical(wanted);
+    let same = |a: &String| a == wanted || (want.is_some() && canonical(a) == want);
+    match aud {
+        Audience::One(a) => same(a),
+        Audience::Many(list) => list.iter().any(same),
+    }
+}
+
+/// Check `token` as a resource server at `audience` would, plus what only the
+/// issuer knows (revocation, deleted clients and users).
+pub async fn check(app: &App, token: &str, audience: Option<&str>) -> Result<Report> {
+    let mut r = Report::default();
+    let Ok(header) = decode_header(token) else {
+        r.push(
+            "format",
+            false,
+            "not a JWT (three base64url parts with a JSON header)",
+        );
+        return Ok(r);
+    };
+    r.header = serde_json::to_value(&header).ok();
+    let typ_ok = header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"));
+    r.push(
+        "type",
+        typ_ok,
+        format!(
+            "typ is {:?}; access tokens have \"at+jwt\" (RFC 9068)",
+            header.typ
+        ),
+    );
+    let ring = app.keys.ring();
+    let kid = header.kid.clone().unwrap_or_default();
+    let Some((alg, key)) = ring.verifier(&kid) else {
+        r.push(
+            "key",
+            false,
+            format!("kid '{kid}' is not in this issuer's published key set"),
+        );
+        return Ok(r);
+    };
+    r.push("key", true, format!("kid '{kid}' is published"));
+    let mut validation = Validation::new(alg);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let claims = match decode::<AccessTokenClaims>(token, key, &validation) {
+        Ok(data) => data.claims,
+        Err(e) => {
+            r.push(
+                "signature",
+                false,
+                format!("does not verify with kid '{kid}': {e}"),
+            );
+            return Ok(r);
+        }
+    };
+    r.push("signature", true, format!("{alg:?} signature verifies"));
+    let iss = app.config.issuer.as_str();
+    r.push(
+        "issuer",
+        claims.iss == iss,
+        format!("iss is '{}', this issuer is '{iss}'", claims.iss),
+    );
+    match audience {
+        Some(a) => r.push(
+            "audience",
+            audience_matches(&claims.aud, a),
+            format!("aud {:?}, expected '{a}'", claims.aud),
+        ),
+        None => r.push(
+            "audience",
+            true,
+            format!("aud {:?} (not checked: pass an audience)", claims.aud),
+        ),
+    };
+    let now = app.clock.now();
+    let left = claims.exp - now;
+    let expiry = if left > 0 {
+        format!("expires in {left}s")
+    } else {
+        format!("expired {}s ago", -left)
+    };
+    r.push("expiry", left > 0, expiry);
+    let revoked = app.store.is_revoked(&claims.jti).await?;
+    r.push(
+        "revocation",
+        !revoked,
+        if revoked {
+            "jti is on the revocation list"
+        } else {
+            "not revoked"
+        },
+    );
+    let client = app.store.client_auth(&claims.client_id).await?.is_some();
+    r.push(
+        "client",
+        client,
+        format!(
+            "client '{}' {}",
+            claims.client_id,
+            if client { "exists" } else { "was deleted" }
+        ),
+    );
+    if claims.sub != claims.client_id {
+        let user = app.store.user_exists(&claims.sub).await?;
+        r.push(
+            "user",
+            user,
+            format!(
+                "user '{}' {}",
+                claims.sub,
+                if user { "exists" } else { "was removed" }
+            ),
+        );
+    }
+    r.claims = Some(claims);
+    Ok(r)
+}
