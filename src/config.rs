@@ -131,6 +131,10 @@ pub struct RegistrationSettings {
     /// A bearer token that lets a registration create `client_credentials` clients.
     pub initial_access_token: Option<Secret>,
     pub redirects: RedirectPolicy,
+    /// Accept client ID metadata documents (https URLs as `client_id`).
+    pub metadata_documents: bool,
+    /// Let metadata documents live on loopback http (local development, tests).
+    pub metadata_document_loopback: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +241,8 @@ struct FileRegistration {
     open: Option<bool>,
     initial_access_token: Option<Secret>,
     redirect_schemes: Option<Vec<String>>,
+    metadata_documents: Option<bool>,
+    metadata_document_loopback: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -371,6 +377,11 @@ impl Config {
                 open: file.registration.open.unwrap_or(true),
                 initial_access_token,
                 redirects,
+                metadata_documents: file.registration.metadata_documents.unwrap_or(true),
+                metadata_document_loopback: file
+                    .registration
+                    .metadata_document_loopback
+                    .unwrap_or(false),
             },
             scopes,
             resources,

@@ -33,6 +33,8 @@ pub struct App {
     pub sign_in_throttle: Throttle,
     /// Failed sign-ins per client IP.
     pub ip_throttle: Throttle,
+    /// Validated client ID metadata documents.
+    pub documents: crate::cimd::DocumentCache,
 }
 
 #[derive(Clone)]
@@ -79,6 +81,7 @@ impl AppState {
             passwords,
             sign_in_throttle: Throttle::new(limit, window),
             ip_throttle: Throttle::new(limit.saturating_mul(10), window),
+            documents: crate::cimd::DocumentCache::default(),
             keys,
             hasher,
             initial_access_token,

@@ -34,6 +34,7 @@ pub fn document(config: &Config) -> Vec<u8> {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
+        "client_id_metadata_document_supported": config.registration.metadata_documents,
         "service_documentation": "https://github.com/tessera-auth/tessera#readme",
     });
     serde_json::to_vec(&doc).unwrap_or_default()

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod claims;
 pub mod client;
 pub mod grant_scope;
+pub mod metadata_document;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod resource;

@@ -149,3 +149,31 @@ fn stored(r: &SqliteRow) -> anyhow::Result<StoredClient> {
         metadata,
     })
 }
+
+impl Store {
+    /// Insert or refresh the client row of a metadata document (public, no
+    /// secret). Rows created any other way are never overwritten.
+    pub async fn upsert_document_client(
+        &self,
+        id: &str,
+        m: &ClientMetadata,
+        now: i64,
+    ) -> anyhow::Result<StoredClient> {
+        sqlx::query(
+            "INSERT INTO clients (id, secret_hash, auth_method, grant_types, scope, audience, metadata, created_by, \
+             created_at) VALUES (?, NULL, 'none', ?, ?, '', ?, 'metadata_document', ?) \
+             ON CONFLICT (id) DO UPDATE SET grant_types = excluded.grant_types, scope = excluded.scope, \
+             metadata = excluded.metadata WHERE clients.created_by = 'metadata_document'",
+        )
+        .bind(id)
+        .bind(join(&m.grant_types, |g| g.as_str()))
+        .bind(m.scope.as_deref().unwrap_or(""))
+        .bind(serde_json::to_string(m)?)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        self.find_client(id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("client {id} vanished"))
+    }
+}

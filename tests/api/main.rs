@@ -9,6 +9,7 @@ mod authorize;
 mod binary;
 mod browser;
 mod chromium;
+mod cimd;
 mod flow;
 mod lifecycle;
 mod metadata;

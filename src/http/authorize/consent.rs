@@ -91,7 +91,13 @@ pub async fn page(
             .client_name
             .clone()
             .unwrap_or_else(|| "An application".to_owned()),
-        client_host: client.metadata.client_uri.as_deref().and_then(host_of),
+        // For a metadata document the URL's host is what vouches for the client
+        // (the name alone can be spoofed); otherwise the registered client_uri.
+        client_host: if client.created_by == "metadata_document" {
+            host_of(&client.client_id)
+        } else {
+            client.metadata.client_uri.as_deref().and_then(host_of)
+        },
         redirect_host: host_of(&req.redirect_uri).unwrap_or_default(),
         localhost_only,
         user_name: current.session.username.clone().unwrap_or_default(),

@@ -28,8 +28,10 @@ use super::session::{self, Current};
 use crate::error::Result;
 use crate::oauth::authorize::{AuthorizationRequest, Params, trusted_redirect, validate};
 use crate::oauth::client::GrantType;
+use crate::oauth::metadata_document::is_document_url;
 use crate::oauth::scope::ScopeSet;
 use crate::state::{App, AppState};
+use crate::store::clients::StoredClient;
 
 fn bad_request(app: &App, message: impl Into<String>) -> Response {
     page::error(
@@ -83,15 +85,9 @@ async fn authorize(app: &App, headers: &HeaderMap, form: &OAuthForm) -> Response
             "The request does not name an application (client_id is missing).",
         );
     };
-    let client = match app.store.find_client(client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return bad_request(
-                app,
-                "The application is not registered with this server. Ask it to register again.",
-            );
-        }
-        Err(e) => return or_error_page(app, Err(crate::error::Error::internal(e))),
+    let client = match find_client(app, client_id).await {
+        Ok(c) => c,
+        Err(response) => return *response,
     };
     let redirect_uri =
         match trusted_redirect(&client.metadata.redirect_uris, form.get("redirect_uri")) {
@@ -131,6 +127,33 @@ async fn authorize(app: &App, headers: &HeaderMap, form: &OAuthForm) -> Response
         proceed(app, current, &request, status).await
     };
     or_error_page(app, r.await)
+}
+
+/// The client named by `client_id`: registered, or described by a metadata
+/// document at that URL. Failures are error pages, never redirects.
+async fn find_client(app: &App, client_id: &str) -> Result<StoredClient, Box<Response>> {
+    let registration = &app.config.registration;
+    if registration.metadata_documents
+        && is_document_url(client_id, registration.metadata_document_loopback)
+    {
+        return crate::cimd::resolve(app, client_id).await.map_err(|why| {
+            Box::new(bad_request(
+                app,
+                format!("The application's metadata document cannot be used: {why}."),
+            ))
+        });
+    }
+    match app.store.find_client(client_id).await {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(Box::new(bad_request(
+            app,
+            "The application is not registered with this server. Ask it to register again.",
+        ))),
+        Err(e) => Err(Box::new(or_error_page(
+            app,
+            Err(crate::error::Error::internal(e)),
+        ))),
+    }
 }
 
 /// Given a session, show sign-in, show consent, or answer with a code.
