@@ -11,6 +11,8 @@ pub struct Created {
     pub client_id: String,
     pub client_secret: Option<ClientSecret>,
     pub issued_at: i64,
+    /// RFC 7592 registration access token, for dynamically registered clients.
+    pub registration_access_token: Option<ClientSecret>,
 }
 
 /// Who created a client, recorded with it.
@@ -44,6 +46,13 @@ pub async fn create(
         None
     };
     let hash = client_secret.as_ref().map(|s| hasher.hash(s.expose()));
+    let registration_access_token = match origin {
+        Origin::Registration => Some(new_client_secret()?),
+        Origin::Admin => None,
+    };
+    let token_hash = registration_access_token
+        .as_ref()
+        .map(|t| hasher.hash(t.expose()));
     store
         .insert_client(&NewClient {
             id: &client_id,
@@ -52,11 +61,13 @@ pub async fn create(
             created_by: origin.as_str(),
             created_at: now,
             can_introspect,
+            registration_token_hash: token_hash.as_deref(),
         })
         .await?;
     Ok(Created {
         client_id,
         client_secret,
         issued_at: now,
+        registration_access_token,
     })
 }

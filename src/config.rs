@@ -135,6 +135,12 @@ pub struct RegistrationSettings {
     pub metadata_documents: bool,
     /// Let metadata documents live on loopback http (local development, tests).
     pub metadata_document_loopback: bool,
+    /// Registrations per IP: a burst, refilled at `per_hour`. Generous on
+    /// purpose: a hosted connector registers every user from one egress IP.
+    pub rate_limit_burst: u32,
+    pub rate_limit_per_hour: u32,
+    /// Delete dynamic registrations never used for this long (`None`: keep).
+    pub prune_unused_after: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -243,6 +249,9 @@ struct FileRegistration {
     redirect_schemes: Option<Vec<String>>,
     metadata_documents: Option<bool>,
     metadata_document_loopback: Option<bool>,
+    rate_limit_burst: Option<u32>,
+    rate_limit_per_hour: Option<u32>,
+    prune_unused_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -382,6 +391,18 @@ impl Config {
                     .registration
                     .metadata_document_loopback
                     .unwrap_or(false),
+                rate_limit_burst: file.registration.rate_limit_burst.unwrap_or(60),
+                rate_limit_per_hour: file.registration.rate_limit_per_hour.unwrap_or(600),
+                prune_unused_after: match file.registration.prune_unused_after.as_deref() {
+                    Some("off") => None,
+                    _ => Some(duration(
+                        &file.registration.prune_unused_after,
+                        "registration.prune_unused_after",
+                        "30d",
+                        DAY,
+                        3650 * DAY,
+                    )?),
+                },
             },
             scopes,
             resources,

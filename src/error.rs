@@ -91,6 +91,8 @@ pub struct Error {
     pub description: Cow<'static, str>,
     /// The cause of a `server_error`; logged, never sent.
     source: Option<anyhow::Error>,
+    /// Seconds for `Retry-After` on a 429.
+    retry_after: Option<u64>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -101,6 +103,7 @@ impl Error {
             code,
             description: description.into(),
             source: None,
+            retry_after: None,
         }
     }
 
@@ -142,7 +145,18 @@ impl Error {
             code: ErrorCode::ServerError,
             description: Cow::Borrowed("the server could not complete the request"),
             source: Some(source.into()),
+            retry_after: None,
         }
+    }
+
+    /// 429 with the flows document's body and `Retry-After`.
+    pub fn rate_limited(retry_after: u64) -> Self {
+        let mut e = Self::new(
+            ErrorCode::RateLimitExceeded,
+            "Too many requests from this client",
+        );
+        e.retry_after = Some(retry_after);
+        e
     }
 }
 
@@ -184,6 +198,9 @@ impl IntoResponse for Error {
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         match self.code {
             // RFC 6749 §5.2: a 401 must carry a challenge for the scheme used.
             ErrorCode::InvalidClient => {

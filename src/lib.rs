@@ -23,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod limiter;
 pub mod oauth;
 pub mod passwords;
 pub mod secrets;

@@ -70,6 +70,17 @@ async fn janitor(state: AppState) {
         if ticks % 60 != 1 {
             continue;
         }
+        if let Some(after) = state.config.registration.prune_unused_after {
+            match state
+                .store
+                .prune_unused_clients(now - after.as_secs() as i64)
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(clients = n, "pruned registrations never used"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning unused registrations failed"),
+            }
+        }
         match state.store.purge_expired(now).await {
             Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
             Ok(_) => {}

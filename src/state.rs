@@ -35,6 +35,8 @@ pub struct App {
     pub ip_throttle: Throttle,
     /// Validated client ID metadata documents.
     pub documents: crate::cimd::DocumentCache,
+    /// Registrations per client IP.
+    pub registration_limiter: crate::limiter::Limiter,
 }
 
 #[derive(Clone)]
@@ -82,6 +84,10 @@ impl AppState {
             sign_in_throttle: Throttle::new(limit, window),
             ip_throttle: Throttle::new(limit.saturating_mul(10), window),
             documents: crate::cimd::DocumentCache::default(),
+            registration_limiter: crate::limiter::Limiter::new(
+                config.registration.rate_limit_burst,
+                config.registration.rate_limit_per_hour,
+            ),
             keys,
             hasher,
             initial_access_token,

@@ -34,7 +34,13 @@ use crate::state::AppState;
 fn cors() -> CorsLayer {
     CorsLayer::new()
         .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -70,6 +76,12 @@ pub fn router(state: AppState) -> Router {
         .route("/revoke", post(revoke::revoke))
         .route("/oauth/revoke", post(revoke::revoke))
         .route("/resource-server/oauth/register", post(register::register))
+        .route(
+            "/register/{client_id}",
+            get(register::manage::read)
+                .put(register::manage::update)
+                .delete(register::manage::delete),
+        )
         .route("/jwks.json", get(jwks::jwks))
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route(

@@ -48,6 +48,7 @@ pub struct NewClient<'a> {
     pub created_by: &'a str,
     pub created_at: i64,
     pub can_introspect: bool,
+    pub registration_token_hash: Option<&'a [u8]>,
 }
 
 fn join<T>(items: &[T], f: impl Fn(&T) -> &str) -> String {
@@ -60,7 +61,7 @@ impl Store {
         let m = c.metadata;
         sqlx::query(
             "INSERT INTO clients (id, secret_hash, secret_expires_at, auth_method, grant_types, scope, audience, \
-             metadata, created_by, created_at, can_introspect) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
+             metadata, created_by, created_at, can_introspect, registration_token_hash) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(c.id)
         .bind(c.secret_hash)
@@ -72,6 +73,7 @@ impl Store {
         .bind(c.created_by)
         .bind(c.created_at)
         .bind(c.can_introspect)
+        .bind(c.registration_token_hash)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -175,5 +177,60 @@ impl Store {
         self.find_client(id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("client {id} vanished"))
+    }
+}
+
+impl Store {
+    /// The registration access token hash of a client: `None` if there is no
+    /// such client, `Some(None)` if it has none (not dynamically registered).
+    pub async fn registration_token_hash(
+        &self,
+        id: &str,
+    ) -> Result<Option<Option<Vec<u8>>>, sqlx::Error> {
+        sqlx::query_scalar("SELECT registration_token_hash FROM clients WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+    }
+
+    /// Replace a client's registered metadata (RFC 7592 §2.2).
+    pub async fn update_client_metadata(&self, id: &str, m: &ClientMetadata) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE clients SET auth_method = ?, grant_types = ?, scope = ?, audience = ?, metadata = ? WHERE id = ?",
+        )
+        .bind(m.token_endpoint_auth_method.as_str())
+        .bind(join(&m.grant_types, |g| g.as_str()))
+        .bind(m.scope.as_deref().unwrap_or(""))
+        .bind(m.audience.join(" "))
+        .bind(serde_json::to_string(m)?)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Record that a person authorized the client (at most one write an hour).
+    pub async fn touch_client(&self, id: &str, now: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE clients SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
+            .bind(now)
+            .bind(id)
+            .bind(now - 3600)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Delete dynamically registered clients that were never used and are
+    /// older than `before`. Machine clients (registered with an initial access
+    /// token) are kept: they never pass the authorization endpoint.
+    pub async fn prune_unused_clients(&self, before: i64) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "DELETE FROM clients WHERE created_by = 'registration' AND last_used_at IS NULL AND created_at < ? \
+             AND ' ' || grant_types || ' ' NOT LIKE '% client_credentials %'",
+        )
+        .bind(before)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
     }
 }

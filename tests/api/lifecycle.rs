@@ -350,7 +350,10 @@ async fn rotation_publishes_before_signing_and_retires_only_after_tokens_expire(
         .reload(&app.state.store, clock.now())
         .await
         .unwrap();
-    assert_eq!(kids(&app.get("/jwks.json").await.json()), std::slice::from_ref(&new.kid));
+    assert_eq!(
+        kids(&app.get("/jwks.json").await.json()),
+        std::slice::from_ref(&new.kid)
+    );
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ mod chromium;
 mod cimd;
 mod flow;
 mod lifecycle;
+mod manage;
 mod metadata;
 mod refresh;
 mod register;

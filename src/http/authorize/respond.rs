@@ -94,6 +94,7 @@ pub async fn code(
             expires_at: now + app.config.tokens.authorization_code_ttl.as_secs() as i64,
         })
         .await?;
+    app.store.touch_client(&req.client_id, now).await?;
     Ok(redirect(
         app,
         &req.redirect_uri,

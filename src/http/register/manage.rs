@@ -1,0 +1,121 @@
+//! RFC 7592 client registration management: `GET`, `PUT` and `DELETE` on
+//! `/register/{client_id}` with the registration access token as a Bearer
+//! token. A missing or wrong token, or a client that no longer exists, is
+//! 401 `invalid_token` (§2: the server must not reveal which).
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::{Registered, bearer, client_uri};
+use crate::error::{Error, ErrorCode, Result};
+use crate::http::body::{MAX_JSON_BYTES, has_content_type, read_body};
+use crate::oauth::client::{GrantType, RegistrationRequest, RegistrationRules};
+use crate::state::App;
+use crate::state::AppState;
+use crate::store::clients::StoredClient;
+
+async fn authorized(app: &App, client_id: &str, headers: &HeaderMap) -> Result<StoredClient> {
+    let denied = || {
+        Error::new(
+            ErrorCode::InvalidToken,
+            "the registration access token is not valid for this client",
+        )
+    };
+    let token = bearer(headers).ok_or_else(denied)??;
+    let Some(Some(hash)) = app.store.registration_token_hash(client_id).await? else {
+        return Err(denied());
+    };
+    if !app.hasher.verify(token, &hash) {
+        return Err(denied());
+    }
+    app.store
+        .find_client(client_id)
+        .await
+        .map_err(Error::internal)?
+        .ok_or_else(denied)
+}
+
+fn answer(app: &App, client: &StoredClient, status: StatusCode) -> Response {
+    Registered {
+        client_id: &client.client_id,
+        client_secret: None,
+        client_id_issued_at: client.client_id_issued_at,
+        client_secret_expires_at: None,
+        registration_client_uri: Some(client_uri(app, &client.client_id)),
+        registration_access_token: None,
+        metadata: &client.metadata,
+    }
+    .into_response(status)
+}
+
+pub async fn read(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let client = authorized(&app, &id, &headers).await?;
+    Ok(answer(&app, &client, StatusCode::OK))
+}
+
+pub async fn update(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response> {
+    let headers = request.headers().clone();
+    let body = read_body(request, MAX_JSON_BYTES, ErrorCode::InvalidRequest).await?;
+    let client = authorized(&app, &id, &headers).await?;
+    if !has_content_type(&headers, "application/json") {
+        return Err(Error::invalid_request(
+            "the update must be application/json",
+        ));
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| Error::invalid_client_metadata(format!("not valid JSON: {e}")))?;
+    if doc.get("client_id").and_then(|v| v.as_str()) != Some(id.as_str()) {
+        return Err(Error::invalid_request(
+            "the update must carry this client's client_id (RFC 7592 §2.2)",
+        ));
+    }
+    let req: RegistrationRequest =
+        serde_json::from_value(doc).map_err(|e| Error::invalid_client_metadata(e.to_string()))?;
+    let rules = RegistrationRules {
+        redirects: &app.config.registration.redirects,
+        resources: &app.config.resources,
+        // A machine client registered with an initial access token keeps that privilege.
+        privileged: client.metadata.allows(GrantType::ClientCredentials),
+    };
+    let metadata = rules.validate(req)?;
+    if metadata.token_endpoint_auth_method.has_secret()
+        != client.metadata.token_endpoint_auth_method.has_secret()
+    {
+        return Err(Error::invalid_client_metadata(
+            "a registration cannot switch between a public and a confidential client: register a new one",
+        ));
+    }
+    app.store
+        .update_client_metadata(&id, &metadata)
+        .await
+        .map_err(Error::internal)?;
+    tracing::info!(client.id = %id, "client registration updated");
+    Ok(answer(
+        &app,
+        &StoredClient { metadata, ..client },
+        StatusCode::OK,
+    ))
+}
+
+pub async fn delete(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    authorized(&app, &id, &headers).await?;
+    app.store
+        .remove_client(&id)
+        .await
+        .map_err(Error::internal)?;
+    tracing::info!(client.id = %id, "client deleted its registration");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
