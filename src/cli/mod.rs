@@ -55,6 +55,15 @@ enum Command {
     /// List and withdraw what people have allowed clients.
     #[command(subcommand)]
     Consent(consent::ConsentCommand),
+    /// Run the demo MCP server (weather, calendar, email tools) protected by a Tessera issuer.
+    DemoMcp {
+        /// The Tessera issuer protecting it.
+        #[arg(long, env = "TESSERA_ISSUER", default_value = "http://127.0.0.1:8080")]
+        issuer: String,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: std::net::SocketAddr,
+    },
     /// Explain tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -99,6 +108,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Consent(cmd) => consent::run(cmd, load(&overrides)?).await,
         Command::Keys(cmd) => keys::run(cmd, load(&overrides)?).await,
         Command::Token(cmd) => token::run(cmd, load(&overrides)?).await,
+        Command::DemoMcp { issuer, listen } => {
+            init_tracing();
+            let resource = format!("http://{listen}/mcp");
+            let demo = crate::demo::Demo::new(&issuer, &resource)?;
+            println!("demo MCP server: {resource} (issuer {issuer})");
+            demo.serve(listen).await
+        }
     }
 }
 

@@ -1,0 +1,398 @@
+//! Tessera's load harness (issue 7): a real `tessera serve` on loopback with a
+//! fresh SQLite database, prepared through its CLI and HTTP interfaces, driven
+//! over keep-alive HTTP/1.1 connections, scenario by scenario.
+//!
+//! ```text
+//! cargo bench --bench load -- [--scenario NAME]... [--concurrency 32] [--seconds 10]
+//!                             [--warmup 2] [--preload N] [--isolation] [--smoke] [--json PATH]
+//! ```
+//!
+//! `cargo bench` builds the release `tessera` binary with the bench; the
+//! harness runs exactly that binary. The measured baselines (HTTP floor,
+//! ES256 signing rate), the efficiency ratio and the issue's targets are
+//! reported beside the scenarios. BENCHMARKS.md describes the method.
+
+#[path = "load/baseline.rs"]
+mod baseline;
+#[path = "load/driver.rs"]
+mod driver;
+#[path = "load/http.rs"]
+mod http;
+#[path = "load/preload.rs"]
+mod preload;
+#[path = "load/prepare.rs"]
+mod prepare;
+#[path = "load/report.rs"]
+mod report;
+#[path = "load/scenarios.rs"]
+mod scenarios;
+#[path = "load/server.rs"]
+mod server;
+#[path = "load/targets.rs"]
+mod targets;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+
+use driver::{Load, Measured, Usage, Window, spawn_group, watch_server};
+use prepare::{Prepared, prepare};
+use report::{Baselines, Machine, PreloadInfo, Report, Row, Settings, Suite};
+use scenarios::{Fixture, Scenario};
+
+/// Load harness for Tessera.
+#[derive(Debug, Parser)]
+#[command(name = "load")]
+struct Options {
+    /// Scenario to run (repeatable): floor, client_credentials, auth_code_flow,
+    /// refresh, jwks, metadata, register, sign_in, introspection,
+    /// kit_validation, or all.
+    #[arg(long = "scenario", default_value = "all")]
+    scenarios: Vec<String>,
+    /// Virtual users, each with its own keep-alive connection.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Measured seconds per scenario.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Warm-up seconds before each measured window.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Also run every scenario again on a database preloaded with N clients
+    /// and N refresh-token families.
+    #[arg(long)]
+    preload: Option<usize>,
+    /// Run a sign-in (argon2) flood beside client_credentials.
+    #[arg(long)]
+    isolation: bool,
+    /// A short run of every available scenario at low concurrency; fails on any error.
+    #[arg(long)]
+    smoke: bool,
+    /// Skip the paced client_credentials run at half of the measured peak.
+    #[arg(long)]
+    no_half_peak: bool,
+    /// Worker threads of the load generator's runtime (default: one per core).
+    #[arg(long, default_value_t = cores())]
+    client_threads: usize,
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "target/bench/results.json")]
+    json: PathBuf,
+    /// The `tessera` binary (default: the one cargo built for this bench).
+    #[arg(long)]
+    tessera: Option<PathBuf>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+impl Options {
+    fn finish(mut self) -> Self {
+        if self.smoke {
+            self.scenarios = vec!["all".to_owned()];
+            self.concurrency = self.concurrency.min(4);
+            self.seconds = 1.0;
+            self.warmup = 0.5;
+            self.no_half_peak = true;
+            self.isolation = false;
+        }
+        self
+    }
+
+    fn load(&self) -> Load {
+        Load {
+            concurrency: self.concurrency.max(1),
+            rate: None,
+        }
+    }
+
+    fn window(&self) -> Window {
+        Window::new(
+            Duration::from_secs_f64(self.warmup),
+            Duration::from_secs_f64(self.seconds),
+        )
+    }
+
+    /// The scenarios in run order, with the floor first (it is a baseline).
+    fn scenarios(&self) -> Result<Vec<Scenario>, String> {
+        let mut wanted = Vec::new();
+        for name in &self.scenarios {
+            if name == "all" {
+                wanted.extend(Scenario::ALL);
+            } else {
+                wanted.push(
+                    Scenario::parse(name).ok_or_else(|| format!("unknown scenario '{name}'"))?,
+                );
+            }
+        }
+        if self.isolation || wanted.contains(&Scenario::ClientCredentials) {
+            wanted.push(Scenario::Floor);
+            wanted.push(Scenario::ClientCredentials);
+        }
+        Ok(Scenario::ALL
+            .into_iter()
+            .filter(|s| wanted.contains(s))
+            .collect())
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn main() -> ExitCode {
+    let options = Options::parse().finish();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(options.client_threads.max(1))
+        .enable_all()
+        .build();
+    let result = match runtime {
+        Ok(rt) => rt.block_on(run(&options)),
+        Err(e) => Err(format!("cannot start the runtime: {e}")),
+    };
+    match result {
+        Ok(report) => finish(&options, &report),
+        Err(e) => {
+            eprintln!("load: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn finish(options: &Options, report: &Report) -> ExitCode {
+    println!("{}", report.markdown());
+    if let Err(e) = write_json(&options.json, report) {
+        eprintln!("load: error: {e}");
+        return ExitCode::FAILURE;
+    }
+    eprintln!("JSON results: {}", options.json.display());
+    let errors = report.errors();
+    if errors > 0 {
+        eprintln!("load: {errors} error(s): every scenario must run without errors");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn write_json(path: &Path, report: &Report) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+async fn run(options: &Options) -> Result<Report, String> {
+    let scenarios = options.scenarios()?;
+    let bin = options
+        .tessera
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(server::TESSERA_BIN));
+    eprintln!("tessera binary: {}", bin.display());
+    let signing_run = Duration::from_secs_f64(if options.smoke { 0.5 } else { 2.0 });
+    eprintln!("measuring the ES256 signing rate on one core…");
+    let signing_rate = baseline::signing_rate(signing_run)?;
+    let mut suites = vec![run_suite(options, &bin, "empty database", None, &scenarios).await?];
+    if let Some(n) = options.preload {
+        suites.push(
+            run_suite(
+                options,
+                &bin,
+                &format!("preloaded: {n} clients + {n} families"),
+                Some(n),
+                &scenarios,
+            )
+            .await?,
+        );
+    }
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let baselines = match (suites[0].row("floor"), suites[0].row("client_credentials")) {
+        (Some(floor), Some(cc)) => Some(Baselines::new(floor.rate, signing_rate, cores, cc.rate)),
+        _ => None,
+    };
+    let targets = targets::evaluate(&suites, baselines.as_ref());
+    Ok(Report {
+        machine: Machine::detect(),
+        settings: Settings {
+            concurrency: options.concurrency,
+            seconds: options.seconds,
+            warmup_seconds: options.warmup,
+            client_threads: options.client_threads,
+            smoke: options.smoke,
+        },
+        suites,
+        baselines,
+        targets: if options.smoke { Vec::new() } else { targets },
+    })
+}
+
+/// Prepare a server (optionally preloaded) and run every scenario against it.
+async fn run_suite(
+    options: &Options,
+    bin: &Path,
+    label: &str,
+    preload: Option<usize>,
+    scenarios: &[Scenario],
+) -> Result<Suite, String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    eprintln!("== {label}: preparing in {}", dir.path().display());
+    let prepared = prepare(bin, dir.path(), options.concurrency, preload).await?;
+    let mut rows = Vec::new();
+    for &scenario in scenarios {
+        rows.extend(run_scenario(options, &prepared, scenario).await?);
+    }
+    if options.isolation && preload.is_none() {
+        let peak = rows
+            .iter()
+            .find(|r| r.scenario == "client_credentials")
+            .map_or(0.0, |r| r.rate);
+        rows.extend(isolation(options, &prepared, peak).await?);
+    }
+    let suite = Suite {
+        label: label.to_owned(),
+        first_start_ready_ms: prepared.first_start_ready.as_secs_f64() * 1000.0,
+        ready_ms: prepared.server.ready.as_secs_f64() * 1000.0,
+        idle_rss_mib: prepared.server.idle_rss_kib as f64 / 1024.0,
+        preload: prepared.preloaded.map(|p| PreloadInfo {
+            clients: p.clients,
+            families: p.families,
+            seconds: p.seconds,
+            database_mib: database_mib(&prepared.dir),
+        }),
+        rows,
+    };
+    prepared.server.keep_log(
+        Path::new("target/bench"),
+        &label.replace([' ', ':', '+'], "-"),
+    );
+    if let Err(e) = prepared.server.stop() {
+        eprintln!("warning: {e}");
+    }
+    Ok(suite)
+}
+
+fn database_mib(dir: &Path) -> f64 {
+    ["tessera.db", "tessera.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+        .map(|m| m.len() as f64 / (1024.0 * 1024.0))
+        .sum()
+}
+
+/// One scenario, plus the paced half-peak run after client_credentials.
+async fn run_scenario(
+    options: &Options,
+    p: &Prepared,
+    scenario: Scenario,
+) -> Result<Vec<Row>, String> {
+    if let Some(why) = scenario.unavailable() {
+        eprintln!("-- {}: {why}", scenario.name());
+        return Ok(vec![Row::skipped(scenario.name(), why)]);
+    }
+    let load = options.load();
+    let (m, u) = drive(p, &p.fixture, scenario, load, options.window()).await?;
+    let row = Row::measured(
+        scenario.name(),
+        scenario.unit(),
+        load.concurrency,
+        None,
+        &m,
+        u,
+    );
+    eprintln!(
+        "-- {}: {:.0} {}/s, p99 {:.2} ms, {} errors",
+        row.scenario, row.rate, row.unit, row.p99_ms, row.errors
+    );
+    let mut rows = vec![row];
+    if scenario == Scenario::ClientCredentials && !options.no_half_peak && rows[0].rate > 0.0 {
+        let half = Load {
+            rate: Some(rows[0].rate / 2.0),
+            ..load
+        };
+        let (m, u) = drive(p, &p.fixture, scenario, half, options.window()).await?;
+        rows.push(Row::measured(
+            "client_credentials @50% peak",
+            "req",
+            load.concurrency,
+            half.rate,
+            &m,
+            u,
+        ));
+    }
+    Ok(rows)
+}
+
+async fn drive(
+    p: &Prepared,
+    fixture: &Arc<Fixture>,
+    scenario: Scenario,
+    load: Load,
+    window: Window,
+) -> Result<(Measured, Usage), String> {
+    let group = spawn_group(scenario, fixture, load, window, 0);
+    let usage = watch_server(&p.server, window).await;
+    let measured = group
+        .await
+        .map_err(|e| format!("{}: {e}", scenario.name()))?;
+    Ok((measured, usage))
+}
+
+/// client_credentials beside a sign-in flood: paced at half of the peak, then
+/// closed loop.
+async fn isolation(options: &Options, p: &Prepared, peak: f64) -> Result<Vec<Row>, String> {
+    let users = options.concurrency.max(1);
+    let mut rows = Vec::new();
+    for (label, rate) in [
+        (
+            "client_credentials @50% peak + sign-in flood",
+            Some(peak / 2.0),
+        ),
+        ("client_credentials + sign-in flood", None),
+    ] {
+        let window = options.window();
+        let cc = spawn_group(
+            Scenario::ClientCredentials,
+            &p.fixture,
+            Load {
+                concurrency: users,
+                rate,
+            },
+            window,
+            0,
+        );
+        let flood = spawn_group(
+            Scenario::SignIn,
+            &p.fixture,
+            Load {
+                concurrency: users,
+                rate: None,
+            },
+            window,
+            users,
+        );
+        let usage = watch_server(&p.server, window).await;
+        let cc = cc.await.map_err(|e| format!("isolation: {e}"))?;
+        let flood = flood.await.map_err(|e| format!("isolation: {e}"))?;
+        eprintln!(
+            "-- {label}: token p99 {:.2} ms",
+            cc.latency.value_at_quantile(0.99) as f64 / 1000.0
+        );
+        rows.push(Row::measured(label, "req", users, rate, &cc, usage));
+        rows.push(Row::measured(
+            &format!(
+                "  sign_in flood beside it ({})",
+                if rate.is_some() { "paced" } else { "closed" }
+            ),
+            "sign-ins",
+            users,
+            None,
+            &flood,
+            usage,
+        ));
+    }
+    Ok(rows)
+}

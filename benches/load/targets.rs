@@ -1,0 +1,105 @@
+//! The targets of issue 7, checked against what this run measured. A target
+//! is "met" only if the measured figure meets it as measured (no rounding).
+
+use crate::report::{Baselines, Suite, Target};
+
+/// MB (10^6 bytes), as the issue states its memory targets.
+fn mb(mib: f64) -> f64 {
+    mib * 1024.0 * 1024.0 / 1e6
+}
+
+pub fn evaluate(suites: &[Suite], baselines: Option<&Baselines>) -> Vec<Target> {
+    let Some(empty) = suites.first() else {
+        return Vec::new();
+    };
+    let rate = |name: &str| empty.row(name).map(|r| r.rate);
+    let p99 = |name: &str| empty.row(name).map(|r| r.p99_ms);
+    let errors: u64 = suites.iter().flat_map(|s| &s.rows).map(|r| r.errors).sum();
+    let peak_rss = suites
+        .iter()
+        .flat_map(|s| &s.rows)
+        .map(|r| r.server_peak_rss_mib)
+        .fold(0.0, f64::max);
+    let ready = suites.iter().map(|s| s.ready_ms).fold(0.0, f64::max);
+    vec![
+        Target::new(
+            "client_credentials efficiency ratio",
+            "≥ 0.8",
+            baselines.map(|b| (format!("{:.2}", b.efficiency), b.efficiency >= 0.8)),
+        ),
+        Target::new(
+            "errors, every scenario",
+            "0",
+            Some((errors.to_string(), errors == 0)),
+        ),
+        Target::new(
+            "client_credentials p99 at half of peak load",
+            "≤ 5 ms",
+            p99("client_credentials @50% peak").map(|v| (format!("{v:.2} ms"), v <= 5.0)),
+        ),
+        Target::new(
+            "authorization-code flows",
+            "≥ 2,000 flows/s",
+            rate("auth_code_flow").map(|v| (format!("{v:.0} /s"), v >= 2000.0)),
+        ),
+        Target::new(
+            "refresh rotations",
+            "≥ 5,000 /s",
+            rate("refresh").map(|v| (format!("{v:.0} /s"), v >= 5000.0)),
+        ),
+        growth(suites),
+        Target::new(
+            "token p99 under a sign-in flood (paced at half of peak)",
+            "≤ 10 ms",
+            p99("client_credentials @50% peak + sign-in flood")
+                .map(|v| (format!("{v:.2} ms"), v <= 10.0)),
+        ),
+        Target::new(
+            "idle RSS",
+            "≤ 20 MB",
+            Some((
+                format!("{:.1} MB", mb(empty.idle_rss_mib)),
+                mb(empty.idle_rss_mib) <= 20.0,
+            )),
+        ),
+        Target::new(
+            "RSS under full load (peak)",
+            "≤ 64 MB",
+            Some((format!("{:.1} MB", mb(peak_rss)), mb(peak_rss) <= 64.0)),
+        ),
+        Target::new(
+            "ready after start, existing database",
+            "≤ 200 ms",
+            Some((format!("{ready:.0} ms"), ready <= 200.0)),
+        ),
+    ]
+}
+
+/// Every closed-loop rate on the grown database within 15% of the empty one.
+fn growth(suites: &[Suite]) -> Target {
+    let (Some(empty), Some(grown)) = (suites.first(), suites.get(1)) else {
+        return Target::new(
+            "rates with 1M clients + 1M families preloaded",
+            "within 15% of empty",
+            None,
+        );
+    };
+    let worst = grown
+        .rows
+        .iter()
+        .filter(|r| r.skipped.is_none() && r.target_rate.is_none())
+        .filter_map(|r| {
+            empty
+                .row(&r.scenario)
+                .map(|e| (r.scenario.clone(), r.rate / e.rate))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    Target::new(
+        &format!(
+            "rates with {} preloaded",
+            grown.label.trim_start_matches("preloaded: ")
+        ),
+        "within 15% of empty",
+        worst.map(|(name, ratio)| (format!("worst: {name} at {ratio:.2}× empty"), ratio >= 0.85)),
+    )
+}

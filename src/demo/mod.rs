@@ -1,0 +1,139 @@
+//! `tessera demo-mcp`: a small MCP server (official Rust SDK, Streamable
+//! HTTP) protected by Tessera through the resource-server kit.
+//!
+//! Routes: `/mcp` (the MCP endpoint, behind the kit's bearer-token layer and
+//! the per-tool scope [`gate`]), the RFC 9728 protected-resource metadata, and
+//! `/health` shaped like the MCP flows document's (it checks that the issuer's
+//! metadata answers). Tool data lives in memory.
+
+pub mod gate;
+pub mod tools;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
+
+use crate::resource::audit::AuditEvent;
+use crate::resource::{AuthLayer, ResourceKit, ResourceServer};
+use tools::{DemoData, DemoTools, TOOL_SCOPES};
+
+/// Shared state of the demo server.
+#[derive(Clone)]
+pub struct Demo {
+    pub kit: ResourceKit,
+    pub data: Arc<DemoData>,
+    /// Audit events, newest last (also logged on target `tessera::audit`).
+    pub audit: Arc<Mutex<Vec<AuditEvent>>>,
+    issuer: String,
+    resource: String,
+}
+
+impl Demo {
+    /// `issuer` is Tessera's issuer URL; `resource` this server's MCP URL
+    /// (its canonical resource URI, the tokens' `aud`).
+    pub fn new(issuer: &str, resource: &str) -> anyhow::Result<Self> {
+        let scopes: Vec<&str> = TOOL_SCOPES.iter().map(|(_, s)| *s).collect();
+        let kit = ResourceServer::new(issuer, resource)
+            .scopes(&scopes)
+            .build()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Self {
+            kit,
+            data: Arc::default(),
+            audit: Arc::default(),
+            issuer: issuer.to_owned(),
+            resource: resource.to_owned(),
+        })
+    }
+
+    fn record(&self, event: AuditEvent) {
+        if let Ok(mut log) = self.audit.lock() {
+            log.push(event);
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        let data = self.data.clone();
+        let mcp = StreamableHttpService::new(
+            move || Ok(DemoTools::new(data.clone())),
+            Arc::new(LocalSessionManager::default()),
+            StreamableHttpServerConfig::default(),
+        );
+        let mcp_path =
+            url::Url::parse(&self.resource).map_or("/mcp".to_owned(), |u| u.path().to_owned());
+        let protected = Router::new()
+            .nest_service(&mcp_path, mcp)
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                gate::gate,
+            ))
+            .layer(AuthLayer::new(self.kit.clone()))
+            .layer(crate::resource::metadata::cors());
+        Router::new()
+            .route("/health", get(health))
+            .with_state(self.clone())
+            .merge(crate::resource::metadata::router(self.kit.config()))
+            .merge(protected)
+    }
+
+    pub async fn serve(self, listen: SocketAddr) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(crate::server::shutdown_signal())
+            .await?;
+        Ok(())
+    }
+}
+
+/// Why a tool call failed at the HTTP level, if it did.
+fn failure_reason(response: &Response) -> Option<String> {
+    let status = response.status();
+    (!status.is_success()).then(|| format!("HTTP {status}"))
+}
+
+/// The flows document's health check: this server, and whether the issuer's
+/// metadata answers (`degraded` and 503 when it does not).
+async fn health(State(demo): State<Demo>) -> Response {
+    let url = format!("{}/.well-known/oauth-authorization-server", demo.issuer);
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build();
+    let oauth = match client {
+        Ok(c) => match c.get(&url).send().await {
+            Ok(r) if r.status().is_success() => "healthy",
+            Ok(_) => "degraded",
+            Err(_) => "unhealthy",
+        },
+        Err(_) => "unhealthy",
+    };
+    let status = if oauth == "healthy" {
+        "healthy"
+    } else {
+        "degraded"
+    };
+    let body = json!({
+        "status": status,
+        "timestamp": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "services": { "mcp_server": "healthy", "oauth_server": oauth },
+    });
+    let code = if status == "healthy" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(body)).into_response()
+}

@@ -1,0 +1,232 @@
+//! Offline validation of a Tessera access token (RFC 9068 §4), check by check.
+//!
+//! Order: the header (`typ` is `at+jwt`, a `kid`), the key (known, its
+//! declared `alg` equals the token's: RFC 8725 §3.1), the signature, then the
+//! claims: `iss` byte-identical to the issuer, `aud` (string or array)
+//! containing this server's URI compared canonically (`https://x` ==
+//! `https://x/`, mcp-interop §1.9, through [`canonical`]), `exp` and `nbf`
+//! with the leeway, a `scope` that parses. Scopes are checked later, per
+//! call, with the issuer's own rule ([`crate::oauth::scope::covers`]).
+//!
+//! The pure parts ([`check_header`], [`check_claims`]) take values and return
+//! the reason a token is refused, which becomes its `error_description`.
+
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use serde_json::Value;
+
+use crate::clock::UnixTime;
+use crate::oauth::claims::{AccessTokenClaims, Audience};
+use crate::oauth::resource::canonical;
+use crate::oauth::scope::ScopeSet;
+
+/// What a verified token says.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub scopes: ScopeSet,
+    pub aud: Vec<String>,
+    pub claims: AccessTokenClaims,
+}
+
+/// What a token must match.
+#[derive(Debug, Clone)]
+pub struct Expectations<'a> {
+    pub issuer: &'a str,
+    /// The canonical form of this server's resource URI.
+    pub resource: &'a str,
+    pub leeway: i64,
+}
+
+/// `typ` and `kid`; returns the `kid`.
+pub fn check_header(header: &Header) -> Result<&str, String> {
+    let typ = header.typ.as_deref().unwrap_or("");
+    // RFC 9068 §4: "at+jwt" or its full media type; media types ignore case.
+    if !typ.eq_ignore_ascii_case("at+jwt") && !typ.eq_ignore_ascii_case("application/at+jwt") {
+        return Err(format!(
+            "the token's typ is '{typ}', not 'at+jwt' (RFC 9068)"
+        ));
+    }
+    header
+        .kid
+        .as_deref()
+        .ok_or_else(|| "the token names no signing key (kid)".to_owned())
+}
+
+/// Verify the signature with the key's declared algorithm; returns the claims.
+pub fn check_signature(
+    token: &str,
+    header: &Header,
+    key_alg: Algorithm,
+    key: &DecodingKey,
+) -> Result<Value, String> {
+    if header.alg != key_alg {
+        return Err(format!(
+            "the token says {:?} but its key is for {key_alg:?}",
+            header.alg
+        ));
+    }
+    let mut validation = Validation::new(key_alg);
+    // Time and audience are checked in check_claims, against the kit's clock.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    jsonwebtoken::decode::<Value>(token, key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| format!("the signature does not verify: {e}"))
+}
+
+fn audience_list(aud: &Audience) -> Vec<String> {
+    match aud {
+        Audience::One(a) => vec![a.clone()],
+        Audience::Many(list) => list.clone(),
+    }
+}
+
+/// Issuer, audience, lifetime and scope of a token whose signature verified.
+pub fn check_claims(
+    raw: Value,
+    want: &Expectations<'_>,
+    now: UnixTime,
+) -> Result<Verified, String> {
+    let nbf = match raw.get("nbf") {
+        None => None,
+        Some(v) => Some(v.as_i64().ok_or("the token's nbf is not a number")?),
+    };
+    let claims: AccessTokenClaims = serde_json::from_value(raw)
+        .map_err(|e| format!("the token lacks a required claim: {e}"))?;
+    if claims.iss != want.issuer {
+        return Err(format!(
+            "the token was issued by '{}', this server trusts '{}'",
+            claims.iss, want.issuer
+        ));
+    }
+    let aud = audience_list(&claims.aud);
+    if !aud
+        .iter()
+        .any(|a| canonical(a).as_deref() == Some(want.resource))
+    {
+        return Err(format!(
+            "the token is for {aud:?}, not for this server ({})",
+            want.resource
+        ));
+    }
+    if now > claims.exp + want.leeway {
+        return Err(format!("the token expired {}s ago", now - claims.exp));
+    }
+    if let Some(nbf) = nbf.filter(|nbf| *nbf > now + want.leeway) {
+        return Err(format!("the token is not valid for another {}s", nbf - now));
+    }
+    let scopes = ScopeSet::parse(&claims.scope).map_err(|e| format!("the token's scope: {e}"))?;
+    Ok(Verified {
+        scopes,
+        aud,
+        claims,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const RS: &str = "https://mcp.example.com/";
+
+    fn want() -> Expectations<'static> {
+        Expectations {
+            issuer: "https://auth.example.com",
+            resource: RS,
+            leeway: 60,
+        }
+    }
+
+    fn claims(aud: Value) -> Value {
+        json!({
+            "iss": "https://auth.example.com", "sub": "u1", "aud": aud, "client_id": "c1",
+            "scope": "mcp:tools:weather", "iat": 1000, "exp": 1900, "jti": "j1"
+        })
+    }
+
+    #[test]
+    fn audiences_compare_canonically_as_string_or_array() {
+        for aud in [
+            json!("https://mcp.example.com"),
+            json!("HTTPS://MCP.example.com:443/"),
+            json!(["https://other.example", "https://mcp.example.com"]),
+        ] {
+            let v = check_claims(claims(aud.clone()), &want(), 1000);
+            assert!(v.is_ok(), "{aud}: {v:?}");
+        }
+        let err = check_claims(claims(json!("https://mcp.example.com/x")), &want(), 1000);
+        assert!(err.unwrap_err().contains("not for this server"));
+    }
+
+    #[test]
+    fn the_issuer_must_match_exactly() {
+        let mut c = claims(json!(RS));
+        c["iss"] = json!("https://auth.example.com/");
+        assert!(
+            check_claims(c, &want(), 1000)
+                .unwrap_err()
+                .contains("issued by")
+        );
+    }
+
+    #[test]
+    fn expiry_and_not_before_allow_the_leeway() {
+        assert!(check_claims(claims(json!(RS)), &want(), 1960).is_ok());
+        let err = check_claims(claims(json!(RS)), &want(), 1961).unwrap_err();
+        assert!(err.contains("expired 61s ago"), "{err}");
+        let mut c = claims(json!(RS));
+        c["nbf"] = json!(1100);
+        assert!(check_claims(c.clone(), &want(), 1040).is_ok());
+        assert!(
+            check_claims(c, &want(), 1039)
+                .unwrap_err()
+                .contains("not valid")
+        );
+    }
+
+    #[test]
+    fn missing_claims_and_bad_scopes_are_refused() {
+        let mut c = claims(json!(RS));
+        c.as_object_mut().unwrap().remove("exp");
+        assert!(
+            check_claims(c, &want(), 1000)
+                .unwrap_err()
+                .contains("required claim")
+        );
+        let mut c = claims(json!(RS));
+        c["scope"] = json!("mcp:bogus");
+        assert!(check_claims(c, &want(), 1000).is_err());
+    }
+
+    #[test]
+    fn the_header_needs_at_jwt_and_a_kid() {
+        let mut h = Header::new(Algorithm::ES256);
+        h.typ = Some("JWT".into());
+        h.kid = Some("k".into());
+        assert!(check_header(&h).unwrap_err().contains("typ"));
+        h.typ = Some("application/AT+JWT".into());
+        assert_eq!(check_header(&h), Ok("k"));
+        h.kid = None;
+        assert!(check_header(&h).is_err());
+    }
+
+    #[test]
+    fn the_key_algorithm_wins_over_the_token_algorithm() {
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some("k".into());
+        let key = DecodingKey::from_secret(b"public key bytes an attacker knows");
+        let err = check_signature("a.b.c", &h, Algorithm::ES256, &key).unwrap_err();
+        assert!(err.contains("HS256"), "{err}");
+    }
+
+    #[test]
+    fn alg_none_is_not_even_a_token() {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let header = b64.encode(br#"{"alg":"none","typ":"at+jwt","kid":"k"}"#);
+        let token = format!("{header}.{}.", b64.encode(b"{}"));
+        assert!(jsonwebtoken::decode_header(&token).is_err());
+    }
+}
