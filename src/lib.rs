@@ -25,6 +25,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod limiter;
+pub mod metrics;
 pub mod oauth;
 pub mod passwords;
 pub mod resource;

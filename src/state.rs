@@ -37,6 +37,7 @@ pub struct App {
     pub documents: crate::cimd::DocumentCache,
     /// Registrations per client IP.
     pub registration_limiter: crate::limiter::Limiter,
+    pub metrics: crate::metrics::Metrics,
 }
 
 #[derive(Clone)]
@@ -84,6 +85,7 @@ impl AppState {
             sign_in_throttle: Throttle::new(limit, window),
             ip_throttle: Throttle::new(limit.saturating_mul(10), window),
             documents: crate::cimd::DocumentCache::default(),
+            metrics: crate::metrics::Metrics::default(),
             registration_limiter: crate::limiter::Limiter::new(
                 config.registration.rate_limit_burst,
                 config.registration.rate_limit_per_hour,

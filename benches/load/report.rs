@@ -285,9 +285,9 @@ fn suite_markdown(out: &mut String, s: &Suite) {
         "Server: ready {:.0} ms after spawn on first start, {:.0} ms on the existing database; idle RSS {:.1} MiB.\n\n",
         s.first_start_ready_ms, s.ready_ms, s.idle_rss_mib
     ));
-    out.push_str("| scenario | users | rate /s | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU s | CPU µs/step | peak RSS MiB | threads |\n");
+    out.push_str("| scenario | users | rate /s | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU s | CPU µs/step | peak RSS MiB | threads | generator CPU s | other CPU s |\n");
     out.push_str(
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for r in &s.rows {
         match &r.skipped {

@@ -2,6 +2,7 @@
 //! `--config` (and their `TESSERA_*` variables), so an operator points all of
 //! them at the same data. `--json` output is for scripts.
 
+mod backup;
 mod client;
 mod consent;
 mod keys;
@@ -28,8 +29,22 @@ pub struct Cli {
     /// Optional TOML configuration file (see examples/tessera.toml).
     #[arg(long, env = "TESSERA_CONFIG", global = true)]
     config: Option<PathBuf>,
+    /// Log format: `text` (human-readable) or `json` (one object per line).
+    #[arg(
+        long,
+        env = "TESSERA_LOG_FORMAT",
+        global = true,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +79,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:3000")]
         listen: std::net::SocketAddr,
     },
+    /// Copy the database consistently while the server runs (SQLite VACUUM INTO).
+    Backup {
+        /// Where to write the copy (must not exist).
+        path: String,
+    },
     /// Explain tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -72,13 +92,16 @@ enum Command {
     Keys(keys::KeysCommand),
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -100,7 +123,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             overrides.issuer = issuer;
             overrides.initial_access_token = initial_access_token;
             let config = load(&overrides)?;
-            init_tracing();
+            init_tracing(cli.log_format);
             serve(config).await
         }
         Command::Client(cmd) => client::run(cmd, load(&overrides)?).await,
@@ -108,8 +131,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Consent(cmd) => consent::run(cmd, load(&overrides)?).await,
         Command::Keys(cmd) => keys::run(cmd, load(&overrides)?).await,
         Command::Token(cmd) => token::run(cmd, load(&overrides)?).await,
+        Command::Backup { path } => backup::run(&path, load(&overrides)?).await,
         Command::DemoMcp { issuer, listen } => {
-            init_tracing();
+            init_tracing(cli.log_format);
             let resource = format!("http://{listen}/mcp");
             let demo = crate::demo::Demo::new(&issuer, &resource)?;
             println!("demo MCP server: {resource} (issuer {issuer})");

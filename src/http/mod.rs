@@ -13,6 +13,7 @@ pub mod client_auth;
 pub mod introspect;
 pub mod jwks;
 pub mod metadata;
+pub mod ops;
 pub mod page;
 pub mod pages;
 pub mod register;
@@ -114,6 +115,8 @@ pub fn router(state: AppState) -> Router {
         .route("/static/tessera.css", get(static_files::stylesheet))
         .route("/introspect", post(introspect::introspect))
         .route("/health/live", get(live))
+        .route("/health", get(ops::health))
+        .route("/metrics", get(ops::metrics))
         .method_not_allowed_fallback(method_not_allowed);
     let endpoints = endpoints
         .method_not_allowed_fallback(method_not_allowed)
@@ -128,5 +131,10 @@ pub fn router(state: AppState) -> Router {
     };
     // The method fallback must be in place before the CORS layer wraps the
     // routes, so that preflight requests are answered by the layer.
-    app.fallback(not_found).with_state(state)
+    app.fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::observe,
+        ))
+        .with_state(state)
 }

@@ -62,7 +62,7 @@ impl Authenticated {
     /// Refuse (401 `invalid_token`) a token the issuer no longer considers
     /// active, e.g. revoked; for revocation-sensitive tools.
     pub async fn require_active(&self) -> Result<(), Rejection> {
-        require_active(&self.kit, &self.token, self.claims.exp).await
+        require_active(&self.kit, &self.token, self.claims.exp, &self.scopes).await
     }
 
     pub fn kit(&self) -> &ResourceKit {
@@ -86,16 +86,18 @@ pub(super) fn check_scopes(
     Err(kit.reject(Kind::InsufficientScope, &why, &needed.to_string()))
 }
 
+/// `scopes` go into the challenge: a new token with them is what the client needs.
 pub(super) async fn require_active(
     kit: &ResourceKit,
     token: &str,
     exp: i64,
+    scopes: &ScopeSet,
 ) -> Result<(), Rejection> {
     if kit.is_active(token, exp).await? {
         return Ok(());
     }
     let why = "the token has been revoked or is no longer active";
-    Err(kit.reject(Kind::InvalidToken, why, ""))
+    Err(kit.reject(Kind::InvalidToken, why, &scopes.to_string()))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Authenticated {

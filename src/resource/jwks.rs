@@ -87,6 +87,11 @@ impl JwksCache {
         }
     }
 
+    /// Has a key set ever been fetched?
+    pub fn loaded(&self) -> bool {
+        self.state.read().is_ok_and(|s| s.fetched_at.is_some())
+    }
+
     /// Should we go to the network before answering for `kid`? Returns the
     /// cached key too.
     fn consult(&self, kid: &str, now: UnixTime) -> (Option<(Algorithm, DecodingKey)>, bool) {

@@ -26,7 +26,7 @@ use crate::oauth::scope::ScopeSet;
 
 use super::authenticated::{Authenticated, check_scopes, require_active, scope_set};
 use super::rejection::{Kind, Rejection};
-use super::{ResourceKit, Verified};
+use super::{ResourceKit, Verified, VerifyError};
 
 /// `Authorization: Bearer <token>`; `Err` when a header is there but is not that.
 fn bearer(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
@@ -95,7 +95,9 @@ impl AuthLayer {
     ) -> Result<Authenticated, Rejection> {
         let kit = &self.kit;
         let unauthenticated = |kind: Kind, why: &str| {
-            kit.rate_limit(ip.as_deref().unwrap_or("unknown"), &ScopeSet::default())?;
+            // Prefixed so an IP can never share a counter with a client id.
+            let key = format!("ip:{}", ip.as_deref().unwrap_or("unknown"));
+            kit.rate_limit(&key, &ScopeSet::default())?;
             Err(kit.reject(kind, why, &self.challenge_scope()))
         };
         let token = match bearer(headers) {
@@ -109,12 +111,16 @@ impl AuthLayer {
         };
         let verified: Arc<Verified> = match kit.verify(token).await {
             Ok(v) => v,
-            Err(why) => return unauthenticated(Kind::InvalidToken, &why),
+            Err(VerifyError::Invalid(why)) => return unauthenticated(Kind::InvalidToken, &why),
+            Err(VerifyError::Unavailable(why)) => {
+                return Err(kit.reject(Kind::Unavailable, &why, ""));
+            }
         };
-        kit.rate_limit(&verified.claims.client_id, &verified.scopes)?;
+        let key = format!("client:{}", verified.claims.client_id);
+        kit.rate_limit(&key, &verified.scopes)?;
         check_scopes(kit, &verified.scopes, &self.required)?;
         if self.active {
-            require_active(kit, token, verified.claims.exp).await?;
+            require_active(kit, token, verified.claims.exp, &verified.scopes).await?;
         }
         let user_agent = headers.get(header::USER_AGENT);
         let user_agent = user_agent.and_then(|v| v.to_str().ok()).map(str::to_owned);

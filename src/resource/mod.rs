@@ -53,7 +53,7 @@ pub use config::{ConfigError, IntrospectionCredentials, ResourceServer};
 pub use layer::{AuthLayer, AuthService};
 pub use rate_limit::{RateLimiter, RateLimits};
 pub use rejection::{Kind, Rejection};
-pub use verify::Verified;
+pub use verify::{Verified, VerifyError};
 
 use discovery::Discovery;
 use jwks::JwksCache;
@@ -142,8 +142,8 @@ impl ResourceKit {
         self.0.config.clock.now()
     }
 
-    /// Validate `token` offline; `Err` is the reason (an `error_description`).
-    pub async fn verify(&self, token: &str) -> Result<Arc<Verified>, String> {
+    /// Validate `token` offline.
+    pub async fn verify(&self, token: &str) -> Result<Arc<Verified>, VerifyError> {
         let inner = &self.0;
         let now = self.now();
         if let Some(hit) = inner.verified.get(token, now) {
@@ -155,13 +155,17 @@ impl ResourceKit {
         let on_fetch = || {
             inner.counters.jwks.fetch_add(1, Ordering::Relaxed);
         };
-        let (alg, key) = inner
-            .jwks
-            .key(kid, now, &inner.discovery, on_fetch)
-            .await
-            .ok_or_else(|| {
-                format!("the token's signing key '{kid}' is not published by the issuer")
-            })?;
+        let found = inner.jwks.key(kid, now, &inner.discovery, on_fetch).await;
+        let Some((alg, key)) = found else {
+            return Err(if inner.jwks.loaded() {
+                let kid = verify::clip(kid);
+                VerifyError::Invalid(format!(
+                    "the token's signing key '{kid}' is not published by the issuer"
+                ))
+            } else {
+                VerifyError::Unavailable("the issuer's signing keys could not be fetched".into())
+            });
+        };
         inner.counters.signatures.fetch_add(1, Ordering::Relaxed);
         let raw = verify::check_signature(token, &header, alg, &key)?;
         let want = verify::Expectations {

@@ -19,6 +19,27 @@ use crate::oauth::claims::{AccessTokenClaims, Audience};
 use crate::oauth::resource::canonical;
 use crate::oauth::scope::ScopeSet;
 
+/// Why a token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyError {
+    /// The token is bad (401 `invalid_token`); the reason.
+    Invalid(String),
+    /// The issuer's keys could not be fetched (503): no fault of the token,
+    /// and a client told `invalid_token` would re-authorize for nothing.
+    Unavailable(String),
+}
+
+impl From<String> for VerifyError {
+    fn from(reason: String) -> Self {
+        Self::Invalid(reason)
+    }
+}
+
+/// At most 64 characters of a value from an unverified header, for messages.
+pub fn clip(s: &str) -> &str {
+    s.char_indices().nth(64).map_or(s, |(i, _)| &s[..i])
+}
+
 /// What a verified token says.
 #[derive(Debug, Clone)]
 pub struct Verified {
@@ -210,6 +231,12 @@ mod tests {
         assert_eq!(check_header(&h), Ok("k"));
         h.kid = None;
         assert!(check_header(&h).is_err());
+    }
+
+    #[test]
+    fn unverified_values_are_clipped_in_messages() {
+        assert_eq!(clip("short"), "short");
+        assert_eq!(clip(&"é".repeat(100)).chars().count(), 64);
     }
 
     #[test]

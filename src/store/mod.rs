@@ -63,3 +63,27 @@ impl Store {
         self.pool.close().await;
     }
 }
+
+impl Store {
+    /// A trivial round trip, for health checks.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    /// A consistent copy of the live database at `path` (SQLite `VACUUM INTO`),
+    /// safe while the server runs.
+    pub async fn backup(&self, path: &str) -> anyhow::Result<()> {
+        if std::path::Path::new(path).exists() {
+            bail!("{path} already exists: choose a new file");
+        }
+        sqlx::query("VACUUM INTO ?")
+            .bind(path)
+            .execute(&self.pool)
+            .await
+            .context("backup failed")?;
+        Ok(())
+    }
+}

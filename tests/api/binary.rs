@@ -480,3 +480,62 @@ async fn token_inspect_explains_acceptance_and_keys_rotate_from_the_cli() {
     .unwrap();
     assert_eq!(show["refresh_families"], json!([]));
 }
+
+#[tokio::test]
+async fn backup_makes_a_consistent_copy_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let (mut child, base) = serve(&db);
+    let body = json!({"client_name": "kept", "redirect_uris": ["http://localhost/cb"]});
+    let res = reqwest::Client::new()
+        .post(format!("{base}/register"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let id = res.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let copy = dir.path().join("copy.db");
+    let out = tessera(&db)
+        .args(["backup", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = tessera(&db)
+        .args(["backup", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "never overwrites");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let copy_url = format!("sqlite://{}", copy.display());
+    let shown = tessera(&copy_url)
+        .args(["client", "show", &id, "--json"])
+        .output()
+        .unwrap();
+    assert!(shown.status.success());
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let mut child = tessera(&db)
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let v: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert!(v["level"].is_string() && v["message"].is_string(), "{v}");
+}

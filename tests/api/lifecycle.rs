@@ -359,10 +359,7 @@ async fn rotation_publishes_before_signing_and_retires_only_after_tokens_expire(
 #[tokio::test]
 async fn keys_rotate_automatically_when_their_period_is_over() {
     let clock = FixedClock::new(1_800_000_000);
-    let toml = EXAMPLE_CONFIG.replace(
-        "algorithm = \"ES256\"",
-        "algorithm = \"ES256\"\nrotation_period = \"7d\"",
-    );
+    let toml = EXAMPLE_CONFIG.replace("rotation_period = \"30d\"", "rotation_period = \"7d\"");
     let app = spawn_app_with_clock(&toml, clock.clone()).await;
     app.state
         .keys

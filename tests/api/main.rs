@@ -15,6 +15,7 @@ mod interop;
 mod lifecycle;
 mod manage;
 mod metadata;
+mod ops;
 mod refresh;
 mod register;
 mod resource_kit;

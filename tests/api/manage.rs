@@ -137,7 +137,7 @@ async fn management_refuses_wrong_tokens_and_bad_updates() {
 #[tokio::test]
 async fn registration_is_rate_limited_per_ip_with_retry_after() {
     let toml =
-        tessera::config::EXAMPLE_CONFIG.replace("open = true", "open = true\nrate_limit_burst = 3");
+        tessera::config::EXAMPLE_CONFIG.replace("rate_limit_burst = 60", "rate_limit_burst = 3");
     let app = spawn_app_with(&toml).await;
     for _ in 0..3 {
         assert!(register(&app).await.get("client_id").is_some());

@@ -585,7 +585,10 @@ async fn require_active_refuses_a_revoked_token_that_offline_validation_accepts(
         "invalid_token",
     )
     .await;
-    assert!(c.contains("revoked"), "{c}");
+    assert!(
+        c.contains("revoked") && c.ends_with("scope=\"mcp:tools:weather\""),
+        "{c}"
+    );
     assert_eq!(
         r.call("/mcp", Some(&token)).await.status(),
         200,
@@ -602,4 +605,24 @@ async fn require_active_refuses_a_revoked_token_that_offline_validation_accepts(
         3,
         "negative answers are not cached"
     );
+}
+
+#[tokio::test]
+async fn an_unreachable_issuer_is_503_not_invalid_token() {
+    let r = rig().await;
+    let token = r.token(&r.client("mcp:tools:weather").await, &[]).await;
+    let (closed, port) = listener().await;
+    drop(closed);
+    let kit = ResourceServer::new(&format!("http://127.0.0.1:{port}"), &r.mcp_url)
+        .build()
+        .unwrap();
+    let (mcp, mcp_port) = listener().await;
+    serve(
+        mcp,
+        kit.protect(Router::new().route("/mcp", post(whoami)), &[]),
+    );
+    let url = format!("http://127.0.0.1:{mcp_port}/mcp");
+    let res = r.http.post(url).bearer_auth(&token).send().await.unwrap();
+    refused(res, 503, "temporarily_unavailable").await;
+    assert_eq!(kit.stats().jwks_fetches, 1);
 }

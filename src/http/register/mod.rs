@@ -109,9 +109,10 @@ fn rate_limit(app: &App, request: &Request) -> Result<()> {
     let now = std::time::SystemTime::UNIX_EPOCH
         .elapsed()
         .map_or(0.0, |d| d.as_secs_f64());
-    app.registration_limiter
-        .check(&ip, now)
-        .map_err(Error::rate_limited)
+    app.registration_limiter.check(&ip, now).map_err(|wait| {
+        app.metrics.rate_limited("registration");
+        Error::rate_limited(wait)
+    })
 }
 
 pub async fn register(State(app): State<AppState>, request: Request) -> Result<Response> {
@@ -143,6 +144,7 @@ pub async fn register(State(app): State<AppState>, request: Request) -> Result<R
     .await
     .map_err(Error::internal)?;
     tracing::info!(client.id = %created.client_id, privileged, "client registered");
+    app.metrics.registered();
     let secret = created.client_secret.as_ref().map(|s| s.expose());
     Ok(Registered {
         client_id: &created.client_id,

@@ -50,15 +50,27 @@ pub async fn token(
     let grant_type = form.require("grant_type")?;
     let credentials = presented(&headers, &form)?;
     let client = authenticate(&app, &credentials).await?;
-    match grant_type {
-        "client_credentials" => client_credentials::grant(&app, &client, &form),
-        "authorization_code" => authorization_code::grant(&app, &client, &form).await,
-        "refresh_token" => refresh::grant(&app, &client, &form).await,
-        other => Err(Error::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant type '{other}' is not supported by this server"),
-        )),
+    let (grant, result) = match grant_type {
+        "client_credentials" => (
+            "client_credentials",
+            client_credentials::grant(&app, &client, &form),
+        ),
+        "authorization_code" => (
+            "authorization_code",
+            authorization_code::grant(&app, &client, &form).await,
+        ),
+        "refresh_token" => ("refresh_token", refresh::grant(&app, &client, &form).await),
+        other => {
+            return Err(Error::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant type '{other}' is not supported by this server"),
+            ));
+        }
+    };
+    if result.is_ok() {
+        app.metrics.token_issued(grant);
     }
+    result
 }
 
 /// The resources of a user grant, optionally narrowed by `resource`

@@ -1,0 +1,13 @@
+//! `tessera backup PATH`: a consistent copy of the live SQLite database.
+
+use crate::config::Config;
+use crate::store::Store;
+
+pub async fn run(path: &str, config: Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url).await?;
+    let result = store.backup(path).await;
+    store.close().await;
+    result?;
+    println!("backed up {} to {path}", config.database_url);
+    Ok(())
+}
