@@ -150,6 +150,7 @@ pub struct Config {
     pub database_url: String,
     pub tokens: TokenSettings,
     pub sign_in: SignInSettings,
+    pub rate_limits: RateLimitSettings,
     pub signing: SigningSettings,
     pub registration: RegistrationSettings,
     pub scopes: ScopeCatalog,
@@ -158,6 +159,27 @@ pub struct Config {
     pub client_secret_pepper: Option<Secret>,
     /// Seals private signing keys at rest (`TESSERA_KEY_ENCRYPTION_KEY`).
     pub key_encryption_key: Option<Secret>,
+}
+
+/// Issuer-side rate limits (per 15-minute window by default), tiered like the
+/// MCP flows document's `createClientRateLimit`.
+#[derive(Debug, Clone)]
+pub struct RateLimitSettings {
+    pub window: Duration,
+    /// Token requests per client whose registered scope holds `mcp:tools:*`.
+    pub token_premium: u32,
+    /// … holds `mcp:tools:basic`.
+    pub token_basic: u32,
+    /// … anything else.
+    pub token_default: u32,
+    /// Per-client overrides of the token limit.
+    pub token_per_client: std::collections::HashMap<String, u32>,
+    /// Authorization requests per client IP.
+    pub authorize_per_ip: u32,
+    /// Sign-in attempts per client IP (failures are throttled separately).
+    pub sign_in_per_ip: u32,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -205,6 +227,8 @@ struct FileConfig {
     #[serde(default)]
     sign_in: FileSignIn,
     #[serde(default)]
+    rate_limits: FileRateLimits,
+    #[serde(default)]
     signing: FileSigning,
     #[serde(default)]
     registration: FileRegistration,
@@ -223,6 +247,21 @@ struct FileTokens {
     refresh_token_ttl: Option<String>,
     refresh_reuse_grace: Option<String>,
     authorization_code_ttl: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileRateLimits {
+    window: Option<String>,
+    token_premium: Option<u32>,
+    token_basic: Option<u32>,
+    token_default: Option<u32>,
+    #[serde(default)]
+    token_per_client: std::collections::HashMap<String, u32>,
+    authorize_per_ip: Option<u32>,
+    sign_in_per_ip: Option<u32>,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -347,6 +386,7 @@ impl Config {
             )?,
         };
         let signing = signing_settings(&file.signing)?;
+        let rate_limits = rate_limit_settings(file.rate_limits)?;
         let scopes = catalog(file.scopes)?;
         let resources = registry(file.resources, &scopes)?;
         let initial_access_token = o
@@ -381,6 +421,7 @@ impl Config {
             database_url,
             tokens,
             sign_in,
+            rate_limits,
             signing,
             registration: RegistrationSettings {
                 open: file.registration.open.unwrap_or(true),
@@ -460,6 +501,27 @@ fn duration(
         );
     }
     Ok(d)
+}
+
+fn rate_limit_settings(f: FileRateLimits) -> anyhow::Result<RateLimitSettings> {
+    let trusted_proxies = f
+        .trusted_proxies
+        .iter()
+        .map(|p| {
+            p.parse()
+                .with_context(|| format!("rate_limits.trusted_proxies: '{p}' is not an IP address"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(RateLimitSettings {
+        window: duration(&f.window, "rate_limits.window", "15m", SECOND, DAY)?,
+        token_premium: f.token_premium.unwrap_or(1000),
+        token_basic: f.token_basic.unwrap_or(100),
+        token_default: f.token_default.unwrap_or(50),
+        token_per_client: f.token_per_client,
+        authorize_per_ip: f.authorize_per_ip.unwrap_or(600),
+        sign_in_per_ip: f.sign_in_per_ip.unwrap_or(300),
+        trusted_proxies,
+    })
 }
 
 fn signing_settings(f: &FileSigning) -> anyhow::Result<SigningSettings> {

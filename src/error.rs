@@ -93,6 +93,8 @@ pub struct Error {
     source: Option<anyhow::Error>,
     /// Seconds for `Retry-After` on a 429.
     retry_after: Option<u64>,
+    /// The quota that refused the request, for `RateLimit-Policy`/`RateLimit`.
+    quota: Option<crate::limiter::Quota>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -104,6 +106,7 @@ impl Error {
             description: description.into(),
             source: None,
             retry_after: None,
+            quota: None,
         }
     }
 
@@ -146,7 +149,15 @@ impl Error {
             description: Cow::Borrowed("the server could not complete the request"),
             source: Some(source.into()),
             retry_after: None,
+            quota: None,
         }
+    }
+
+    /// 429 for a windowed quota, with its `RateLimit-Policy` and `RateLimit` headers.
+    pub fn over_quota(quota: crate::limiter::Quota) -> Self {
+        let mut e = Self::rate_limited(quota.reset.max(1) as u64);
+        e.quota = Some(quota);
+        e
     }
 
     /// 429 with the flows document's body and `Retry-After`.
@@ -200,6 +211,9 @@ impl IntoResponse for Error {
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(quota) = self.quota {
+            crate::limiter::quota_headers(headers, &quota);
         }
         match self.code {
             // RFC 6749 §5.2: a 401 must carry a challenge for the scheme used.

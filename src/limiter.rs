@@ -61,3 +61,104 @@ mod tests {
         assert_eq!(l.check("ip", 1.0), Err(1));
     }
 }
+
+/// A fixed-window counter per key, as the MCP flows document's
+/// `createClientRateLimit` (express-rate-limit) counts: at most `limit`
+/// requests per `window` seconds, the limit chosen per request (tiers).
+pub struct WindowLimiter {
+    window: i64,
+    counts: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+/// What a window looks like after a request was counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the window resets.
+    pub reset: i64,
+    pub window: i64,
+}
+
+impl WindowLimiter {
+    pub fn new(window: i64) -> Self {
+        Self {
+            window: window.max(1),
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Count a request for `key` against `limit`; `Err` when it is over.
+    pub fn check(&self, key: &str, limit: u32, now: i64) -> Result<Quota, Quota> {
+        let window = self.window;
+        let Ok(mut map) = self.counts.lock() else {
+            return Ok(Quota {
+                limit,
+                remaining: limit,
+                reset: window,
+                window,
+            });
+        };
+        if map.len() > 100_000 {
+            map.retain(|_, (start, _)| *start + window > now);
+        }
+        let entry = match map.get_mut(key) {
+            Some(e) => e,
+            None => map.entry(key.to_owned()).or_insert((now, 0)),
+        };
+        if entry.0 + window <= now {
+            *entry = (now, 0);
+        }
+        let reset = entry.0 + window - now;
+        if entry.1 >= limit {
+            return Err(Quota {
+                limit,
+                remaining: 0,
+                reset,
+                window,
+            });
+        }
+        entry.1 += 1;
+        Ok(Quota {
+            limit,
+            remaining: limit - entry.1,
+            reset,
+            window,
+        })
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    #[test]
+    fn a_window_allows_its_limit_then_refuses_until_it_resets() {
+        let l = WindowLimiter::new(900);
+        assert_eq!(l.check("c", 2, 0).unwrap().remaining, 1);
+        assert_eq!(l.check("c", 2, 10).unwrap().remaining, 0);
+        let refused = l.check("c", 2, 20).unwrap_err();
+        assert_eq!(refused.reset, 880);
+        assert!(l.check("other", 2, 20).is_ok());
+        assert!(l.check("c", 2, 900).is_ok(), "a new window");
+    }
+}
+
+/// `RateLimit-Policy` and `RateLimit` as express-rate-limit sends them
+/// (draft-ietf-httpapi-ratelimit-headers-07): `100;w=900` and
+/// `limit=100, remaining=99, reset=873`.
+pub fn quota_headers(headers: &mut axum::http::HeaderMap, q: &Quota) {
+    use axum::http::HeaderValue;
+    if let Ok(v) = HeaderValue::from_str(&format!("{};w={}", q.limit, q.window)) {
+        headers.insert("ratelimit-policy", v);
+    }
+    let state = format!(
+        "limit={}, remaining={}, reset={}",
+        q.limit,
+        q.remaining,
+        q.reset.max(0)
+    );
+    if let Ok(v) = HeaderValue::from_str(&state) {
+        headers.insert("ratelimit", v);
+    }
+}

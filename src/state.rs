@@ -38,6 +38,10 @@ pub struct App {
     /// Registrations per client IP.
     pub registration_limiter: crate::limiter::Limiter,
     pub metrics: crate::metrics::Metrics,
+    /// Token requests per client; authorization requests and sign-ins per IP.
+    pub token_limiter: crate::limiter::WindowLimiter,
+    pub authorize_limiter: crate::limiter::WindowLimiter,
+    pub sign_in_limiter: crate::limiter::WindowLimiter,
 }
 
 #[derive(Clone)]
@@ -86,6 +90,15 @@ impl AppState {
             ip_throttle: Throttle::new(limit.saturating_mul(10), window),
             documents: crate::cimd::DocumentCache::default(),
             metrics: crate::metrics::Metrics::default(),
+            token_limiter: crate::limiter::WindowLimiter::new(
+                config.rate_limits.window.as_secs() as i64
+            ),
+            authorize_limiter: crate::limiter::WindowLimiter::new(
+                config.rate_limits.window.as_secs() as i64,
+            ),
+            sign_in_limiter: crate::limiter::WindowLimiter::new(
+                config.rate_limits.window.as_secs() as i64,
+            ),
             registration_limiter: crate::limiter::Limiter::new(
                 config.registration.rate_limit_burst,
                 config.registration.rate_limit_per_hour,

@@ -21,7 +21,12 @@ pub const TESSERA_BIN: &str = env!("CARGO_BIN_EXE_tessera");
 pub fn write_config(dir: &Path) -> Result<PathBuf, String> {
     let lifted =
         "[registration]\nrate_limit_burst = 1000000000\nrate_limit_per_hour = 1000000000\n";
-    let config = tessera::config::EXAMPLE_CONFIG.replacen("[registration]\n", lifted, 1);
+    let config: String = tessera::config::EXAMPLE_CONFIG
+        .lines()
+        .filter(|l| !l.starts_with("rate_limit_burst") && !l.starts_with("rate_limit_per_hour"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let config = config.replacen("[registration]\n", lifted, 1);
     let path = dir.join("bench.toml");
     std::fs::write(&path, config).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)

@@ -10,6 +10,7 @@
 pub mod authorize;
 pub mod body;
 pub mod client_auth;
+pub mod client_ip;
 pub mod introspect;
 pub mod jwks;
 pub mod metadata;

@@ -13,6 +13,7 @@ mod cimd;
 mod flow;
 mod interop;
 mod lifecycle;
+mod limits;
 mod manage;
 mod metadata;
 mod ops;

@@ -14,15 +14,15 @@ mod respond;
 mod sign_in;
 mod ticket;
 
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
 pub use consent::{consent, continue_after_sign_in};
 pub use sign_in::sign_in;
 
-use super::body::OAuthForm;
+use super::body::{MAX_FORM_BYTES, OAuthForm};
+use super::client_ip;
 use super::page;
 use super::session::{self, Current};
 use crate::error::Result;
@@ -55,23 +55,70 @@ fn or_error_page(app: &App, r: Result<Response>) -> Response {
     })
 }
 
-pub async fn authorize_get(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
-    let query = q.unwrap_or_default();
+/// A 429 page when this IP went over `limit` requests in the window.
+fn over_limit(
+    app: &App,
+    limiter: &crate::limiter::WindowLimiter,
+    limit: u32,
+    request: &Request,
+    name: &'static str,
+) -> Option<Response> {
+    let trusted = &app.config.rate_limits.trusted_proxies;
+    let ip = client_ip::key(client_ip::client_ip(
+        request.extensions(),
+        request.headers(),
+        trusted,
+    ));
+    let quota = limiter.check(&ip, limit, app.clock.now()).err()?;
+    app.metrics.rate_limited(name);
+    let mut response = page::error(
+        app,
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many requests",
+        format!(
+            "Too many requests from your network. Try again in {} seconds.",
+            quota.reset.max(1)
+        ),
+    );
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        HeaderValue::from(quota.reset.max(1)),
+    );
+    crate::limiter::quota_headers(response.headers_mut(), &quota);
+    Some(response)
+}
+
+pub async fn authorize_get(State(app): State<AppState>, request: Request) -> Response {
+    if let Some(r) = over_limit(
+        &app,
+        &app.authorize_limiter,
+        app.config.rate_limits.authorize_per_ip,
+        &request,
+        "authorize",
+    ) {
+        return r;
+    }
+    let query = request.uri().query().unwrap_or_default().to_owned();
     match OAuthForm::parse(query.as_bytes()) {
-        Ok(form) => authorize(&app, &headers, &form).await,
+        Ok(form) => authorize(&app, request.headers(), &form).await,
         Err(e) => bad_request(&app, e.description),
     }
 }
 
-pub async fn authorize_post(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn authorize_post(State(app): State<AppState>, request: Request) -> Response {
+    if let Some(r) = over_limit(
+        &app,
+        &app.authorize_limiter,
+        app.config.rate_limits.authorize_per_ip,
+        &request,
+        "authorize",
+    ) {
+        return r;
+    }
+    let headers = request.headers().clone();
+    let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_FORM_BYTES).await else {
+        return bad_request(&app, "The request was too large.");
+    };
     match OAuthForm::parse(&body) {
         Ok(form) => authorize(&app, &headers, &form).await,
         Err(e) => bad_request(&app, e.description),

@@ -5,9 +5,7 @@
 //! runs on the bounded blocking pool (see `passwords`). Success replaces the
 //! session and redirects with 303 to continue the request.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -48,10 +46,12 @@ pub async fn page(
 }
 
 pub async fn sign_in(State(app): State<AppState>, request: Request) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
+    let limit = app.config.rate_limits.sign_in_per_ip;
+    if let Some(r) = super::over_limit(&app, &app.sign_in_limiter, limit, &request, "sign_in") {
+        return r;
+    }
+    let trusted = &app.config.rate_limits.trusted_proxies;
+    let peer = crate::http::client_ip::client_ip(request.extensions(), request.headers(), trusted);
     let headers = request.headers().clone();
     let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_FORM_BYTES).await else {
         return bad_request(&app, "The sign-in form was too large.");
@@ -87,7 +87,7 @@ pub async fn sign_in(State(app): State<AppState>, request: Request) -> Response 
     let username = form.get("username").unwrap_or("").trim().to_owned();
     let password = form.get("password").unwrap_or("").to_owned();
     let ip = peer
-        .map(|a| a.ip().to_string())
+        .map(|a| a.to_string())
         .unwrap_or_else(|| "unknown".into());
     let (user_key, ip_key) = (format!("user:{username}"), format!("ip:{ip}"));
     let now = app.clock.now();

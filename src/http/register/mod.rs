@@ -14,9 +14,7 @@
 
 pub mod manage;
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -102,13 +100,13 @@ fn privileged(app: &App, headers: &HeaderMap) -> Result<bool> {
 }
 
 fn rate_limit(app: &App, request: &Request) -> Result<()> {
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
-    let now = std::time::SystemTime::UNIX_EPOCH
-        .elapsed()
-        .map_or(0.0, |d| d.as_secs_f64());
+    let trusted = &app.config.rate_limits.trusted_proxies;
+    let ip = crate::http::client_ip::key(crate::http::client_ip::client_ip(
+        request.extensions(),
+        request.headers(),
+        trusted,
+    ));
+    let now = app.clock.now() as f64;
     app.registration_limiter.check(&ip, now).map_err(|wait| {
         app.metrics.rate_limited("registration");
         Error::rate_limited(wait)

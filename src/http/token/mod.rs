@@ -21,6 +21,7 @@ use super::client_auth::{authenticate, presented};
 use crate::error::{Error, ErrorCode, Result};
 use crate::oauth::resource::Resource;
 use crate::state::{App, AppState};
+use crate::store::clients::ClientAuth;
 
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
@@ -42,14 +43,38 @@ impl IntoResponse for TokenResponse {
     }
 }
 
+/// The flows document's tiers: by the client's registered scopes, unless the
+/// operator set a limit for this client.
+fn token_limit(app: &App, client: &ClientAuth) -> u32 {
+    let limits = &app.config.rate_limits;
+    if let Some(n) = limits.token_per_client.get(&client.id) {
+        return *n;
+    }
+    let has = |s: &str| client.scope.split(' ').any(|x| x == s);
+    if has("mcp:tools:*") {
+        limits.token_premium
+    } else if has("mcp:tools:basic") {
+        limits.token_basic
+    } else {
+        limits.token_default
+    }
+}
+
 pub async fn token(
     State(app): State<AppState>,
     headers: HeaderMap,
     form: OAuthForm,
-) -> Result<TokenResponse> {
+) -> Result<Response> {
     let grant_type = form.require("grant_type")?;
     let credentials = presented(&headers, &form)?;
     let client = authenticate(&app, &credentials).await?;
+    let quota = app
+        .token_limiter
+        .check(&client.id, token_limit(&app, &client), app.clock.now())
+        .map_err(|q| {
+            app.metrics.rate_limited("token");
+            Error::over_quota(q)
+        })?;
     let (grant, result) = match grant_type {
         "client_credentials" => (
             "client_credentials",
@@ -67,10 +92,10 @@ pub async fn token(
             ));
         }
     };
-    if result.is_ok() {
-        app.metrics.token_issued(grant);
-    }
-    result
+    let mut response = result?.into_response();
+    app.metrics.token_issued(grant);
+    crate::limiter::quota_headers(response.headers_mut(), &quota);
+    Ok(response)
 }
 
 /// The resources of a user grant, optionally narrowed by `resource`

@@ -1,0 +1,154 @@
+//! Issuer-side rate limits: the token endpoint per client in the flows
+//! document's tiers, authorization and sign-in per IP; 429 with the flows
+//! document's body, `Retry-After`, `RateLimit-Policy` and `RateLimit`.
+
+use crate::flow::*;
+use crate::helpers::*;
+
+fn limited(extra: &str) -> String {
+    format!(
+        "{}\n[rate_limits]\n{extra}\n",
+        tessera::config::EXAMPLE_CONFIG
+    )
+}
+
+#[tokio::test]
+async fn token_requests_are_limited_per_client_by_scope_tier() {
+    let app = spawn_app_with(&limited(
+        "token_premium = 3\ntoken_basic = 2\ntoken_default = 1",
+    ))
+    .await;
+    let (premium, ps) = app.machine_client("mcp:tools:*", &[]).await;
+    let (plain, s) = app.machine_client("mcp:tools:weather", &[]).await;
+    for i in 0..3 {
+        let res = app
+            .post_form(
+                "/token",
+                "grant_type=client_credentials",
+                Some((&premium, &ps)),
+            )
+            .await;
+        assert_eq!(res.status, 200);
+        assert_eq!(res.header("ratelimit-policy"), "3;w=900");
+        assert!(
+            res.header("ratelimit")
+                .starts_with(&format!("limit=3, remaining={}, reset=", 2 - i))
+        );
+    }
+    let res = app
+        .post_form(
+            "/token",
+            "grant_type=client_credentials",
+            Some((&premium, &ps)),
+        )
+        .await;
+    res.assert_error(429, "rate_limit_exceeded");
+    assert_eq!(
+        res.json()["error_description"],
+        "Too many requests from this client"
+    );
+    assert!(res.header("retry-after").parse::<u64>().unwrap() > 0);
+    assert_eq!(res.header("ratelimit-policy"), "3;w=900");
+    assert!(res.header("ratelimit").starts_with("limit=3, remaining=0"));
+    assert_eq!(
+        app.post_form(
+            "/token",
+            "grant_type=client_credentials",
+            Some((&plain, &s))
+        )
+        .await
+        .status,
+        200
+    );
+    app.post_form(
+        "/token",
+        "grant_type=client_credentials",
+        Some((&plain, &s)),
+    )
+    .await
+    .assert_error(429, "rate_limit_exceeded");
+}
+
+#[tokio::test]
+async fn an_operator_can_raise_one_clients_limit_and_windows_reset() {
+    let clock = tessera::clock::FixedClock::new(1_800_000_000);
+    let app = spawn_app_with_clock(&limited("token_default = 1"), clock.clone()).await;
+    let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
+    assert_eq!(
+        app.post_form(
+            "/token",
+            "grant_type=client_credentials",
+            Some((&id, &secret))
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        app.post_form(
+            "/token",
+            "grant_type=client_credentials",
+            Some((&id, &secret))
+        )
+        .await
+        .status,
+        429
+    );
+    clock.advance(900);
+    assert_eq!(
+        app.post_form(
+            "/token",
+            "grant_type=client_credentials",
+            Some((&id, &secret))
+        )
+        .await
+        .status,
+        200
+    );
+
+    let toml = limited(&format!(
+        "token_default = 1\ntoken_per_client = {{ \"{id}\" = 5 }}"
+    ));
+    let config = config_from(&toml, &db_url(&app.dir));
+    let again = tessera::AppState::build(config, std::sync::Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let raised = TestApp {
+        router: tessera::app(again.clone()),
+        state: again,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            raised
+                .post_form(
+                    "/token",
+                    "grant_type=client_credentials",
+                    Some((&id, &secret))
+                )
+                .await
+                .status,
+            200
+        );
+    }
+}
+
+#[tokio::test]
+async fn authorization_and_sign_in_are_limited_per_ip() {
+    let app = spawn_app_with(&limited("authorize_per_ip = 2\nsign_in_per_ip = 1")).await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let url = authorize_url(&client, &[]);
+    let mut b = crate::browser::Browser::new(&app);
+    let page = b.get(&url).await;
+    assert_eq!(app.get(&url).await.status, 200);
+    let res = app.get(&url).await;
+    assert_eq!(res.status, 429);
+    assert!(res.header("content-type").starts_with("text/html"));
+    assert!(res.header("retry-after").parse::<u64>().unwrap() > 0);
+    let mut f = crate::browser::Browser::page_form(&page);
+    f.set("username", "alice");
+    f.set("password", "wrong password");
+    assert_eq!(b.submit(&f, None).await.status, 200);
+    assert_eq!(b.submit(&f, None).await.status, 429);
+}
