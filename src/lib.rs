@@ -15,6 +15,7 @@
     allow(clippy::unwrap_used, reason = "a failing test panics by design")
 )]
 
+pub mod audit;
 pub mod cimd;
 pub mod cli;
 pub mod clients;

@@ -50,7 +50,7 @@ impl Server {
             .with_graceful_shutdown(shutdown)
             .await?;
         janitor.abort();
-        self.state.store.close().await;
+        self.state.close().await;
         Ok(())
     }
 }
@@ -63,8 +63,14 @@ async fn janitor(state: AppState) {
     loop {
         tick.tick().await;
         let now = state.clock.now();
-        if let Err(e) = state.keys.maintain(&state.store, now).await {
-            tracing::warn!(error = %format!("{e:#}"), "signing key maintenance failed");
+        match state.keys.maintain(&state.store, now).await {
+            Ok(Some(key)) => {
+                let lead = state.config.signing.publish_lead.as_secs() as i64;
+                let fields = serde_json::json!({"kid": key.kid, "alg": key.alg.as_str(), "activates_at": now + lead, "by": "automatic rotation"});
+                state.audit.record("key_rotated", now, fields).await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "signing key maintenance failed"),
         }
         ticks += 1;
         if ticks % 60 != 1 {

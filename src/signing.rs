@@ -102,18 +102,19 @@ impl Keys {
         Ok(key)
     }
 
-    /// Rotate when the signing key has served its period and nothing is pending.
-    pub async fn maintain(&self, store: &Store, now: i64) -> anyhow::Result<()> {
+    /// Rotate when the signing key has served its period and nothing is
+    /// pending; returns the key it scheduled, if any.
+    pub async fn maintain(&self, store: &Store, now: i64) -> anyhow::Result<Option<KeyMaterial>> {
         if let Some(period) = self.rotation_period {
             let stored = store.signing_keys(self.sealer.as_ref()).await?;
             let pending = stored.iter().any(|k| k.activates_at > now);
             let newest = stored.iter().map(|k| k.activates_at).max().unwrap_or(now);
             if !pending && now - newest >= period {
-                let key = self.rotate(store, now, false).await?;
-                tracing::info!(kid = %key.kid, "signing key rotation scheduled");
+                return self.rotate(store, now, false).await.map(Some);
             }
         }
-        self.reload(store, now).await
+        self.reload(store, now).await?;
+        Ok(None)
     }
 }
 

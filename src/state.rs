@@ -37,7 +37,8 @@ pub struct App {
     pub documents: crate::cimd::DocumentCache,
     /// Registrations per client IP.
     pub registration_limiter: crate::limiter::Limiter,
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub audit: crate::audit::Audit,
     /// Token requests per client; authorization requests and sign-ins per IP.
     pub token_limiter: crate::limiter::WindowLimiter,
     pub authorize_limiter: crate::limiter::WindowLimiter,
@@ -82,6 +83,7 @@ impl AppState {
         let passwords = tokio::task::spawn_blocking(Passwords::new)
             .await
             .context("password setup failed")??;
+        let metrics = Arc::new(crate::metrics::Metrics::default());
         let window = config.sign_in.failure_window.as_secs() as i64;
         let limit = config.sign_in.max_failures;
         Ok(Self(Arc::new(App {
@@ -89,7 +91,8 @@ impl AppState {
             sign_in_throttle: Throttle::new(limit, window),
             ip_throttle: Throttle::new(limit.saturating_mul(10), window),
             documents: crate::cimd::DocumentCache::default(),
-            metrics: crate::metrics::Metrics::default(),
+            audit: crate::audit::Audit::start(store.clone(), Some(metrics.clone())),
+            metrics,
             token_limiter: crate::limiter::WindowLimiter::new(
                 config.rate_limits.window.as_secs() as i64
             ),
@@ -111,5 +114,13 @@ impl AppState {
             store,
             clock,
         })))
+    }
+}
+
+impl AppState {
+    /// Flush the audit trail, then close the database.
+    pub async fn close(&self) {
+        self.audit.shutdown().await;
+        self.store.close().await;
     }
 }

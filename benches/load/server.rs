@@ -14,19 +14,50 @@ use crate::http::Conn;
 /// binary target of the package before running a bench).
 pub const TESSERA_BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
-/// The configuration every bench server and CLI call uses: the example
-/// configuration with the per-IP registration limit lifted, since every
-/// virtual user comes from 127.0.0.1 and `register` measures registration,
-/// not the limiter.
+/// Limits lifted in the bench configuration: every virtual user comes from
+/// 127.0.0.1 and one client makes every token request, so the shipped per-IP
+/// and per-client limits would turn a load test into a limiter test. The
+/// limiters still run on every request; they just never trip.
+const LIFTED: [(&str, &[&str]); 2] = [
+    ("registration", &["rate_limit_burst", "rate_limit_per_hour"]),
+    (
+        "rate_limits",
+        &[
+            "token_premium",
+            "token_basic",
+            "token_default",
+            "authorize_per_ip",
+            "sign_in_per_ip",
+        ],
+    ),
+];
+const HUGE: u32 = 1_000_000_000;
+
+/// The configuration every bench server and CLI call uses: the shipped
+/// example configuration with the limits of [`LIFTED`] set out of reach.
 pub fn write_config(dir: &Path) -> Result<PathBuf, String> {
-    let lifted =
-        "[registration]\nrate_limit_burst = 1000000000\nrate_limit_per_hour = 1000000000\n";
-    let config: String = tessera::config::EXAMPLE_CONFIG
+    let lifted: Vec<&str> = LIFTED
+        .iter()
+        .flat_map(|(_, keys)| keys.iter().copied())
+        .collect();
+    let mut config: String = tessera::config::EXAMPLE_CONFIG
         .lines()
-        .filter(|l| !l.starts_with("rate_limit_burst") && !l.starts_with("rate_limit_per_hour"))
+        .filter(|l| {
+            !lifted
+                .iter()
+                .any(|k| l.split('=').next().is_some_and(|key| key.trim() == *k))
+        })
         .map(|l| format!("{l}\n"))
         .collect();
-    let config = config.replacen("[registration]\n", lifted, 1);
+    for (table, keys) in LIFTED {
+        let values: String = keys.iter().map(|k| format!("{k} = {HUGE}\n")).collect();
+        let header = format!("[{table}]\n");
+        if config.lines().any(|l| l.trim() == header.trim()) {
+            config = config.replacen(&header, &format!("{header}{values}"), 1);
+        } else {
+            config.push_str(&format!("\n{header}{values}"));
+        }
+    }
     let path = dir.join("bench.toml");
     std::fs::write(&path, config).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)

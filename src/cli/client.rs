@@ -77,7 +77,7 @@ pub fn timestamp(unix: i64) -> String {
 pub async fn run(cmd: ClientCommand, config: Config) -> anyhow::Result<()> {
     let state = AppState::build(config, Arc::new(SystemClock)).await?;
     let result = dispatch(cmd, &state).await;
-    state.store.close().await;
+    state.close().await;
     result
 }
 
@@ -117,6 +117,11 @@ async fn dispatch(cmd: ClientCommand, state: &AppState) -> anyhow::Result<()> {
             if !state.store.remove_client(&client_id).await? {
                 bail!("no client with id {client_id}");
             }
+            let fields = serde_json::json!({"client_id": client_id, "by": "an administrator (tessera client remove)"});
+            state
+                .audit
+                .record_durably("client_removed", state.clock.now(), fields)
+                .await?;
             println!("removed client {client_id}");
             Ok(())
         }

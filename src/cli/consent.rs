@@ -24,7 +24,7 @@ pub enum ConsentCommand {
 pub async fn run(cmd: ConsentCommand, config: Config) -> anyhow::Result<()> {
     let state = AppState::build(config, Arc::new(SystemClock)).await?;
     let result = dispatch(cmd, &state).await;
-    state.store.close().await;
+    state.close().await;
     result
 }
 

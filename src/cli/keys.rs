@@ -27,7 +27,7 @@ pub async fn run(cmd: KeysCommand, config: Config) -> anyhow::Result<()> {
     // list always shows the key `serve` would sign with.
     let state = AppState::build(config, std::sync::Arc::new(crate::clock::SystemClock)).await?;
     let result = dispatch(cmd, &state).await;
-    state.store.close().await;
+    state.close().await;
     result
 }
 
@@ -53,6 +53,16 @@ async fn dispatch(cmd: KeysCommand, state: &AppState) -> anyhow::Result<()> {
         }
         KeysCommand::Rotate { now: immediately } => {
             let key = state.keys.rotate(&state.store, now, immediately).await?;
+            let activates_at = if immediately {
+                now
+            } else {
+                now + state.config.signing.publish_lead.as_secs() as i64
+            };
+            let fields = serde_json::json!({"kid": key.kid, "alg": key.alg.as_str(), "activates_at": activates_at, "by": "tessera keys rotate"});
+            state
+                .audit
+                .record_durably("key_rotated", now, fields)
+                .await?;
             let lead = state.config.signing.publish_lead.as_secs();
             if immediately {
                 println!(

@@ -2,6 +2,7 @@
 //! `--config` (and their `TESSERA_*` variables), so an operator points all of
 //! them at the same data. `--json` output is for scripts.
 
+mod audit;
 mod backup;
 mod client;
 mod consent;
@@ -79,6 +80,9 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:3000")]
         listen: std::net::SocketAddr,
     },
+    /// Read and verify the tamper-evident audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Copy the database consistently while the server runs (SQLite VACUUM INTO).
     Backup {
         /// Where to write the copy (must not exist).
@@ -132,6 +136,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys::run(cmd, load(&overrides)?).await,
         Command::Token(cmd) => token::run(cmd, load(&overrides)?).await,
         Command::Backup { path } => backup::run(&path, load(&overrides)?).await,
+        Command::Audit(cmd) => audit::run(cmd, load(&overrides)?).await,
         Command::DemoMcp { issuer, listen } => {
             init_tracing(cli.log_format);
             let resource = format!("http://{listen}/mcp");

@@ -32,7 +32,7 @@ pub async fn run(cmd: TokenCommand, config: Config) -> anyhow::Result<()> {
     let report = crate::token_check::check(&state, token.trim(), audience.as_deref())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    state.store.close().await;
+    state.close().await;
     if json {
         let mut out = serde_json::to_value(&report)?;
         out["accepted"] = serde_json::json!(report.accepted());

@@ -55,7 +55,7 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 pub async fn run(cmd: UserCommand, config: Config) -> anyhow::Result<()> {
     let state = AppState::build(config, Arc::new(SystemClock)).await?;
     let result = dispatch(cmd, &state).await;
-    state.store.close().await;
+    state.close().await;
     result
 }
 

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::body::OAuthForm;
 use super::client_auth::{authenticate, presented};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::state::{App, AppState};
 use crate::store::clients::ClientAuth;
 
@@ -51,7 +51,11 @@ async fn revoke_refresh(app: &App, client: &ClientAuth, token: &str) -> Result<b
         app.store
             .revoke_family_by_id(&family, "revoked by the client", app.clock.now())
             .await?;
-        tracing::info!(client.id = %client.id, family.id = %family, "refresh token family revoked");
+        let fields = serde_json::json!({"client_id": client.id, "token_type": "refresh_token", "family_id": family});
+        app.audit
+            .record_durably("token_revoked", app.clock.now(), fields)
+            .await
+            .map_err(Error::internal)?;
     }
     Ok(true)
 }
@@ -64,7 +68,11 @@ async fn revoke_access(app: &App, client: &ClientAuth, token: &str) -> Result<bo
     };
     if claims.client_id == client.id && claims.exp > app.clock.now() {
         app.store.revoke_jti(&claims.jti, claims.exp).await?;
-        tracing::info!(client.id = %client.id, token.jti = %claims.jti, "access token revoked");
+        let fields = serde_json::json!({"client_id": client.id, "token_type": "access_token", "jti": claims.jti});
+        app.audit
+            .record_durably("token_revoked", app.clock.now(), fields)
+            .await
+            .map_err(Error::internal)?;
     }
     Ok(true)
 }

@@ -6,6 +6,7 @@
 //! Migrations are embedded and run at start-up. Queries are grouped by
 //! aggregate in the submodules; handlers never hold SQL.
 
+pub mod audit;
 pub mod clients;
 pub mod codes;
 pub mod consents;

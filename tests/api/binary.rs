@@ -382,12 +382,14 @@ async fn consents_are_listed_and_revoked_from_the_cli() {
     .unwrap();
     assert_eq!(list[0]["client_id"], client.as_str());
     assert_eq!(list[0]["scope"], "mcp:tools:weather");
+    let revoked = tessera(&db)
+        .args(["consent", "revoke", "alice", &client])
+        .output()
+        .unwrap();
     assert!(
-        tessera(&db)
-            .args(["consent", "revoke", "alice", &client])
-            .status()
-            .unwrap()
-            .success()
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
     );
     refresh(&app, &client, &rt)
         .await
@@ -538,4 +540,68 @@ fn json_logs_are_one_object_per_line() {
     child.wait().unwrap();
     let v: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
     assert!(v["level"].is_string() && v["message"].is_string(), "{v}");
+}
+
+#[tokio::test]
+async fn a_graceful_shutdown_loses_no_acknowledged_audit_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let out = tessera(&db)
+        .args([
+            "client",
+            "add",
+            "--name",
+            "bot",
+            "--scope",
+            "mcp:tools:*",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (id, secret) = (
+        added["client_id"].as_str().unwrap(),
+        added["client_secret"].as_str().unwrap(),
+    );
+    let (mut child, base) = serve(&db);
+    let http = reqwest::Client::new();
+    let mut acknowledged = 0;
+    for _ in 0..60 {
+        let res = http
+            .post(format!("{base}/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        acknowledged += usize::from(res.status() == 200);
+    }
+    assert_eq!(acknowledged, 60);
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success(), "a clean exit on SIGTERM");
+    let out = tessera(&db)
+        .args(["audit", "export", "--since", "0"])
+        .output()
+        .unwrap();
+    let lines = String::from_utf8(out.stdout).unwrap();
+    let token_events = lines
+        .lines()
+        .filter(|l| l.contains("\"oauth_token_request\""))
+        .count();
+    assert_eq!(
+        token_events, 60,
+        "every acknowledged token request is in the trail"
+    );
+    let tail = tessera(&db)
+        .args(["audit", "tail", "-n", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(tail.stdout).unwrap().lines().count(), 1);
 }

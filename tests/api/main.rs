@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod audit;
 mod authorize;
 mod binary;
 mod browser;

@@ -94,10 +94,9 @@ async fn the_issued_token_verifies_against_the_served_jwks() {
         .expect("kid is published");
     assert!(verify_es256_with_jwk(&token, jwk));
     let mut tampered = token.clone();
-    tampered.replace_range(
-        token.len() - 5..token.len() - 4,
-        if token.ends_with('A') { "B" } else { "A" },
-    );
+    let at = token.len() - 5;
+    let swapped = if &token[at..at + 1] == "A" { "B" } else { "A" };
+    tampered.replace_range(at..at + 1, swapped);
     assert!(
         !verify_es256_with_jwk(&tampered, jwk),
         "a changed signature must not verify"

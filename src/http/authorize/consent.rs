@@ -239,7 +239,11 @@ async fn decide(
         .filter(|s| ticked.iter().any(|t| t == s) || kept.contains(s))
         .collect();
     if decision != Some("allow") || chosen.is_empty() {
-        tracing::info!(user.id = %user_id, client.id = %req.client_id, "consent denied");
+        let fields = serde_json::json!({"user_id": user_id, "client_id": req.client_id, "requested_scopes": req.scope});
+        app.audit
+            .record_durably("consent_denied", app.clock.now(), fields)
+            .await
+            .map_err(Error::internal)?;
         let e = Error::new(ErrorCode::AccessDenied, "the person did not allow access");
         return Ok(respond::error(
             app,
@@ -259,7 +263,13 @@ async fn decide(
             app.clock.now(),
         )
         .await?;
-    tracing::info!(user.id = %user_id, client.id = %req.client_id, "consent granted");
+    let fields = serde_json::json!({
+        "user_id": user_id, "client_id": req.client_id, "granted_scopes": chosen.join(" "), "requested_scopes": req.scope,
+    });
+    app.audit
+        .record_durably("consent_granted", app.clock.now(), fields)
+        .await
+        .map_err(Error::internal)?;
     let scope = chosen.join(" ");
     respond::code(app, req, user_id, auth_time, &scope, status, None).await
 }

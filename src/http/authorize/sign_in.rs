@@ -120,7 +120,9 @@ pub async fn sign_in(State(app): State<AppState>, request: Request) -> Response 
     if !app.passwords.verify(password, hash).await || username.is_empty() {
         app.sign_in_throttle.record_failure(&user_key, now);
         app.ip_throttle.record_failure(&ip_key, now);
-        tracing::info!(user.name = %username, "sign-in failed");
+        let fields =
+            serde_json::json!({"username": username, "ip_address": ip, "client_id": req.client_id});
+        app.audit.record("sign_in_failed", now, fields).await;
         let msg = "Incorrect username or password.".to_owned();
         return page(&app, &current, &req, Some(msg), username, StatusCode::OK).await;
     }
@@ -140,7 +142,10 @@ async fn signed_in(
         .delete_session(&old.id_hash, app.clock.now())
         .await?;
     let fresh = session::start(app, Some(user_id)).await?;
-    tracing::info!(user.id = %user_id, client.id = %req.client_id, "signed in");
+    let fields = serde_json::json!({"user_id": user_id, "client_id": req.client_id});
+    app.audit
+        .record("sign_in_succeeded", app.clock.now(), fields)
+        .await;
     let sealed = ticket::seal(app, req, &fresh.session.csrf);
     // The sealed ticket is base64url plus '.', all unreserved: no escaping needed.
     let target = format!(

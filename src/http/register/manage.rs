@@ -116,6 +116,10 @@ pub async fn delete(
         .remove_client(&id)
         .await
         .map_err(Error::internal)?;
-    tracing::info!(client.id = %id, "client deleted its registration");
+    let fields = serde_json::json!({"client_id": id, "by": "the client (RFC 7592)"});
+    app.audit
+        .record_durably("client_removed", app.clock.now(), fields)
+        .await
+        .map_err(Error::internal)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -99,7 +99,8 @@ fn privileged(app: &App, headers: &HeaderMap) -> Result<bool> {
     }
 }
 
-fn rate_limit(app: &App, request: &Request) -> Result<()> {
+/// Count the registration against its IP; returns the IP (for the audit trail).
+fn rate_limit(app: &App, request: &Request) -> Result<String> {
     let trusted = &app.config.rate_limits.trusted_proxies;
     let ip = crate::http::client_ip::key(crate::http::client_ip::client_ip(
         request.extensions(),
@@ -110,11 +111,12 @@ fn rate_limit(app: &App, request: &Request) -> Result<()> {
     app.registration_limiter.check(&ip, now).map_err(|wait| {
         app.metrics.rate_limited("registration");
         Error::rate_limited(wait)
-    })
+    })?;
+    Ok(ip)
 }
 
 pub async fn register(State(app): State<AppState>, request: Request) -> Result<Response> {
-    rate_limit(&app, &request)?;
+    let ip = rate_limit(&app, &request)?;
     if !has_content_type(request.headers(), "application/json") {
         return Err(Error::invalid_request(
             "the registration request must be application/json",
@@ -141,7 +143,13 @@ pub async fn register(State(app): State<AppState>, request: Request) -> Result<R
     )
     .await
     .map_err(Error::internal)?;
-    tracing::info!(client.id = %created.client_id, privileged, "client registered");
+    let fields = serde_json::json!({
+        "client_id": created.client_id, "client_name": metadata.client_name, "privileged": privileged, "ip_address": ip,
+    });
+    app.audit
+        .record_durably("client_registered", app.clock.now(), fields)
+        .await
+        .map_err(Error::internal)?;
     app.metrics.registered();
     let secret = created.client_secret.as_ref().map(|s| s.expose());
     Ok(Registered {

@@ -53,7 +53,11 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
         Redemption::Fresh(g) => g,
         Redemption::Replayed => {
             tx.commit().await?;
-            tracing::warn!(client.id = %client.id, "authorization code replayed: its tokens are revoked");
+            let fields = serde_json::json!({"client_id": client.id, "action": "refresh tokens of the first use revoked"});
+            app.audit
+                .record_durably("authorization_code_replayed", now, fields)
+                .await
+                .map_err(Error::internal)?;
             return Err(Error::invalid_grant(
                 "the authorization code was already used",
             ));

@@ -60,17 +60,35 @@ fn token_limit(app: &App, client: &ClientAuth) -> u32 {
     }
 }
 
+/// Answer a token request and record it in the audit trail (the flows
+/// document's `oauth_token_request`, batched: see `audit`).
 pub async fn token(
     State(app): State<AppState>,
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Result<Response> {
+    let result = answer(&app, &headers, &form).await;
+    let client_id = presented(&headers, &form).ok().map(|p| p.client_id);
+    let fields = serde_json::json!({
+        "client_id": client_id,
+        "grant_type": form.get("grant_type"),
+        "requested_scopes": form.get("scope"),
+        "success": result.is_ok(),
+        "error": result.as_ref().err().map(|e| e.code.as_str()),
+    });
+    app.audit
+        .record("oauth_token_request", app.clock.now(), fields)
+        .await;
+    result
+}
+
+async fn answer(app: &App, headers: &HeaderMap, form: &OAuthForm) -> Result<Response> {
     let grant_type = form.require("grant_type")?;
-    let credentials = presented(&headers, &form)?;
-    let client = authenticate(&app, &credentials).await?;
+    let credentials = presented(headers, form)?;
+    let client = authenticate(app, &credentials).await?;
     let quota = app
         .token_limiter
-        .check(&client.id, token_limit(&app, &client), app.clock.now())
+        .check(&client.id, token_limit(app, &client), app.clock.now())
         .map_err(|q| {
             app.metrics.rate_limited("token");
             Error::over_quota(q)
@@ -78,13 +96,13 @@ pub async fn token(
     let (grant, result) = match grant_type {
         "client_credentials" => (
             "client_credentials",
-            client_credentials::grant(&app, &client, &form),
+            client_credentials::grant(app, &client, form),
         ),
         "authorization_code" => (
             "authorization_code",
-            authorization_code::grant(&app, &client, &form).await,
+            authorization_code::grant(app, &client, form).await,
         ),
-        "refresh_token" => ("refresh_token", refresh::grant(&app, &client, &form).await),
+        "refresh_token" => ("refresh_token", refresh::grant(app, &client, form).await),
         other => {
             return Err(Error::new(
                 ErrorCode::UnsupportedGrantType,

@@ -55,6 +55,11 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
     {
         Rotation::Rotated(f) => f,
         Rotation::Reused => {
+            let fields = serde_json::json!({"client_id": client.id, "action": "refresh-token family revoked"});
+            app.audit
+                .record_durably("refresh_reuse_detected", now, fields)
+                .await
+                .map_err(Error::internal)?;
             return Err(Error::invalid_grant(
                 "the refresh token was already used; the grant is revoked",
             ));

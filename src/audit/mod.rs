@@ -1,0 +1,135 @@
+//! The audit trail: security-relevant events as JSON lines on the log target
+//! `tessera::audit`, and persisted in the database in a hash chain
+//! ([`chain`]) that `tessera audit verify` checks.
+//!
+//! Writes are batched by one writer task: while it commits a batch, new events
+//! queue, and the next commit takes them all (group commit), so auditing every
+//! token request costs the token path one channel send, not a disk write.
+//! Events that record a security decision (consent, revocation, registration,
+//! client removal, key rotation, detected reuse) are written with
+//! [`Audit::record_durably`], which returns only after their batch has
+//! committed, so the decision is acknowledged only once it is on disk. Other
+//! events (token requests, sign-ins) can be lost by a crash within the last
+//! batch (milliseconds); a graceful shutdown flushes everything.
+
+pub mod chain;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Most events written in one transaction.
+const MAX_BATCH: usize = 512;
+
+struct Entry {
+    at: i64,
+    json: String,
+    ack: Option<oneshot::Sender<bool>>,
+}
+
+pub struct Audit {
+    tx: Mutex<Option<mpsc::Sender<Entry>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+/// Build an event: `{"event": kind, "timestamp": RFC 3339, …fields}`.
+pub fn event(kind: &str, at: i64, fields: Value) -> Map<String, Value> {
+    let timestamp = time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    let mut out = Map::new();
+    out.insert("event".into(), json!(kind));
+    out.insert("timestamp".into(), json!(timestamp));
+    if let Value::Object(f) = fields {
+        out.extend(f);
+    }
+    out
+}
+
+impl Audit {
+    pub fn start(store: Store, metrics: Option<Arc<Metrics>>) -> Self {
+        let (tx, rx) = mpsc::channel(65_536);
+        let writer = tokio::spawn(write_batches(store, rx, metrics.clone()));
+        Self {
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            metrics,
+        }
+    }
+
+    async fn enqueue(
+        &self,
+        kind: &str,
+        at: i64,
+        fields: Value,
+        ack: Option<oneshot::Sender<bool>>,
+    ) -> bool {
+        let json = Value::Object(event(kind, at, fields)).to_string();
+        tracing::info!(target: "tessera::audit", "{json}");
+        let sender = self.tx.lock().await.clone();
+        let Some(sender) = sender else { return false };
+        if let Some(m) = &self.metrics {
+            m.add_audit_backlog(1);
+        }
+        sender.send(Entry { at, json, ack }).await.is_ok()
+    }
+
+    /// Record an event; it is written with the next batch.
+    pub async fn record(&self, kind: &str, at: i64, fields: Value) {
+        self.enqueue(kind, at, fields, None).await;
+    }
+
+    /// Record an event and wait until it is committed to the database.
+    pub async fn record_durably(&self, kind: &str, at: i64, fields: Value) -> anyhow::Result<()> {
+        let (ack, done) = oneshot::channel();
+        if !self.enqueue(kind, at, fields, Some(ack)).await {
+            anyhow::bail!("the audit trail is closed");
+        }
+        match done.await {
+            Ok(true) => Ok(()),
+            _ => anyhow::bail!("the audit record could not be written"),
+        }
+    }
+
+    /// Stop accepting events and wait until every queued one is written.
+    pub async fn shutdown(&self) {
+        self.tx.lock().await.take();
+        if let Some(writer) = self.writer.lock().await.take() {
+            let _ = writer.await;
+        }
+    }
+}
+
+async fn write_batches(store: Store, mut rx: mpsc::Receiver<Entry>, metrics: Option<Arc<Metrics>>) {
+    let mut batch: Vec<Entry> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let rows: Vec<(i64, String)> = batch.iter().map(|e| (e.at, e.json.clone())).collect();
+        let mut result = store.append_audit(&rows).await;
+        if result.is_err() {
+            // One retry: a busy database (another process's write) is the usual cause.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            result = store.append_audit(&rows).await;
+        }
+        if let Err(e) = &result {
+            tracing::error!(error = %e, events = rows.len(), "audit records could not be written");
+        }
+        if let Some(m) = &metrics {
+            m.add_audit_backlog(-(batch.len() as i64));
+        }
+        for entry in batch.drain(..) {
+            if let Some(ack) = entry.ack {
+                let _ = ack.send(result.is_ok());
+            }
+        }
+    }
+}
