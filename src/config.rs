@@ -214,6 +214,8 @@ pub struct Overrides {
     pub database_url: Option<String>,
     pub initial_access_token: Option<String>,
     pub key_encryption_key: Option<String>,
+    /// Serving HTTPS: the default issuer is then `https://LISTEN`.
+    pub tls: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -359,7 +361,7 @@ impl Config {
             .issuer
             .clone()
             .or(file.issuer)
-            .unwrap_or_else(|| format!("http://{listen}"));
+            .unwrap_or_else(|| format!("{}://{listen}", if o.tls { "https" } else { "http" }));
         let issuer = Issuer::parse(&issuer_text)?;
         let database_url = o
             .database_url

@@ -11,6 +11,13 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::state::AppState;
 
+/// PEM certificate chain and private key for built-in HTTPS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
 pub struct Server {
     listener: TcpListener,
     state: AppState,
@@ -39,19 +46,64 @@ impl Server {
         &self.state
     }
 
-    /// Serve until `shutdown` resolves, then let in-flight requests finish.
+    /// Serve until `shutdown` resolves, then let in-flight requests finish
+    /// and flush the audit trail. With `tls`, serve HTTPS (rustls on ring).
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
+        tls: Option<&TlsFiles>,
     ) -> anyhow::Result<()> {
-        let app = crate::app(self.state.clone());
+        // Peer addresses feed the per-IP limits.
+        let app =
+            crate::app(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let janitor = tokio::spawn(janitor(self.state.clone()));
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        match tls {
+            None => {
+                axum::serve(self.listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await?
+            }
+            Some(files) => {
+                let config =
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "cannot load TLS certificate {} and key {}",
+                                files.cert.display(),
+                                files.key.display()
+                            )
+                        })?;
+                let handle = axum_server::Handle::new();
+                let stopper = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+                });
+                axum_server::from_tcp_rustls(self.listener.into_std()?, config)?
+                    .handle(handle)
+                    .serve(app)
+                    .await?;
+            }
+        }
         janitor.abort();
         self.state.close().await;
         Ok(())
+    }
+
+    /// Check TLS files before announcing readiness: a bad certificate is a
+    /// start-up error, not a failure on the first connection.
+    pub async fn check_tls(tls: &TlsFiles) -> anyhow::Result<()> {
+        axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+            .await
+            .map(|_| ())
+            .with_context(|| {
+                format!(
+                    "cannot load TLS certificate {} and key {}",
+                    tls.cert.display(),
+                    tls.key.display()
+                )
+            })
     }
 }
 

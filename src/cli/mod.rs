@@ -61,6 +61,12 @@ enum Command {
         /// Initial access token that lets registration create machine clients.
         #[arg(long, env = "TESSERA_INITIAL_ACCESS_TOKEN", hide_env_values = true)]
         initial_access_token: Option<String>,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+        #[arg(long, env = "TESSERA_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, env = "TESSERA_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
     },
     /// Manage clients.
     #[command(subcommand)]
@@ -122,13 +128,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             issuer,
             initial_access_token,
+            tls_cert,
+            tls_key,
         } => {
             overrides.listen = listen;
             overrides.issuer = issuer;
             overrides.initial_access_token = initial_access_token;
+            let tls = tls_cert
+                .zip(tls_key)
+                .map(|(cert, key)| crate::server::TlsFiles { cert, key });
+            overrides.tls = tls.is_some();
             let config = load(&overrides)?;
             init_tracing(cli.log_format);
-            serve(config).await
+            serve(config, tls).await
         }
         Command::Client(cmd) => client::run(cmd, load(&overrides)?).await,
         Command::User(cmd) => user::run(cmd, load(&overrides)?).await,
@@ -147,7 +159,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, tls: Option<crate::server::TlsFiles>) -> anyhow::Result<()> {
+    if let Some(files) = &tls {
+        Server::check_tls(files).await?;
+    }
     let issuer = config.issuer.clone();
     let server = Server::bind(config).await?;
     let addr = server.local_addr()?;
@@ -165,5 +180,5 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!("Created the first user: admin / {password}");
         println!("  (shown only now; change it with: tessera user passwd admin)");
     }
-    server.run_until(shutdown_signal()).await
+    server.run_until(shutdown_signal(), tls.as_ref()).await
 }

@@ -171,6 +171,20 @@ async fn an_acknowledged_registration_survives_kill_9() {
     );
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["client_name"], "durable");
+    // The audit record of the registration was durable too, with the real peer address.
+    let audit = tessera(&db)
+        .args(["audit", "export", "--since", "0"])
+        .output()
+        .unwrap();
+    let audit = String::from_utf8(audit.stdout).unwrap();
+    let registered = audit
+        .lines()
+        .find(|l| l.contains("\"client_registered\""))
+        .expect("audited before the 201");
+    assert!(
+        registered.contains("\"ip_address\":\"127.0.0.1\""),
+        "{registered}"
+    );
 }
 
 #[tokio::test]
@@ -604,4 +618,82 @@ async fn a_graceful_shutdown_loses_no_acknowledged_audit_record() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8(tail.stdout).unwrap().lines().count(), 1);
+}
+
+#[tokio::test]
+async fn built_in_tls_serves_https_with_an_https_issuer() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tessera(&db)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--issuer",
+            &format!("https://localhost:{port}"),
+        ])
+        .args([
+            "--tls-cert",
+            cert_path.to_str().unwrap(),
+            "--tls-key",
+            key_path.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.next().unwrap().unwrap().contains("listening"));
+    std::thread::spawn(move || for _ in lines {});
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
+        .build()
+        .unwrap();
+    let meta: Value = http
+        .get(format!(
+            "https://localhost:{port}/.well-known/oauth-authorization-server"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["issuer"], format!("https://localhost:{port}"));
+    assert_eq!(
+        meta["token_endpoint"],
+        format!("https://localhost:{port}/token")
+    );
+    let plain = reqwest::get(format!("http://127.0.0.1:{port}/health/live")).await;
+    assert!(
+        plain.is_err() || !plain.unwrap().status().is_success(),
+        "no plaintext HTTP on the TLS port"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let bad = tessera(&db)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "/nope.pem",
+            "--tls-key",
+            "/nope.key",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot load TLS certificate"));
 }
