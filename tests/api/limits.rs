@@ -5,11 +5,19 @@
 use crate::flow::*;
 use crate::helpers::*;
 
-fn limited(extra: &str) -> String {
-    format!(
-        "{}\n[rate_limits]\n{extra}\n",
-        tessera::config::EXAMPLE_CONFIG
-    )
+/// The example config with some `[rate_limits]` keys set (`key = value` lines).
+fn limited(settings: &str) -> String {
+    let mut config = tessera::config::EXAMPLE_CONFIG.to_owned();
+    for line in settings.lines() {
+        let key = line.split(" = ").next().unwrap();
+        let old = config
+            .lines()
+            .find(|l| l.trim_start_matches("# ").starts_with(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("{key} is not in the example config"))
+            .to_owned();
+        config = config.replacen(&old, line, 1);
+    }
+    config
 }
 
 #[tokio::test]
