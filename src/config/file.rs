@@ -1,226 +1,22 @@
-//! Typed configuration, validated once at start-up.
-//!
-//! Sources, strongest first: command-line flags, `TESSERA_*` environment
-//! variables (clap reads both), the TOML file named by `--config`, built-in
-//! defaults. Without `--config` the commented example shipped in
-//! `examples/tessera.toml` is used, so a fresh `tessera serve` has a scope
-//! catalog and resources to issue for. Unknown keys, bad URLs and an http issuer
-//! on a non-loopback host refuse to start with a one-line reason.
+//! The TOML file's shape (unknown keys refused) and how each section becomes
+//! validated settings.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
-use url::Url;
 
+use super::*;
 use crate::keys::Algorithm;
 use crate::oauth::catalog::{ScopeCatalog, ScopeEntry};
-use crate::oauth::redirect_uri::{RedirectPolicy, is_loopback_host};
+use crate::oauth::redirect_uri::RedirectPolicy;
 use crate::oauth::resource::{Resource, ResourceRegistry};
 use crate::oauth::scope::{ScopeSet, validate_token};
 
-pub const EXAMPLE_CONFIG: &str = include_str!("../examples/tessera.toml");
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-pub const DEFAULT_DATABASE: &str = "sqlite://tessera.db";
-
-/// A secret from configuration; `Debug` never shows it.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: String) -> Self {
-        Self(s)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
-
-/// The issuer identifier (RFC 8414 §2): http(s), no query, no fragment, no
-/// trailing slash, https unless the host is loopback.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Issuer {
-    value: String,
-    /// The path part ("" for an origin-only issuer), under which routes are served.
-    path: String,
-}
-
-impl Issuer {
-    pub fn parse(s: &str) -> anyhow::Result<Self> {
-        let url = Url::parse(s).with_context(|| format!("issuer '{s}' is not an absolute URL"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            bail!("issuer '{s}' must use https");
-        }
-        if url.query().is_some() || url.fragment().is_some() || s.contains('?') || s.contains('#') {
-            bail!("issuer '{s}' must not have a query or fragment");
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            bail!("issuer '{s}' must not contain credentials");
-        }
-        if s.ends_with('/') {
-            bail!("issuer '{s}' must not end with '/' (clients compare it byte for byte)");
-        }
-        if url.scheme() == "http" && !is_loopback_host(&url) {
-            bail!(
-                "issuer '{s}' uses http on a non-loopback host; use https (or --tls behind a proxy)"
-            );
-        }
-        let path = match url.path() {
-            "/" => String::new(),
-            p => p.to_owned(),
-        };
-        Ok(Self {
-            value: s.to_owned(),
-            path,
-        })
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.value
-    }
-
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    /// The origin alone (scheme, host, port).
-    pub fn origin(&self) -> &str {
-        &self.value[..self.value.len() - self.path.len()]
-    }
-
-    /// An absolute URL for an endpoint path such as `/token`.
-    pub fn endpoint(&self, path: &str) -> String {
-        format!("{}{}", self.value, path)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct TokenSettings {
-    pub access_token_ttl: Duration,
-    /// Idle lifetime of a refresh token; each rotation starts it again.
-    pub refresh_token_ttl: Duration,
-    /// How long a rotated refresh token may be replayed without revoking its
-    /// family (parallel refreshes from one client).
-    pub refresh_reuse_grace: Duration,
-    pub authorization_code_ttl: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct SignInSettings {
-    pub session_ttl: Duration,
-    /// Failed sign-ins allowed per account, and per IP (ten times as many),
-    /// within `failure_window`.
-    pub max_failures: u32,
-    pub failure_window: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct RegistrationSettings {
-    /// Whether `/register` accepts requests without an initial access token.
-    pub open: bool,
-    /// A bearer token that lets a registration create `client_credentials` clients.
-    pub initial_access_token: Option<Secret>,
-    pub redirects: RedirectPolicy,
-    /// Accept client ID metadata documents (https URLs as `client_id`).
-    pub metadata_documents: bool,
-    /// Let metadata documents live on loopback http (local development, tests).
-    pub metadata_document_loopback: bool,
-    /// Registrations per IP: a burst, refilled at `per_hour`. Generous on
-    /// purpose: a hosted connector registers every user from one egress IP.
-    pub rate_limit_burst: u32,
-    pub rate_limit_per_hour: u32,
-    /// Delete dynamic registrations never used for this long (`None`: keep).
-    pub prune_unused_after: Option<Duration>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub listen: SocketAddr,
-    pub issuer: Issuer,
-    pub database_url: String,
-    pub tokens: TokenSettings,
-    pub sign_in: SignInSettings,
-    pub rate_limits: RateLimitSettings,
-    pub signing: SigningSettings,
-    pub registration: RegistrationSettings,
-    pub scopes: ScopeCatalog,
-    pub resources: ResourceRegistry,
-    /// Overrides the client-secret pepper kept in the database.
-    pub client_secret_pepper: Option<Secret>,
-    /// Seals private signing keys at rest (`TESSERA_KEY_ENCRYPTION_KEY`).
-    pub key_encryption_key: Option<Secret>,
-}
-
-/// Issuer-side rate limits (per 15-minute window by default), tiered like the
-/// MCP flows document's `createClientRateLimit`.
-#[derive(Debug, Clone)]
-pub struct RateLimitSettings {
-    pub window: Duration,
-    /// Token requests per client whose registered scope holds `mcp:tools:*`.
-    pub token_premium: u32,
-    /// … holds `mcp:tools:basic`.
-    pub token_basic: u32,
-    /// … anything else.
-    pub token_default: u32,
-    /// Per-client overrides of the token limit.
-    pub token_per_client: std::collections::HashMap<String, u32>,
-    /// Authorization requests per client IP.
-    pub authorize_per_ip: u32,
-    /// Sign-in attempts per client IP (failures are throttled separately).
-    pub sign_in_per_ip: u32,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-}
-
-#[derive(Debug, Clone)]
-pub struct SigningSettings {
-    pub algorithm: Algorithm,
-    /// Automatic rotation period; `None` rotates only on `tessera keys rotate`.
-    pub rotation_period: Option<Duration>,
-    /// How long a new key is published before it signs; at least the JWKS
-    /// cache lifetime, so cached key sets always know the signing key.
-    pub publish_lead: Duration,
-}
-
-/// The `Cache-Control: max-age` of the JWKS; the publish lead may not be shorter.
-pub const JWKS_MAX_AGE: u64 = 300;
-
-impl Config {
-    /// The longest lifetime any access token can have (global or per resource).
-    pub fn max_access_token_ttl(&self) -> i64 {
-        let per_resource = self.resources.iter().filter_map(|r| r.access_token_ttl);
-        per_resource
-            .chain([self.tokens.access_token_ttl])
-            .max()
-            .map_or(0, |d| d.as_secs() as i64)
-    }
-}
-
-/// Values from flags and environment; `None` defers to the file, then defaults.
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub listen: Option<String>,
-    pub issuer: Option<String>,
-    pub database_url: Option<String>,
-    pub initial_access_token: Option<String>,
-    pub key_encryption_key: Option<String>,
-    /// Serving HTTPS: the default issuer is then `https://LISTEN`.
-    pub tls: bool,
-}
-
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct FileConfig {
+pub(super) struct FileConfig {
     listen: Option<String>,
     issuer: Option<String>,
     database: Option<String>,
@@ -244,7 +40,7 @@ struct FileConfig {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct FileTokens {
+pub(super) struct FileTokens {
     access_token_ttl: Option<String>,
     refresh_token_ttl: Option<String>,
     refresh_reuse_grace: Option<String>,
@@ -253,7 +49,7 @@ struct FileTokens {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct FileRateLimits {
+pub(super) struct FileRateLimits {
     window: Option<String>,
     token_premium: Option<u32>,
     token_basic: Option<u32>,
@@ -268,7 +64,7 @@ struct FileRateLimits {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct FileSignIn {
+pub(super) struct FileSignIn {
     session_ttl: Option<String>,
     max_failures: Option<u32>,
     failure_window: Option<String>,
@@ -276,7 +72,7 @@ struct FileSignIn {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct FileSigning {
+pub(super) struct FileSigning {
     algorithm: Option<String>,
     rotation_period: Option<String>,
     publish_lead: Option<String>,
@@ -284,7 +80,7 @@ struct FileSigning {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct FileRegistration {
+pub(super) struct FileRegistration {
     open: Option<bool>,
     initial_access_token: Option<Secret>,
     redirect_schemes: Option<Vec<String>>,
@@ -297,13 +93,13 @@ struct FileRegistration {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct FileSecurity {
+pub(super) struct FileSecurity {
     client_secret_pepper: Option<Secret>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileScope {
+pub(super) struct FileScope {
     name: String,
     #[serde(default)]
     description: String,
@@ -313,7 +109,7 @@ struct FileScope {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileResource {
+pub(super) struct FileResource {
     uri: String,
     name: Option<String>,
     #[serde(default)]
@@ -324,31 +120,7 @@ struct FileResource {
 }
 
 impl Config {
-    /// Load from an optional TOML file plus overrides; every error is one line.
-    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
-        let (text, origin) = match file {
-            Some(path) => (
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read config file {}", path.display()))?,
-                path.display().to_string(),
-            ),
-            None => (
-                EXAMPLE_CONFIG.to_owned(),
-                "built-in example config".to_owned(),
-            ),
-        };
-        Self::from_toml(&text, &origin, overrides)
-    }
-
-    pub fn from_toml(text: &str, origin: &str, overrides: &Overrides) -> anyhow::Result<Self> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| {
-            let line = error_line(text, &e);
-            anyhow::anyhow!("{origin}, line {line}: {}", e.message().trim())
-        })?;
-        Self::build(file, overrides).with_context(|| format!("in {origin}"))
-    }
-
-    fn build(file: FileConfig, o: &Overrides) -> anyhow::Result<Self> {
+    pub(super) fn build(file: FileConfig, o: &Overrides) -> anyhow::Result<Self> {
         let listen_text = o
             .listen
             .clone()
@@ -453,31 +225,6 @@ impl Config {
             key_encryption_key,
         })
     }
-}
-
-/// The line an error points at. For an unknown key toml's span covers the
-/// whole table, so look for the key itself.
-fn error_line(text: &str, e: &toml::de::Error) -> usize {
-    let line_of = |offset: usize| text[..offset].matches('\n').count() + 1;
-    let unknown = e
-        .message()
-        .strip_prefix("unknown field `")
-        .and_then(|m| m.split('`').next());
-    let start = e.span().map_or(0, |s| s.start);
-    if let Some(key) = unknown {
-        let mut offset = start;
-        for line in text[start..].split_inclusive('\n') {
-            let trimmed = line.trim_start();
-            if trimmed
-                .strip_prefix(key)
-                .is_some_and(|r| r.trim_start().starts_with('='))
-            {
-                return line_of(offset);
-            }
-            offset += line.len();
-        }
-    }
-    line_of(start)
 }
 
 const SECOND: u64 = 1;
@@ -646,60 +393,4 @@ fn registry(list: Vec<FileResource>, catalog: &ScopeCatalog) -> anyhow::Result<R
         resources.push(resource);
     }
     Ok(ResourceRegistry::new(resources, default))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn load(text: &str) -> anyhow::Result<Config> {
-        Config::from_toml(text, "test.toml", &Overrides::default())
-    }
-
-    #[test]
-    fn the_shipped_example_config_loads() {
-        let c = load(EXAMPLE_CONFIG).unwrap();
-        assert_eq!(c.issuer.as_str(), "http://127.0.0.1:8080");
-        assert!(c.resources.default_resource().is_some());
-        assert_eq!(c.tokens.access_token_ttl, Duration::from_secs(900));
-    }
-
-    #[test]
-    fn bad_configs_are_refused_with_one_line() {
-        let cases = [
-            ("bogus = 1", "unknown field"),
-            ("[tokens]\naccess_token_ttl = \"forever\"", "duration"),
-            ("issuer = \"http://auth.example.com\"", "non-loopback"),
-            ("issuer = \"https://auth.example.com/\"", "end with '/'"),
-            ("issuer = \"https://auth.example.com?x=1\"", "query"),
-            ("listen = \"nope\"", "IP:PORT"),
-            ("[[resources]]\nuri = \"not a url\"", "absolute"),
-            (
-                "[[resources]]\nuri = \"https://x.example\"\nscopes = [\"mcp:tools:x\"]",
-                "not in the scope catalog",
-            ),
-            ("[[scopes]]\nname = \"mcp:tools\"", "grammar"),
-            ("[signing]\nalgorithm = \"HS256\"", "ES256"),
-        ];
-        for (text, want) in cases {
-            let err = format!("{:#}", load(text).unwrap_err());
-            assert!(err.contains(want), "{text:?}: {err}");
-            assert!(
-                !err.contains('\n'),
-                "{text:?} gave a multi-line error: {err}"
-            );
-        }
-    }
-
-    #[test]
-    fn https_issuers_may_have_a_path() {
-        let i = Issuer::parse("https://auth.example.com/tenant").unwrap();
-        assert_eq!(i.path(), "/tenant");
-        assert_eq!(i.origin(), "https://auth.example.com");
-        assert_eq!(
-            i.endpoint("/token"),
-            "https://auth.example.com/tenant/token"
-        );
-        assert_eq!(Issuer::parse("http://[::1]:8080").unwrap().path(), "");
-    }
 }

@@ -1,0 +1,217 @@
+//! Typed configuration, validated once at start-up.
+//!
+//! Sources, strongest first: command-line flags, `TESSERA_*` environment
+//! variables (clap reads both), the TOML file named by `--config`, built-in
+//! defaults. Without `--config` the commented example shipped in
+//! `examples/tessera.toml` is used, so a fresh `tessera serve` has a scope
+//! catalog and resources to issue for. Unknown keys, bad URLs and an http issuer
+//! on a non-loopback host refuse to start with a one-line reason.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::keys::Algorithm;
+use crate::oauth::catalog::ScopeCatalog;
+use crate::oauth::redirect_uri::RedirectPolicy;
+use crate::oauth::resource::ResourceRegistry;
+
+mod file;
+mod issuer;
+#[cfg(test)]
+mod tests;
+
+pub use issuer::Issuer;
+
+pub const EXAMPLE_CONFIG: &str = include_str!("../../examples/tessera.toml");
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE: &str = "sqlite://tessera.db";
+
+/// A secret from configuration; `Debug` never shows it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub access_token_ttl: Duration,
+    /// Idle lifetime of a refresh token; each rotation starts it again.
+    pub refresh_token_ttl: Duration,
+    /// How long a rotated refresh token may be replayed without revoking its
+    /// family (parallel refreshes from one client).
+    pub refresh_reuse_grace: Duration,
+    pub authorization_code_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SignInSettings {
+    pub session_ttl: Duration,
+    /// Failed sign-ins allowed per account, and per IP (ten times as many),
+    /// within `failure_window`.
+    pub max_failures: u32,
+    pub failure_window: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RegistrationSettings {
+    /// Whether `/register` accepts requests without an initial access token.
+    pub open: bool,
+    /// A bearer token that lets a registration create `client_credentials` clients.
+    pub initial_access_token: Option<Secret>,
+    pub redirects: RedirectPolicy,
+    /// Accept client ID metadata documents (https URLs as `client_id`).
+    pub metadata_documents: bool,
+    /// Let metadata documents live on loopback http (local development, tests).
+    pub metadata_document_loopback: bool,
+    /// Registrations per IP: a burst, refilled at `per_hour`. Generous on
+    /// purpose: a hosted connector registers every user from one egress IP.
+    pub rate_limit_burst: u32,
+    pub rate_limit_per_hour: u32,
+    /// Delete dynamic registrations never used for this long (`None`: keep).
+    pub prune_unused_after: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub issuer: Issuer,
+    pub database_url: String,
+    pub tokens: TokenSettings,
+    pub sign_in: SignInSettings,
+    pub rate_limits: RateLimitSettings,
+    pub signing: SigningSettings,
+    pub registration: RegistrationSettings,
+    pub scopes: ScopeCatalog,
+    pub resources: ResourceRegistry,
+    /// Overrides the client-secret pepper kept in the database.
+    pub client_secret_pepper: Option<Secret>,
+    /// Seals private signing keys at rest (`TESSERA_KEY_ENCRYPTION_KEY`).
+    pub key_encryption_key: Option<Secret>,
+}
+
+/// Issuer-side rate limits (per 15-minute window by default), tiered like the
+/// MCP flows document's `createClientRateLimit`.
+#[derive(Debug, Clone)]
+pub struct RateLimitSettings {
+    pub window: Duration,
+    /// Token requests per client whose registered scope holds `mcp:tools:*`.
+    pub token_premium: u32,
+    /// … holds `mcp:tools:basic`.
+    pub token_basic: u32,
+    /// … anything else.
+    pub token_default: u32,
+    /// Per-client overrides of the token limit.
+    pub token_per_client: std::collections::HashMap<String, u32>,
+    /// Authorization requests per client IP.
+    pub authorize_per_ip: u32,
+    /// Sign-in attempts per client IP (failures are throttled separately).
+    pub sign_in_per_ip: u32,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SigningSettings {
+    pub algorithm: Algorithm,
+    /// Automatic rotation period; `None` rotates only on `tessera keys rotate`.
+    pub rotation_period: Option<Duration>,
+    /// How long a new key is published before it signs; at least the JWKS
+    /// cache lifetime, so cached key sets always know the signing key.
+    pub publish_lead: Duration,
+}
+
+/// The `Cache-Control: max-age` of the JWKS; the publish lead may not be shorter.
+pub const JWKS_MAX_AGE: u64 = 300;
+
+impl Config {
+    /// The longest lifetime any access token can have (global or per resource).
+    pub fn max_access_token_ttl(&self) -> i64 {
+        let per_resource = self.resources.iter().filter_map(|r| r.access_token_ttl);
+        per_resource
+            .chain([self.tokens.access_token_ttl])
+            .max()
+            .map_or(0, |d| d.as_secs() as i64)
+    }
+}
+
+/// Values from flags and environment; `None` defers to the file, then defaults.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub issuer: Option<String>,
+    pub database_url: Option<String>,
+    pub initial_access_token: Option<String>,
+    pub key_encryption_key: Option<String>,
+    /// Serving HTTPS: the default issuer is then `https://LISTEN`.
+    pub tls: bool,
+}
+
+impl Config {
+    /// Load from an optional TOML file plus overrides; every error is one line.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let (text, origin) = match file {
+            Some(path) => (
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?,
+                path.display().to_string(),
+            ),
+            None => (
+                EXAMPLE_CONFIG.to_owned(),
+                "built-in example config".to_owned(),
+            ),
+        };
+        Self::from_toml(&text, &origin, overrides)
+    }
+
+    pub fn from_toml(text: &str, origin: &str, overrides: &Overrides) -> anyhow::Result<Self> {
+        let file: file::FileConfig = toml::from_str(text).map_err(|e| {
+            let line = error_line(text, &e);
+            anyhow::anyhow!("{origin}, line {line}: {}", e.message().trim())
+        })?;
+        Self::build(file, overrides).with_context(|| format!("in {origin}"))
+    }
+}
+
+/// The line an error points at. For an unknown key toml's span covers the
+/// whole table, so look for the key itself.
+fn error_line(text: &str, e: &toml::de::Error) -> usize {
+    let line_of = |offset: usize| text[..offset].matches('\n').count() + 1;
+    let unknown = e
+        .message()
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split('`').next());
+    let start = e.span().map_or(0, |s| s.start);
+    if let Some(key) = unknown {
+        let mut offset = start;
+        for line in text[start..].split_inclusive('\n') {
+            let trimmed = line.trim_start();
+            if trimmed
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+            {
+                return line_of(offset);
+            }
+            offset += line.len();
+        }
+    }
+    line_of(start)
+}
