@@ -102,16 +102,22 @@ enum Command {
     Keys(keys::KeysCommand),
 }
 
-fn init_tracing(format: LogFormat) {
+/// Logs go to stderr through a background writer, so a request never waits
+/// on the terminal or a pipe (every token request logs an audit line). It is
+/// not lossy: when the buffer is full, logging waits. Keep the guard alive:
+/// dropping it flushes.
+fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    guard
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -139,7 +145,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map(|(cert, key)| crate::server::TlsFiles { cert, key });
             overrides.tls = tls.is_some();
             let config = load(&overrides)?;
-            init_tracing(cli.log_format);
+            let _logs = init_tracing(cli.log_format);
             serve(config, tls).await
         }
         Command::Client(cmd) => client::run(cmd, load(&overrides)?).await,
@@ -150,7 +156,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup { path } => backup::run(&path, load(&overrides)?).await,
         Command::Audit(cmd) => audit::run(cmd, load(&overrides)?).await,
         Command::DemoMcp { issuer, listen } => {
-            init_tracing(cli.log_format);
+            let _logs = init_tracing(cli.log_format);
             let resource = format!("http://{listen}/mcp");
             let demo = crate::demo::Demo::new(&issuer, &resource)?;
             println!("demo MCP server: {resource} (issuer {issuer})");
