@@ -39,7 +39,14 @@ pub fn random_token(n: usize) -> anyhow::Result<String> {
 /// A new client identifier: 128 random bits. Never an `https://` URL, so it
 /// cannot collide with Client ID Metadata Document identifiers.
 pub fn new_client_id() -> anyhow::Result<String> {
-    random_token(16)
+    // Ids are typed into command lines (`tessera client show ID`): one starting
+    // with '-' would read as an option, so draw again (1 in 32 draws).
+    loop {
+        let id = random_token(16)?;
+        if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Ok(id);
+        }
+    }
 }
 
 pub fn new_client_secret() -> anyhow::Result<ClientSecret> {
@@ -93,10 +100,16 @@ mod tests {
 
     #[test]
     fn identifiers_use_unreserved_characters_only() {
-        let id = new_client_id().unwrap();
-        assert!(
-            id.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        );
+        for _ in 0..200 {
+            let id = new_client_id().unwrap();
+            assert!(
+                id.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            );
+            assert!(
+                id.starts_with(|c: char| c.is_ascii_alphanumeric()),
+                "never read as a CLI option: {id}"
+            );
+        }
     }
 }

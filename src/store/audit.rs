@@ -10,7 +10,7 @@ impl Store {
     /// from its current tip. `BEGIN IMMEDIATE` takes the write lock before
     /// reading the tip, so two writers (server and CLI) cannot fork the chain.
     pub async fn append_audit(&self, events: &[(i64, String)]) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
         let tip: Option<(i64, Vec<u8>)> =
             sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut *tx)

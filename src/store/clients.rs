@@ -74,7 +74,7 @@ impl Store {
         .bind(c.created_at)
         .bind(c.can_introspect)
         .bind(c.registration_token_hash)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -133,7 +133,7 @@ impl Store {
     pub async fn remove_client(&self, id: &str) -> anyhow::Result<bool> {
         let done = sqlx::query("DELETE FROM clients WHERE id = ?")
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -172,7 +172,7 @@ impl Store {
         .bind(m.scope.as_deref().unwrap_or(""))
         .bind(serde_json::to_string(m)?)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         self.find_client(id)
             .await?
@@ -204,7 +204,7 @@ impl Store {
         .bind(m.audience.join(" "))
         .bind(serde_json::to_string(m)?)
         .bind(id)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -215,7 +215,7 @@ impl Store {
             .bind(now)
             .bind(id)
             .bind(now - 3600)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -229,7 +229,7 @@ impl Store {
              AND ' ' || grant_types || ' ' NOT LIKE '% client_credentials %'",
         )
         .bind(before)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
     }

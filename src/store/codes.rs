@@ -65,7 +65,7 @@ impl Store {
         .bind(c.resources.join(" "))
         .bind(c.auth_time)
         .bind(c.expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }

@@ -32,14 +32,14 @@ impl Store {
         .bind(client_id)
         .bind(scope)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
 
     /// Withdraw a consent and kill the refresh families it allowed.
     pub async fn revoke_consent(&self, user_id: &str, client_id: &str) -> anyhow::Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let gone = sqlx::query("DELETE FROM consents WHERE user_id = ? AND client_id = ?")
             .bind(user_id)
             .bind(client_id)

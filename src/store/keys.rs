@@ -41,7 +41,7 @@ impl Store {
         .bind(created_at)
         .bind(activates_at)
         .bind(sealer.is_some())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -85,7 +85,7 @@ impl Store {
         sqlx::query("UPDATE signing_keys SET private_der = ?, encrypted = 1 WHERE kid = ?")
             .bind(sealed)
             .bind(kid)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         tracing::info!(
             kid,
@@ -97,7 +97,7 @@ impl Store {
     pub async fn delete_key(&self, kid: &str) -> anyhow::Result<()> {
         sqlx::query("DELETE FROM signing_keys WHERE kid = ?")
             .bind(kid)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }

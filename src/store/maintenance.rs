@@ -28,7 +28,7 @@ impl Store {
         for (sql, bound) in statements {
             removed += sqlx::query(sql)
                 .bind(bound)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?
                 .rows_affected();
         }

@@ -3,6 +3,12 @@
 //! The connection is tuned for an issuer whose answers must be durable: WAL
 //! journal, `synchronous = FULL` (a 200/201 means the commit reached the disk),
 //! foreign keys on, and a busy timeout so writers queue instead of failing.
+//!
+//! Reads go to a pool of connections (WAL lets them run beside a writer);
+//! every write goes through one dedicated writer connection. SQLite admits one
+//! writer at a time anyway: queueing for that connection in the pool is fair
+//! and cheap, where many connections racing for the write lock fall into
+//! SQLite's sleeping busy handler and stall for seconds under load.
 //! Migrations are embedded and run at start-up. Queries are grouped by
 //! aggregate in the submodules; handlers never hold SQL.
 
@@ -28,6 +34,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
 
 impl Store {
@@ -43,25 +50,38 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(options.clone())
+            .await
+            .with_context(|| format!("cannot open database {url}"))?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&writer)
+            .await
+            .context("database migration failed")?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open database {url}"))?;
-        sqlx::migrate!("migrations/sqlite")
-            .run(&pool)
-            .await
-            .context("database migration failed")?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 
+    /// Connections for reads.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
+    /// The one connection for writes (and read-then-write transactions).
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 

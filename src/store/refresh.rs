@@ -125,7 +125,7 @@ impl Store {
         now: i64,
         grace: i64,
     ) -> Result<Rotation, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let fresh: Option<String> = sqlx::query_scalar(
             "UPDATE refresh_tokens SET rotated_at = ? \
              WHERE token_hash = ? AND rotated_at IS NULL AND expires_at > ? AND family_id IN \
@@ -161,7 +161,7 @@ impl Store {
         .bind(now)
         .bind(why)
         .bind(client_id)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
     }

@@ -23,7 +23,7 @@ impl Store {
         sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
             .bind(jti)
             .bind(expires_at)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -91,7 +91,7 @@ impl Store {
         why: &str,
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.writer().acquire().await?;
         super::refresh::revoke_family(&mut conn, id, why, now).await
     }
 }

@@ -28,7 +28,7 @@ impl Store {
             .bind(s.csrf)
             .bind(s.auth_time)
             .bind(s.expires_at)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -56,7 +56,7 @@ impl Store {
         sqlx::query("DELETE FROM sessions WHERE id_hash = ? OR expires_at <= ?")
             .bind(id_hash)
             .bind(now)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }

@@ -16,7 +16,7 @@ impl Store {
             "INSERT OR IGNORE INTO settings (name, value) VALUES ('client_secret_pepper', ?)",
         )
         .bind(&fresh[..])
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         let value: Vec<u8> =
             sqlx::query_scalar("SELECT value FROM settings WHERE name = 'client_secret_pepper'")

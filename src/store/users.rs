@@ -34,7 +34,7 @@ impl Store {
         .bind(username)
         .bind(hash)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -76,7 +76,7 @@ impl Store {
     /// Replace a password; `Ok(false)` if there is no such user. Existing
     /// sessions end, so a stolen session does not outlive a password change.
     pub async fn set_password(&self, username: &str, hash: &str) -> anyhow::Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let id: Option<String> = sqlx::query_scalar(
             "UPDATE users SET password_hash = ? WHERE username = ? RETURNING id",
         )
@@ -98,7 +98,7 @@ impl Store {
     pub async fn remove_user(&self, username: &str) -> anyhow::Result<bool> {
         let done = sqlx::query("DELETE FROM users WHERE username = ?")
             .bind(username)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() > 0)
     }

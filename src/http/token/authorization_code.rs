@@ -48,7 +48,7 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
     form.require("code_verifier")?;
     let code_hash = app.hasher.hash(code);
     let now = app.clock.now();
-    let mut tx = app.store.pool().begin().await?;
+    let mut tx = app.store.writer().begin().await?;
     let grant = match codes::consume(&mut tx, &code_hash, &client.id, now).await? {
         Redemption::Fresh(g) => g,
         Redemption::Replayed => {
