@@ -8,6 +8,8 @@
 //! when it names the same client (the Python SDK always sends it). Every
 //! failure is 401 `invalid_client`.
 
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -93,10 +95,10 @@ pub fn presented(headers: &HeaderMap, form: &OAuthForm) -> Result<Presented> {
 
 /// Authenticate the presented credentials: one primary-key lookup and, for
 /// confidential clients, one constant-time HMAC comparison.
-pub async fn authenticate(app: &App, presented: &Presented) -> Result<ClientAuth> {
+pub async fn authenticate(app: &App, presented: &Presented) -> Result<Arc<ClientAuth>> {
     let client = app
         .store
-        .client_auth(&presented.client_id)
+        .client_auth_cached(&presented.client_id, app.clock.now())
         .await?
         .ok_or_else(|| Error::invalid_client("unknown client"))?;
     match (&presented.secret, &client.secret_hash) {

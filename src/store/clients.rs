@@ -3,6 +3,8 @@
 //! The token endpoint reads one narrow row ([`ClientAuth`]) by primary key;
 //! the full registered metadata (a JSON column) is read only to echo or show it.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -79,6 +81,24 @@ impl Store {
         Ok(())
     }
 
+    /// The authentication row of a client, from the short-lived cache when
+    /// fresh (see `client_cache`), else from the database.
+    pub async fn client_auth_cached(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<Arc<ClientAuth>>, sqlx::Error> {
+        if let Some(hit) = self.clients.get(id, now) {
+            return Ok(Some(hit));
+        }
+        let Some(row) = self.client_auth(id).await? else {
+            return Ok(None);
+        };
+        let row = Arc::new(row);
+        self.clients.put(row.clone(), now);
+        Ok(Some(row))
+    }
+
     /// The authentication row of a client, by id (one indexed lookup).
     pub async fn client_auth(&self, id: &str) -> Result<Option<ClientAuth>, sqlx::Error> {
         let row = sqlx::query(
@@ -135,6 +155,8 @@ impl Store {
             .bind(id)
             .execute(self.writer())
             .await?;
+        // After the commit: a request that raced the delete cannot re-cache the row.
+        self.clients.forget(id);
         Ok(done.rows_affected() > 0)
     }
 }
@@ -161,6 +183,7 @@ impl Store {
         m: &ClientMetadata,
         now: i64,
     ) -> anyhow::Result<StoredClient> {
+        self.clients.forget(id);
         sqlx::query(
             "INSERT INTO clients (id, secret_hash, auth_method, grant_types, scope, audience, metadata, created_by, \
              created_at) VALUES (?, NULL, 'none', ?, ?, '', ?, 'metadata_document', ?) \
@@ -195,6 +218,7 @@ impl Store {
 
     /// Replace a client's registered metadata (RFC 7592 §2.2).
     pub async fn update_client_metadata(&self, id: &str, m: &ClientMetadata) -> anyhow::Result<()> {
+        self.clients.forget(id);
         sqlx::query(
             "UPDATE clients SET auth_method = ?, grant_types = ?, scope = ?, audience = ?, metadata = ? WHERE id = ?",
         )
@@ -206,6 +230,7 @@ impl Store {
         .bind(id)
         .execute(self.writer())
         .await?;
+        self.clients.forget(id);
         Ok(())
     }
 
@@ -231,6 +256,7 @@ impl Store {
         .bind(before)
         .execute(self.writer())
         .await?;
+        self.clients.clear();
         Ok(done.rows_affected())
     }
 }

@@ -13,6 +13,7 @@
 //! aggregate in the submodules; handlers never hold SQL.
 
 pub mod audit;
+pub mod client_cache;
 pub mod clients;
 pub mod codes;
 pub mod consents;
@@ -35,6 +36,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub struct Store {
     pool: SqlitePool,
     writer: SqlitePool,
+    clients: client_cache::ClientCache,
 }
 
 impl Store {
@@ -66,7 +68,11 @@ impl Store {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open database {url}"))?;
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            clients: client_cache::ClientCache::default(),
+        })
     }
 
     /// Connections for reads.

@@ -264,3 +264,34 @@ async fn wrong_methods_and_unknown_paths_answer_in_json() {
         .await
         .assert_error(404, "not_found");
 }
+
+#[tokio::test]
+async fn a_client_removed_by_another_process_is_refused_within_the_cache_lifetime() {
+    let clock = tessera::clock::FixedClock::new(1_800_000_000);
+    let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
+    let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
+    assert_eq!(
+        app.post_form(
+            "/token",
+            "grant_type=client_credentials",
+            Some((&id, &secret))
+        )
+        .await
+        .status,
+        200
+    );
+    // Another process deletes the row behind this server's back.
+    sqlx::query("DELETE FROM clients WHERE id = ?")
+        .bind(&id)
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    clock.advance(tessera::store::client_cache::TTL);
+    app.post_form(
+        "/token",
+        "grant_type=client_credentials",
+        Some((&id, &secret)),
+    )
+    .await
+    .assert_error(401, "invalid_client");
+}
