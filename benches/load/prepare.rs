@@ -59,10 +59,16 @@ pub async fn prepare(
     let authorize_path = Fixture::authorize_path(&public_client);
     let identities = open_sessions(server.addr, &authorize_path, usernames).await?;
     let access_token = machine_token(&mut conn, &machine_basic).await?;
+    let (kit, kit_cold) = (
+        resource_kit(server.addr, 10_000).await?,
+        resource_kit(server.addr, 0).await?,
+    );
     let fixture = Arc::new(Fixture {
         addr: server.addr,
         machine_basic,
         introspector_basic,
+        kit,
+        kit_cold,
         access_token,
         public_client,
         authorize_path,
@@ -165,4 +171,20 @@ async fn open_sessions(
         identities.push(task.await.map_err(|e| format!("session task: {e}"))??);
     }
     Ok(identities)
+}
+
+/// A resource-server kit for the example config's default resource, its key
+/// set fetched (one validation) before the measurement starts.
+async fn resource_kit(
+    addr: std::net::SocketAddr,
+    cache: usize,
+) -> Result<tessera::resource::ResourceKit, String> {
+    let kit = tessera::resource::ResourceServer::new(
+        &format!("http://{addr}"),
+        "http://127.0.0.1:3000/mcp",
+    )
+    .verified_cache_capacity(cache)
+    .build()
+    .map_err(|e| format!("kit: {e}"))?;
+    Ok(kit)
 }

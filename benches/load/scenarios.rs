@@ -2,8 +2,7 @@
 //! user against the real server, failing on any answer it does not expect.
 //!
 //! Adding a scenario is one variant in [`Scenario`], a line in each of its
-//! `match`es and one step function here (the `not available yet` scenario,
-//! kit validation, is waiting for exactly that).
+//! `match`es and one step function here.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,10 +32,11 @@ pub enum Scenario {
     SignIn,
     Introspection,
     KitValidation,
+    KitValidationCold,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 11] = [
         Self::Floor,
         Self::ClientCredentials,
         Self::AuthCodeFlow,
@@ -47,6 +47,7 @@ impl Scenario {
         Self::SignIn,
         Self::Introspection,
         Self::KitValidation,
+        Self::KitValidationCold,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -61,6 +62,7 @@ impl Scenario {
             Self::SignIn => "sign_in",
             Self::Introspection => "introspection",
             Self::KitValidation => "kit_validation",
+            Self::KitValidationCold => "kit_validation_cold",
         }
     }
 
@@ -78,14 +80,9 @@ impl Scenario {
         }
     }
 
-    /// Why a scenario cannot run yet, if it cannot.
+    /// Why a scenario cannot run yet, if it cannot (every one can now).
     pub const fn unavailable(self) -> Option<&'static str> {
-        match self {
-            Self::KitValidation => {
-                Some("not available yet: the resource-server kit comes with another issue")
-            }
-            _ => None,
-        }
+        None
     }
 
     /// One step of one virtual user.
@@ -100,7 +97,8 @@ impl Scenario {
             Self::Register => register(vu).await,
             Self::SignIn => sign_in(vu).await,
             Self::Introspection => introspection(vu).await,
-            Self::KitValidation => Err(self.unavailable().unwrap_or_default().to_owned()),
+            Self::KitValidation => kit_validation(&vu.fx.kit, &vu.fx.access_token).await,
+            Self::KitValidationCold => kit_validation(&vu.fx.kit_cold, &vu.fx.access_token).await,
         }
     }
 }
@@ -119,8 +117,13 @@ pub struct Fixture {
     pub machine_basic: String,
     /// `Basic …` of a resource server allowed to introspect.
     pub introspector_basic: String,
-    /// A live access token of the machine client, to introspect.
+    /// A live access token of the machine client, to introspect and to validate.
     pub access_token: String,
+    /// The resource-server kit, as an MCP server would run it (in this
+    /// process: validation is offline): with its verified-token cache …
+    pub kit: tessera::resource::ResourceKit,
+    /// … and without it (every validation checks the signature).
+    pub kit_cold: tessera::resource::ResourceKit,
     /// The public client people authorize (authorization code + refresh).
     pub public_client: String,
     pub authorize_path: String,
@@ -204,6 +207,14 @@ fn memchr_contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// A resource server introspects a live access token (RFC 7662).
+/// One offline validation by the resource-server kit (JWKS already cached).
+async fn kit_validation(kit: &tessera::resource::ResourceKit, token: &str) -> Result<(), String> {
+    kit.verify(token)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("kit refused the token: {e:?}"))
+}
+
 async fn introspection(vu: &mut VirtualUser) -> Result<(), String> {
     let auth = vu.fx.introspector_basic.clone();
     let body = form(&[("token", &vu.fx.access_token)]);

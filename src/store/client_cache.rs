@@ -21,7 +21,12 @@ type Entry = (Arc<ClientAuth>, i64);
 #[derive(Debug, Default, Clone)]
 pub struct ClientCache {
     entries: Arc<Mutex<HashMap<String, Entry>>>,
+    /// When this process last recorded each client's use.
+    touched: Arc<Mutex<HashMap<String, i64>>>,
 }
+
+/// How often a client's `last_used_at` is refreshed.
+const TOUCH_EVERY: i64 = 3600;
 
 impl ClientCache {
     pub fn get(&self, id: &str, now: i64) -> Option<Arc<ClientAuth>> {
@@ -37,6 +42,23 @@ impl ClientCache {
                 map.retain(|_, (_, expires)| *expires > now);
             }
             map.insert(client.id.clone(), (client, now + TTL));
+        }
+    }
+
+    /// Whether `last_used_at` should be written now (and note that it is).
+    pub fn touch_due(&self, id: &str, now: i64) -> bool {
+        let Ok(mut map) = self.touched.lock() else {
+            return true;
+        };
+        if map.len() > 50_000 {
+            map.retain(|_, at| *at + TOUCH_EVERY > now);
+        }
+        match map.get(id) {
+            Some(at) if *at + TOUCH_EVERY > now => false,
+            _ => {
+                map.insert(id.to_owned(), now);
+                true
+            }
         }
     }
 

@@ -234,8 +234,13 @@ impl Store {
         Ok(())
     }
 
-    /// Record that a person authorized the client (at most one write an hour).
+    /// Record that a person authorized the client (at most one write an hour;
+    /// this process remembers when it last wrote, so the hot authorization
+    /// path does not queue for the writer connection to change nothing).
     pub async fn touch_client(&self, id: &str, now: i64) -> Result<(), sqlx::Error> {
+        if !self.clients.touch_due(id, now) {
+            return Ok(());
+        }
         sqlx::query("UPDATE clients SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
             .bind(now)
             .bind(id)
