@@ -178,30 +178,9 @@ pub async fn consent(
     let Some((form, ticked)) = parse_form(&body) else {
         return bad_request(&app, "The consent form was malformed.");
     };
-    let current = match session::find(&app, &headers).await {
-        Ok(Some(c)) if c.session.user_id.is_some() => c,
-        Ok(_) => {
-            return bad_request(
-                &app,
-                "Your session expired. Go back to the application and start again.",
-            );
-        }
-        Err(e) => return or_error_page(&app, Err(e)),
-    };
-    if !session::csrf_matches(&app, &current.session, form.get("csrf_token")) {
-        return bad_request(
-            &app,
-            "The form was not sent from this consent page. Start again from the application.",
-        );
-    }
-    let Some(req) = form
-        .get("request")
-        .and_then(|t| ticket::open(&app, t, &current.session.csrf))
-    else {
-        return bad_request(
-            &app,
-            "This request expired. Go back to the application and start again.",
-        );
+    let (current, req) = match super::posted_request(&app, &headers, &form, true, "consent").await {
+        Ok(ok) => ok,
+        Err(page) => return page,
     };
     let r = decide(&app, &current, &req, form.get("decision"), &ticked).await;
     or_error_page(&app, r)

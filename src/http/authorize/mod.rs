@@ -236,6 +236,46 @@ async fn proceed(
     consent::page(app, &current, req, &granted).await
 }
 
+/// What every form post of the flow checks: a live session (signed in when
+/// `signed_in`), the form's CSRF token against it, and the sealed request
+/// opened for that session. Any failure is an error page for the person.
+async fn posted_request(
+    app: &App,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+    signed_in: bool,
+    page: &str,
+) -> Result<(Current, AuthorizationRequest), Response> {
+    let current = match session::find(app, headers).await {
+        Ok(Some(c)) if !signed_in || c.session.user_id.is_some() => c,
+        Ok(_) => {
+            return Err(bad_request(
+                app,
+                "Your session expired. Go back to the application and start again.",
+            ));
+        }
+        Err(e) => return Err(or_error_page(app, Err(e))),
+    };
+    if !session::csrf_matches(app, &current.session, form.get("csrf_token")) {
+        return Err(bad_request(
+            app,
+            format!(
+                "The form was not sent from this {page} page. Start again from the application."
+            ),
+        ));
+    }
+    let Some(req) = form
+        .get("request")
+        .and_then(|t| ticket::open(app, t, &current.session.csrf))
+    else {
+        return Err(bad_request(
+            app,
+            "This request expired. Go back to the application and start again.",
+        ));
+    };
+    Ok((current, req))
+}
+
 fn with_cookie(mut response: Response, set_cookie: Option<HeaderValue>) -> Response {
     if let Some(c) = set_cookie {
         response

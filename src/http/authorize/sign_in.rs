@@ -59,30 +59,10 @@ pub async fn sign_in(State(app): State<AppState>, request: Request) -> Response 
     let Ok(form) = OAuthForm::parse(&body) else {
         return bad_request(&app, "The sign-in form was malformed.");
     };
-    let current = match session::find(&app, &headers).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return bad_request(
-                &app,
-                "Your sign-in session expired. Go back to the application and start again.",
-            );
-        }
-        Err(e) => return or_error_page(&app, Err(e)),
-    };
-    if !session::csrf_matches(&app, &current.session, form.get("csrf_token")) {
-        return bad_request(
-            &app,
-            "The form was not sent from this sign-in page. Start again from the application.",
-        );
-    }
-    let Some(req) = form
-        .get("request")
-        .and_then(|t| ticket::open(&app, t, &current.session.csrf))
-    else {
-        return bad_request(
-            &app,
-            "This sign-in request expired. Go back to the application and start again.",
-        );
+    let (current, req) = match super::posted_request(&app, &headers, &form, false, "sign-in").await
+    {
+        Ok(ok) => ok,
+        Err(page) => return page,
     };
     let username = form.get("username").unwrap_or("").trim().to_owned();
     let password = form.get("password").unwrap_or("").to_owned();
