@@ -1,45 +1,126 @@
 //! Human passwords: argon2id with OWASP parameters (19 MiB, 2 passes, 1 lane).
 //!
-//! Hashing is deliberately slow, so it never runs on the async runtime: every
-//! hash and verification goes to a blocking thread behind a semaphore with
-//! half as many permits as cores. A flood of sign-ins then queues there instead of
-//! starving the token endpoint. Unknown users are verified against a dummy hash
-//! so they take as long as known ones (no user enumeration by timing).
+//! Hashing is deliberately slow and memory-hungry, so it never runs on the
+//! async runtime: a fixed set of worker threads (half the cores, at least one)
+//! does every hash and verification. Each worker keeps one argon2 memory area
+//! and reuses it, so the process holds `workers × 19 MiB` at most instead of
+//! allocator arenas full of freed 19 MiB blocks, and a flood of sign-ins queues
+//! on the workers while the other cores keep serving tokens. Unknown users are
+//! verified against a dummy hash so they take as long as known ones (no user
+//! enumeration by timing).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, anyhow};
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
-};
-use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString, rand_core::OsRng};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use tokio::sync::{mpsc, oneshot};
 
-fn argon2() -> Argon2<'static> {
-    // OWASP Password Storage Cheat Sheet: m=19456 KiB, t=2, p=1.
-    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+/// OWASP Password Storage Cheat Sheet: m=19456 KiB, t=2, p=1.
+fn owasp() -> Params {
+    Params::new(19 * 1024, 2, 1, Some(32)).unwrap_or_default()
 }
 
-fn hash_now(password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow!("password hashing failed: {e}"))
+enum Job {
+    Hash(String, oneshot::Sender<anyhow::Result<String>>),
+    Verify(String, String, oneshot::Sender<bool>),
 }
 
-fn verify_now(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
+/// A worker's reusable argon2 memory.
+struct Memory(Vec<Block>);
+
+impl Memory {
+    fn blocks(&mut self, params: &Params) -> &mut [Block] {
+        let n = params.block_count();
+        if self.0.len() < n {
+            self.0.resize(n, Block::default());
+        }
+        &mut self.0[..n]
+    }
+
+    fn hash(&mut self, password: &str) -> anyhow::Result<String> {
+        let params = owasp();
+        let salt = SaltString::generate(&mut OsRng);
+        let mut salt_buf = [0u8; 64];
+        let salt_bytes = salt
+            .as_salt()
+            .decode_b64(&mut salt_buf)
+            .map_err(|e| anyhow!("salt: {e}"))?;
+        let mut out = [0u8; 32];
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                salt_bytes,
+                &mut out,
+                self.blocks(&params),
+            )
+            .map_err(|e| anyhow!("password hashing failed: {e}"))?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(|e| anyhow!("{e}"))?,
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&out).map_err(|e| anyhow!("{e}"))?),
+        };
+        Ok(phc.to_string())
+    }
+
+    fn verify(&mut self, password: &str, stored: &str) -> bool {
+        let Ok(phc) = PasswordHash::new(stored) else {
+            return false;
+        };
+        let (Ok(params), Ok(algorithm)) =
+            (Params::try_from(&phc), Algorithm::try_from(phc.algorithm))
+        else {
+            return false;
+        };
+        let version = phc
+            .version
+            .and_then(|v| Version::try_from(v).ok())
+            .unwrap_or_default();
+        let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else {
+            return false;
+        };
+        let mut salt_buf = [0u8; 64];
+        let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else {
+            return false;
+        };
+        let mut out = vec![0u8; expected.len()];
+        let hashed = Argon2::new(algorithm, version, params.clone())
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                salt_bytes,
+                &mut out,
+                self.blocks(&params),
+            );
+        // `Output` compares in constant time.
+        hashed.is_ok() && Output::new(&out).is_ok_and(|o| o == expected)
+    }
+}
+
+/// A worker thread: takes jobs until every sender is gone.
+fn work(jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    let mut memory = Memory(Vec::new());
+    loop {
+        let job = match jobs.lock() {
+            Ok(mut rx) => rx.blocking_recv(),
+            Err(_) => return,
+        };
+        match job {
+            Some(Job::Hash(password, reply)) => {
+                let _ = reply.send(memory.hash(&password));
+            }
+            Some(Job::Verify(password, stored, reply)) => {
+                let _ = reply.send(memory.verify(&password, &stored));
+            }
+            None => return,
+        }
+    }
 }
 
 #[derive(Clone)]
 pub struct Passwords {
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     dummy: Arc<str>,
 }
 
@@ -50,41 +131,54 @@ impl std::fmt::Debug for Passwords {
 }
 
 impl Passwords {
+    /// Start the workers (half the cores, at least one) and make the dummy hash.
     pub fn new() -> anyhow::Result<Self> {
-        // Half the cores at most: a flood of sign-ins must leave the token
-        // endpoint a core (measured: with every core hashing, token p99 went
-        // to seconds under a sign-in flood).
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (tx, rx) = mpsc::channel(1024);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..(cores / 2).max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("tessera-argon2-{i}"))
+                .spawn(move || work(rx))
+                .context("cannot start a password worker")?;
+        }
+        let dummy = Memory(Vec::new()).hash("tessera-dummy-password")?;
         Ok(Self {
-            permits: Arc::new(Semaphore::new((cores / 2).max(1))),
-            dummy: hash_now("tessera-dummy-password")?.into(),
+            jobs: tx,
+            dummy: dummy.into(),
         })
     }
 
-    /// Hash a new password (off the runtime).
+    /// Queue a job for the workers (waiting, asynchronously, when the queue is full).
+    async fn submit(&self, job: Job) -> anyhow::Result<()> {
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| anyhow!("the password workers stopped"))
+    }
+
+    /// Hash a new password.
     pub async fn hash(&self, password: String) -> anyhow::Result<String> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .context("password hasher closed")?;
-        tokio::task::spawn_blocking(move || hash_now(&password))
-            .await
-            .context("hashing task failed")?
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Hash(password, reply)).await?;
+        answer.await.context("the password worker stopped")?
     }
 
     /// Verify `password` against `hash`, or against the dummy hash when the
     /// user is unknown (always `false` then, after the same work).
     pub async fn verify(&self, password: String, hash: Option<String>) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return false;
-        };
         let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| self.dummy.to_string());
-        let ok = tokio::task::spawn_blocking(move || verify_now(&password, &hash))
+        let stored = hash.unwrap_or_else(|| self.dummy.to_string());
+        let (reply, answer) = oneshot::channel();
+        if self
+            .submit(Job::Verify(password, stored, reply))
             .await
-            .unwrap_or(false);
-        ok && known
+            .is_err()
+        {
+            return false;
+        }
+        answer.await.unwrap_or(false) && known
     }
 }
 
@@ -99,6 +193,7 @@ pub fn check_strength(password: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
     #[tokio::test]
     async fn a_password_verifies_and_unknown_users_never_do() {
@@ -108,5 +203,25 @@ mod tests {
         assert!(p.verify("correct horse".into(), Some(hash.clone())).await);
         assert!(!p.verify("wrong horse".into(), Some(hash)).await);
         assert!(!p.verify("tessera-dummy-password".into(), None).await);
+        assert!(!p.verify("x".into(), Some("not a phc string".into())).await);
+    }
+
+    #[test]
+    fn hashes_interoperate_with_the_argon2_crates_own_hasher() {
+        let mut memory = Memory(Vec::new());
+        let ours = memory.hash("interop").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"interop", &parsed)
+                .is_ok()
+        );
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, owasp())
+            .hash_password(b"interop", &salt)
+            .unwrap()
+            .to_string();
+        assert!(memory.verify("interop", &theirs));
+        assert!(!memory.verify("other", &theirs));
     }
 }

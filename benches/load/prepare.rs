@@ -59,10 +59,8 @@ pub async fn prepare(
     let authorize_path = Fixture::authorize_path(&public_client);
     let identities = open_sessions(server.addr, &authorize_path, usernames).await?;
     let access_token = machine_token(&mut conn, &machine_basic).await?;
-    let (kit, kit_cold) = (
-        resource_kit(server.addr, 10_000).await?,
-        resource_kit(server.addr, 0).await?,
-    );
+    let kit = resource_kit(server.addr, 10_000, &access_token).await?;
+    let kit_cold = resource_kit(server.addr, 0, &access_token).await?;
     let fixture = Arc::new(Fixture {
         addr: server.addr,
         machine_basic,
