@@ -176,6 +176,7 @@ async fn open_sessions(
 async fn resource_kit(
     addr: std::net::SocketAddr,
     cache: usize,
+    token: &str,
 ) -> Result<tessera::resource::ResourceKit, String> {
     let kit = tessera::resource::ResourceServer::new(
         &format!("http://{addr}"),
@@ -184,5 +185,8 @@ async fn resource_kit(
     .verified_cache_capacity(cache)
     .build()
     .map_err(|e| format!("kit: {e}"))?;
+    kit.verify(token)
+        .await
+        .map_err(|e| format!("kit warm-up: {e:?}"))?;
     Ok(kit)
 }
