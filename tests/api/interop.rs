@@ -38,12 +38,13 @@ fn node_ready(test: &str) -> bool {
     false
 }
 
+/// The interop tests run in parallel; only one may install.
+static NPM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Install the pinned SDK (package-lock.json) once.
 fn npm_ci(dir: &Path) {
-    if dir
-        .join("node_modules/@modelcontextprotocol/client")
-        .exists()
-    {
+    let _one_at_a_time = NPM.lock().unwrap_or_else(|e| e.into_inner());
+    if dir.join("node_modules/@modelcontextprotocol/client").exists() {
         return;
     }
     let out = Command::new("npm")
