@@ -11,6 +11,9 @@ use crate::state::App;
 pub struct AccessToken {
     pub jwt: String,
     pub expires_in: u64,
+    /// Its `jti` and `exp`, to revoke it later if need be.
+    pub jti: String,
+    pub exp: i64,
 }
 
 /// Who and what a token is for.
@@ -55,5 +58,7 @@ pub fn mint(app: &App, grant: &Grant<'_>) -> Result<AccessToken> {
     Ok(AccessToken {
         jwt,
         expires_in: ttl,
+        jti: claims.jti,
+        exp: claims.exp,
     })
 }

@@ -100,22 +100,50 @@ pub async fn consume(
             auth_time: r.get("auth_time"),
         }));
     }
-    let used: Option<(Option<i64>, Option<String>)> =
-        sqlx::query_as("SELECT consumed_at, family_id FROM authorization_codes WHERE code_hash = ? AND client_id = ?")
-            .bind(hash)
-            .bind(client_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    type Used = (Option<i64>, Option<String>, Option<String>, Option<i64>);
+    let used: Option<Used> = sqlx::query_as(
+        "SELECT consumed_at, family_id, access_jti, access_exp FROM authorization_codes \
+         WHERE code_hash = ? AND client_id = ?",
+    )
+    .bind(hash)
+    .bind(client_id)
+    .fetch_optional(&mut *conn)
+    .await?;
     match used {
-        Some((Some(_), family)) => {
+        Some((Some(_), family, jti, exp)) => {
             if let Some(family) = family {
                 super::refresh::revoke_family(conn, &family, "authorization code replayed", now)
+                    .await?;
+            }
+            if let (Some(jti), Some(exp)) = (jti, exp) {
+                sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
+                    .bind(jti)
+                    .bind(exp)
+                    .execute(&mut *conn)
                     .await?;
             }
             Ok(Redemption::Replayed)
         }
         _ => Ok(Redemption::Invalid),
     }
+}
+
+/// Remember the access token a redemption issued.
+pub async fn link_access_token(
+    conn: &mut SqliteConnection,
+    hash: &[u8],
+    jti: &str,
+    exp: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE authorization_codes SET access_jti = ?, access_exp = ? WHERE code_hash = ?",
+    )
+    .bind(jti)
+    .bind(exp)
+    .bind(hash)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Remember which refresh family a redemption created.

@@ -304,12 +304,28 @@ async fn a_code_works_once_and_its_replay_revokes_the_refresh_family() {
     .await;
     let first = exchange(&app, &client, &code).await.json();
     let rt = first["refresh_token"].as_str().unwrap().to_owned();
+    let (_, claims) = jwt_parts(first["access_token"].as_str().unwrap());
+    assert!(
+        !app.state
+            .store
+            .is_revoked(claims["jti"].as_str().unwrap())
+            .await
+            .unwrap()
+    );
     exchange(&app, &client, &code)
         .await
         .assert_error(400, "invalid_grant");
     refresh(&app, &client, &rt)
         .await
         .assert_error(400, "invalid_grant");
+    assert!(
+        app.state
+            .store
+            .is_revoked(claims["jti"].as_str().unwrap())
+            .await
+            .unwrap(),
+        "the first use's access token is on the revocation list"
+    );
 }
 
 #[tokio::test]

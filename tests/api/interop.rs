@@ -44,7 +44,10 @@ static NPM: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Install the pinned SDK (package-lock.json) once.
 fn npm_ci(dir: &Path) {
     let _one_at_a_time = NPM.lock().unwrap_or_else(|e| e.into_inner());
-    if dir.join("node_modules/@modelcontextprotocol/client").exists() {
+    if dir
+        .join("node_modules/@modelcontextprotocol/client")
+        .exists()
+    {
         return;
     }
     let out = Command::new("npm")

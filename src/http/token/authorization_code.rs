@@ -115,6 +115,7 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
             auth_time: Some(grant.auth_time),
         },
     )?;
+    codes::link_access_token(&mut tx, &code_hash, &access.jti, access.exp).await?;
     // Commit before answering: an acknowledged refresh token is on disk.
     tx.commit().await?;
     Ok(TokenResponse {
