@@ -97,7 +97,9 @@ pub fn router(state: AppState) -> Router {
         )
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors());
-    // People's pages: no CORS (a navigation, not a fetch; mcp-interop §1.7).
+    // No CORS here: the person's pages are navigations, not fetches
+    // (mcp-interop §1.7), and introspection, health and metrics are for
+    // servers and operators, not browsers.
     let pages = Router::new()
         .route(
             "/authorize",
@@ -119,6 +121,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .method_not_allowed_fallback(method_not_allowed);
+    // The method fallback must be in place before the CORS layer wraps the
+    // routes, so that preflight requests are answered by the layer.
     let endpoints = endpoints
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors())
@@ -130,8 +134,6 @@ pub fn router(state: AppState) -> Router {
             .nest(&issuer_path, endpoints)
             .merge(well_known)
     };
-    // The method fallback must be in place before the CORS layer wraps the
-    // routes, so that preflight requests are answered by the layer.
     app.fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
