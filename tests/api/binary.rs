@@ -17,6 +17,24 @@ fn tessera(db: &str) -> Command {
     c
 }
 
+/// A temporary directory (kept alive by the caller) and a database URL in it.
+fn temp_db() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    (dir, db)
+}
+
+/// Run the CLI, require success, and parse its JSON output.
+fn cli_json(db: &str, args: &[&str]) -> Value {
+    let out = tessera(db).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?} printed no JSON: {e}"))
+}
+
 /// Start `tessera serve` on a free port; returns the child and its base URL.
 fn serve(db: &str) -> (Child, String) {
     let mut child = tessera(db)
@@ -34,8 +52,7 @@ fn serve(db: &str) -> (Child, String) {
 
 #[test]
 fn bad_configuration_refuses_to_start_with_one_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let (dir, db) = temp_db();
     let cases: [&[&str]; 3] = [
         &["serve", "--issuer", "http://auth.example.com"],
         &["serve", "--issuer", "https://auth.example.com/"],
@@ -63,8 +80,7 @@ fn bad_configuration_refuses_to_start_with_one_line() {
 
 #[test]
 fn cli_clients_are_created_listed_shown_and_removed_as_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let (_dir, db) = temp_db();
     let out = tessera(&db)
         .args([
             "client",
@@ -89,38 +105,17 @@ fn cli_clients_are_created_listed_shown_and_removed_as_json() {
     assert_eq!(added["client_secret"].as_str().unwrap().len(), 43);
     assert_eq!(added["grant_types"], json!(["client_credentials"]));
 
-    let list: Value = serde_json::from_slice(
-        &tessera(&db)
-            .args(["client", "list", "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let list: Value = cli_json(&db, &["client", "list", "--json"]);
     assert_eq!(list[0]["client_id"], id.as_str());
     assert!(
         list[0].get("client_secret").is_none(),
         "the secret is never shown again"
     );
-    let show: Value = serde_json::from_slice(
-        &tessera(&db)
-            .args(["client", "show", &id, "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let show: Value = cli_json(&db, &["client", "show", &id, "--json"]);
     assert_eq!(show["client_name"], "inventory bot");
     assert_eq!(show["audience"], json!(["https://your-mcp-server.com"]));
 
-    let keys: Value = serde_json::from_slice(
-        &tessera(&db)
-            .args(["keys", "list", "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let keys: Value = cli_json(&db, &["keys", "list", "--json"]);
     assert_eq!(keys[0]["alg"], "ES256");
 
     assert!(
@@ -141,8 +136,7 @@ fn cli_clients_are_created_listed_shown_and_removed_as_json() {
 
 #[tokio::test]
 async fn an_acknowledged_registration_survives_kill_9() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let (_dir, db) = temp_db();
     let (mut child, base) = serve(&db);
     let http = reqwest::Client::new();
     let body = json!({"client_name": "durable", "redirect_uris": ["http://localhost/cb"]});
@@ -189,8 +183,7 @@ async fn an_acknowledged_registration_survives_kill_9() {
 
 #[tokio::test]
 async fn a_cli_client_gets_a_token_from_the_served_binary() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let (_dir, db) = temp_db();
     let out = tessera(&db)
         .args([
             "client",
@@ -237,8 +230,7 @@ async fn a_cli_client_gets_a_token_from_the_served_binary() {
 #[test]
 fn users_are_managed_from_the_cli() {
     use std::io::Write;
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let (_dir, db) = temp_db();
     let with_stdin = |args: &[&str], input: &str| {
         let mut child = tessera(&db)
             .args(args)
@@ -271,14 +263,7 @@ fn users_are_managed_from_the_cli() {
     assert!(!again.status.success(), "names are unique");
     let short = with_stdin(&["user", "add", "bob", "--password-stdin"], "short\n");
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8"));
-    let list: Value = serde_json::from_slice(
-        &tessera(&db)
-            .args(["user", "list", "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let list: Value = cli_json(&db, &["user", "list", "--json"]);
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["username"], "alice");
     assert!(list[0].get("password_hash").is_none());
@@ -316,8 +301,7 @@ fn users_are_managed_from_the_cli() {
 
 #[tokio::test]
 async fn the_first_start_creates_an_admin_whose_password_works_once_shown() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let (_dir, db) = temp_db();
     let mut child = tessera(&db)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -356,14 +340,7 @@ async fn the_first_start_creates_an_admin_whose_password_works_once_shown() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
     assert!(!rest.contains("Created the first user"), "{rest}");
-    let users: Value = serde_json::from_slice(
-        &tessera(&db)
-            .args(["user", "list", "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let users: Value = cli_json(&db, &["user", "list", "--json"]);
     assert_eq!(users.as_array().unwrap().len(), 1);
 }
 
@@ -386,14 +363,7 @@ async fn consents_are_listed_and_revoked_from_the_cli() {
         .unwrap()
         .to_owned();
     let db = crate::helpers::db_url(&app.dir);
-    let list: Value = serde_json::from_slice(
-        &tessera(&db)
-            .args(["consent", "list", "alice", "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let list: Value = cli_json(&db, &["consent", "list", "alice", "--json"]);
     assert_eq!(list[0]["client_id"], client.as_str());
     assert_eq!(list[0]["scope"], "mcp:tools:weather");
     let revoked = tessera(&db)
@@ -470,14 +440,7 @@ async fn token_inspect_explains_acceptance_and_keys_rotate_from_the_cli() {
         "{}",
         String::from_utf8_lossy(&rotated.stderr)
     );
-    let keys: Value = serde_json::from_slice(
-        &tessera(&db)
-            .args(["keys", "list", "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let keys: Value = cli_json(&db, &["keys", "list", "--json"]);
     assert_eq!(keys.as_array().unwrap().len(), 2);
     assert!(keys[1]["activates_at"].as_i64().unwrap() > keys[0]["activates_at"].as_i64().unwrap());
     let listed =
@@ -486,21 +449,13 @@ async fn token_inspect_explains_acceptance_and_keys_rotate_from_the_cli() {
         listed.contains("(signing)") && listed.contains("(pending)"),
         "{listed}"
     );
-    let show: Value = serde_json::from_slice(
-        &tessera(&db)
-            .args(["client", "show", &id, "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let show: Value = cli_json(&db, &["client", "show", &id, "--json"]);
     assert_eq!(show["refresh_families"], json!([]));
 }
 
 #[tokio::test]
 async fn backup_makes_a_consistent_copy_while_the_server_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let (dir, db) = temp_db();
     let (mut child, base) = serve(&db);
     let body = json!({"client_name": "kept", "redirect_uris": ["http://localhost/cb"]});
     let res = reqwest::Client::new()
@@ -540,8 +495,7 @@ async fn backup_makes_a_consistent_copy_while_the_server_runs() {
 
 #[test]
 fn json_logs_are_one_object_per_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let (_dir, db) = temp_db();
     let mut child = tessera(&db)
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
         .stdout(Stdio::null())
@@ -558,8 +512,7 @@ fn json_logs_are_one_object_per_line() {
 
 #[tokio::test]
 async fn a_graceful_shutdown_loses_no_acknowledged_audit_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let (_dir, db) = temp_db();
     let out = tessera(&db)
         .args([
             "client",
@@ -622,8 +575,7 @@ async fn a_graceful_shutdown_loses_no_acknowledged_audit_record() {
 
 #[tokio::test]
 async fn built_in_tls_serves_https_with_an_https_issuer() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let (dir, db) = temp_db();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
