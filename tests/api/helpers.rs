@@ -244,3 +244,18 @@ impl TestApp {
         serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap()
     }
 }
+
+impl TestApp {
+    /// A client_credentials access token for a machine client (asserting it is issued).
+    pub async fn machine_token(&self, id: &str, secret: &str) -> String {
+        let res = self
+            .post_form(
+                "/token",
+                "grant_type=client_credentials",
+                Some((id, secret)),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
+        res.json()["access_token"].as_str().unwrap().to_owned()
+    }
+}

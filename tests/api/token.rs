@@ -73,17 +73,7 @@ fn verify_es256_with_jwk(token: &str, jwk: &Value) -> bool {
 async fn the_issued_token_verifies_against_the_served_jwks() {
     let app = spawn_app().await;
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
-    let token = app
-        .post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&id, &secret)),
-        )
-        .await
-        .json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = app.machine_token(&id, &secret).await;
     let jwks = app.get("/jwks.json").await.json();
     let (header, _) = jwt_parts(&token);
     let jwk = jwks["keys"]
@@ -122,17 +112,7 @@ async fn every_signing_algorithm_yields_tokens_that_verify_against_the_jwks() {
         );
         let app = spawn_app_with(&toml).await;
         let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
-        let token = app
-            .post_form(
-                "/token",
-                "grant_type=client_credentials",
-                Some((&id, &secret)),
-            )
-            .await
-            .json()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = app.machine_token(&id, &secret).await;
         let jwks = app.get("/jwks.json").await.json();
         let parsed: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
         let (header, _) = jwt_parts(&token);

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::body::OAuthForm;
-use super::client_auth::{authenticate, presented};
+use super::client_auth::{Presented, authenticate, presented};
 use crate::error::{Error, ErrorCode, Result};
 use crate::oauth::resource::Resource;
 use crate::state::{App, AppState};
@@ -67,8 +67,10 @@ pub async fn token(
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Result<Response> {
-    let result = answer(&app, &headers, &form).await;
-    let client_id = presented(&headers, &form).ok().map(|p| p.client_id);
+    // Read the credentials once: the answer authenticates them, the audit names the client.
+    let credentials = presented(&headers, &form);
+    let client_id = credentials.as_ref().ok().map(|p| p.client_id.clone());
+    let result = answer(&app, credentials, &form).await;
     let fields = serde_json::json!({
         "client_id": client_id,
         "grant_type": form.get("grant_type"),
@@ -82,9 +84,9 @@ pub async fn token(
     result
 }
 
-async fn answer(app: &App, headers: &HeaderMap, form: &OAuthForm) -> Result<Response> {
+async fn answer(app: &App, credentials: Result<Presented>, form: &OAuthForm) -> Result<Response> {
     let grant_type = form.require("grant_type")?;
-    let credentials = presented(headers, form)?;
+    let credentials = credentials?;
     let client = authenticate(app, &credentials).await?;
     let quota = app
         .token_limiter
