@@ -10,28 +10,10 @@ impl Store {
     /// from its current tip. `BEGIN IMMEDIATE` takes the write lock before
     /// reading the tip, so two writers (server and CLI) cannot fork the chain.
     pub async fn append_audit(&self, events: &[(i64, String)]) -> Result<(), sqlx::Error> {
-        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        let tip: Option<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (mut seq, mut prev) = tip.unwrap_or((0, GENESIS.to_vec()));
-        for (at, event) in events {
-            seq += 1;
-            let hash = link(&prev, seq, *at, event);
-            sqlx::query(
-                "INSERT INTO audit_log (seq, at, event, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(seq)
-            .bind(at)
-            .bind(event)
-            .bind(&prev)
-            .bind(&hash)
-            .execute(&mut *tx)
+        let events = events.to_vec();
+        self.on_writer(move |pool| async move { append(&pool, &events).await })
             .await?;
-            prev = hash;
-        }
-        tx.commit().await
+        self.durable().await
     }
 
     /// Records from `since` (unix seconds) on, oldest first, at most `limit`.
@@ -67,6 +49,31 @@ impl Store {
             .await?;
         Ok(rows.iter().map(record).collect())
     }
+}
+
+async fn append(pool: &sqlx::SqlitePool, events: &[(i64, String)]) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let tip: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (mut seq, mut prev) = tip.unwrap_or((0, GENESIS.to_vec()));
+    for (at, event) in events {
+        seq += 1;
+        let hash = link(&prev, seq, *at, event);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, event, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(seq)
+        .bind(at)
+        .bind(event)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+        prev = hash;
+    }
+    tx.commit().await
 }
 
 fn record(r: &sqlx::sqlite::SqliteRow) -> Record {

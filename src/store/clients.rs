@@ -78,6 +78,7 @@ impl Store {
         .bind(c.registration_token_hash)
         .execute(self.writer())
         .await?;
+        self.durable().await?;
         Ok(())
     }
 
@@ -155,6 +156,7 @@ impl Store {
             .bind(id)
             .execute(self.writer())
             .await?;
+        self.durable().await?;
         // After the commit: a request that raced the delete cannot re-cache the row.
         self.clients.forget(id);
         Ok(done.rows_affected() > 0)
@@ -197,6 +199,7 @@ impl Store {
         .bind(now)
         .execute(self.writer())
         .await?;
+        self.durable().await?;
         self.find_client(id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("client {id} vanished"))
@@ -230,6 +233,7 @@ impl Store {
         .bind(id)
         .execute(self.writer())
         .await?;
+        self.durable().await?;
         self.clients.forget(id);
         Ok(())
     }
@@ -247,6 +251,7 @@ impl Store {
             .bind(now - 3600)
             .execute(self.writer())
             .await?;
+        self.durable().await?;
         Ok(())
     }
 
@@ -261,6 +266,7 @@ impl Store {
         .bind(before)
         .execute(self.writer())
         .await?;
+        self.durable().await?;
         self.clients.clear();
         Ok(done.rows_affected())
     }

@@ -6,6 +6,7 @@
 use sqlx::{Row, SqliteConnection};
 
 use super::Store;
+use super::refresh::{NewFamily, NewToken, create_family};
 
 pub struct NewCode<'a> {
     pub hash: &'a [u8],
@@ -50,29 +51,45 @@ pub fn split_list(s: &str) -> Vec<String> {
 }
 
 impl Store {
+    /// Store a new code (on the writer thread).
     pub async fn insert_code(&self, c: &NewCode<'_>) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, redirect_uri_sent, \
-             code_challenge, scope, resources, auth_time, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(c.hash)
-        .bind(c.client_id)
-        .bind(c.user_id)
-        .bind(c.redirect_uri)
-        .bind(c.redirect_uri_sent)
-        .bind(c.code_challenge)
-        .bind(c.scope)
-        .bind(c.resources.join(" "))
-        .bind(c.auth_time)
-        .bind(c.expires_at)
-        .execute(self.writer())
+        let row = (
+            c.hash.to_vec(),
+            c.client_id.to_owned(),
+            c.user_id.to_owned(),
+            c.redirect_uri.to_owned(),
+            c.redirect_uri_sent,
+            c.code_challenge.to_owned(),
+            c.scope.to_owned(),
+            c.resources.join(" "),
+        );
+        let (auth_time, expires_at) = (c.auth_time, c.expires_at);
+        self.on_writer(move |pool| async move {
+            sqlx::query(
+                "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, redirect_uri_sent, \
+                 code_challenge, scope, resources, auth_time, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(row.0)
+            .bind(row.1)
+            .bind(row.2)
+            .bind(row.3)
+            .bind(row.4)
+            .bind(row.5)
+            .bind(row.6)
+            .bind(row.7)
+            .bind(auth_time)
+            .bind(expires_at)
+            .execute(&pool)
+            .await
+            .map(|_| ())
+        })
         .await?;
-        Ok(())
+        self.durable().await
     }
 }
 
 /// Consume a code inside the caller's transaction.
-pub async fn consume(
+async fn consume(
     conn: &mut SqliteConnection,
     hash: &[u8],
     client_id: &str,
@@ -90,15 +107,7 @@ pub async fn consume(
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(r) = row {
-        return Ok(Redemption::Fresh(CodeGrant {
-            user_id: r.get("user_id"),
-            redirect_uri: r.get("redirect_uri"),
-            redirect_uri_sent: r.get("redirect_uri_sent"),
-            code_challenge: r.get("code_challenge"),
-            scope: r.get("scope"),
-            resources: split_list(r.get("resources")),
-            auth_time: r.get("auth_time"),
-        }));
+        return Ok(Redemption::Fresh(grant_of(&r)));
     }
     type Used = (Option<i64>, Option<String>, Option<String>, Option<i64>);
     let used: Option<Used> = sqlx::query_as(
@@ -128,34 +137,111 @@ pub async fn consume(
     }
 }
 
-/// Remember the access token a redemption issued.
-pub async fn link_access_token(
+/// What a successful redemption issues, decided (and signed) before the
+/// transaction so the writer is held only for the SQL.
+pub struct Issue {
+    /// The refresh family and its first token, when the client may refresh:
+    /// `(family id, token hash, token expiry)`.
+    pub family: Option<(String, Vec<u8>, i64)>,
+    pub access_jti: String,
+    pub access_exp: i64,
+}
+
+impl Store {
+    /// An unconsumed, unexpired code of this client, read without touching it
+    /// (the checks run on it before [`Store::redeem_code`] consumes it).
+    pub async fn pending_code(
+        &self,
+        hash: &[u8],
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<CodeGrant>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT user_id, redirect_uri, redirect_uri_sent, code_challenge, scope, resources, auth_time \
+             FROM authorization_codes WHERE code_hash = ? AND client_id = ? AND consumed_at IS NULL AND expires_at > ?",
+        )
+        .bind(hash)
+        .bind(client_id)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(grant_of))
+    }
+
+    /// Consume a code in one transaction on the writer thread and, when it was
+    /// fresh and `issue` is given, create the refresh family and remember what
+    /// was issued (so a replay can revoke it). Without `issue` the code is
+    /// only consumed: a redemption whose checks failed still uses it up.
+    pub async fn redeem_code(
+        &self,
+        hash: &[u8],
+        client_id: &str,
+        now: i64,
+        issue: Option<Issue>,
+    ) -> Result<Redemption, sqlx::Error> {
+        let (hash, client_id) = (hash.to_vec(), client_id.to_owned());
+        let outcome = self
+            .on_writer(move |pool| async move {
+                let mut tx = pool.begin().await?;
+                let outcome = consume(&mut tx, &hash, &client_id, now).await?;
+                if let (Redemption::Fresh(grant), Some(issue)) = (&outcome, issue) {
+                    record_issue(&mut tx, &hash, &client_id, grant, &issue, now).await?;
+                }
+                tx.commit().await?;
+                Ok(outcome)
+            })
+            .await?;
+        self.durable().await?;
+        Ok(outcome)
+    }
+}
+
+async fn record_issue(
     conn: &mut SqliteConnection,
     hash: &[u8],
-    jti: &str,
-    exp: i64,
+    client_id: &str,
+    grant: &CodeGrant,
+    issue: &Issue,
+    now: i64,
 ) -> Result<(), sqlx::Error> {
+    let mut family_id = None;
+    if let Some((id, token_hash, token_exp)) = &issue.family {
+        let family = NewFamily {
+            id,
+            client_id,
+            user_id: &grant.user_id,
+            scope: &grant.scope,
+            resources: &grant.resources,
+            auth_time: grant.auth_time,
+            now,
+        };
+        let token = NewToken {
+            hash: token_hash,
+            expires_at: *token_exp,
+        };
+        create_family(conn, &family, &token).await?;
+        family_id = Some(id.as_str());
+    }
     sqlx::query(
-        "UPDATE authorization_codes SET access_jti = ?, access_exp = ? WHERE code_hash = ?",
+        "UPDATE authorization_codes SET family_id = ?, access_jti = ?, access_exp = ? WHERE code_hash = ?",
     )
-    .bind(jti)
-    .bind(exp)
+    .bind(family_id)
+    .bind(&issue.access_jti)
+    .bind(issue.access_exp)
     .bind(hash)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Remember which refresh family a redemption created.
-pub async fn link_family(
-    conn: &mut SqliteConnection,
-    hash: &[u8],
-    family_id: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE authorization_codes SET family_id = ? WHERE code_hash = ?")
-        .bind(family_id)
-        .bind(hash)
-        .execute(conn)
-        .await?;
-    Ok(())
+fn grant_of(r: &sqlx::sqlite::SqliteRow) -> CodeGrant {
+    CodeGrant {
+        user_id: r.get("user_id"),
+        redirect_uri: r.get("redirect_uri"),
+        redirect_uri_sent: r.get("redirect_uri_sent"),
+        code_challenge: r.get("code_challenge"),
+        scope: r.get("scope"),
+        resources: split_list(r.get("resources")),
+        auth_time: r.get("auth_time"),
+    }
 }

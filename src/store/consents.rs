@@ -24,17 +24,22 @@ impl Store {
         scope: &str,
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
-        )
-        .bind(user_id)
-        .bind(client_id)
-        .bind(scope)
-        .bind(now)
-        .execute(self.writer())
+        let row = (user_id.to_owned(), client_id.to_owned(), scope.to_owned());
+        self.on_writer(move |pool| async move {
+            sqlx::query(
+                "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
+            )
+            .bind(row.0)
+            .bind(row.1)
+            .bind(row.2)
+            .bind(now)
+            .execute(&pool)
+            .await
+            .map(|_| ())
+        })
         .await?;
-        Ok(())
+        self.durable().await
     }
 
     /// Withdraw a consent and kill the refresh families it allowed.
@@ -51,6 +56,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.durable().await?;
         Ok(gone.rows_affected() > 0)
     }
 }

@@ -43,6 +43,7 @@ impl Store {
         .bind(sealer.is_some())
         .execute(self.writer())
         .await?;
+        self.durable().await?;
         Ok(())
     }
 
@@ -87,6 +88,7 @@ impl Store {
             .bind(kid)
             .execute(self.writer())
             .await?;
+        self.durable().await?;
         tracing::info!(
             kid,
             "sealed a plaintext signing key with the key-encryption key"
@@ -99,6 +101,7 @@ impl Store {
             .bind(kid)
             .execute(self.writer())
             .await?;
+        self.durable().await?;
         Ok(())
     }
 

@@ -116,7 +116,8 @@ async fn family(conn: &mut SqliteConnection, id: &str) -> Result<Family, sqlx::E
 }
 
 impl Store {
-    /// Exchange `old` for `new` in one transaction; see the module docs.
+    /// Exchange `old` for `new` in one transaction, on the writer thread;
+    /// see the module docs.
     pub async fn rotate_refresh(
         &self,
         old: &[u8],
@@ -125,31 +126,21 @@ impl Store {
         now: i64,
         grace: i64,
     ) -> Result<Rotation, sqlx::Error> {
-        let mut tx = self.writer().begin().await?;
-        let fresh: Option<String> = sqlx::query_scalar(
-            // A correlated EXISTS checks the token's own family by primary
-            // key; `family_id IN (SELECT … WHERE client_id = ?)` would scan
-            // every family of the client (measured: 3 ms of CPU per rotation
-            // for a client with a few thousand families).
-            "UPDATE refresh_tokens SET rotated_at = ? \
-             WHERE token_hash = ? AND rotated_at IS NULL AND expires_at > ? AND EXISTS \
-             (SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id AND f.client_id = ? \
-              AND f.revoked_at IS NULL) RETURNING family_id",
-        )
-        .bind(now)
-        .bind(old)
-        .bind(now)
-        .bind(client_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let outcome = match fresh {
-            Some(family_id) => {
-                add_token(&mut tx, &family_id, new, now).await?;
-                Rotation::Rotated(family(&mut tx, &family_id).await?)
-            }
-            None => replayed(&mut tx, old, client_id, new, now, grace).await?,
-        };
-        tx.commit().await?;
+        let (old, client_id) = (old.to_vec(), client_id.to_owned());
+        let (new_hash, new_exp) = (new.hash.to_vec(), new.expires_at);
+        let outcome = self
+            .on_writer(move |pool| async move {
+                let new = NewToken {
+                    hash: &new_hash,
+                    expires_at: new_exp,
+                };
+                let mut tx = pool.begin().await?;
+                let outcome = rotate(&mut tx, &old, &client_id, &new, now, grace).await?;
+                tx.commit().await?;
+                Ok(outcome)
+            })
+            .await?;
+        self.durable().await?;
         Ok(outcome)
     }
 
@@ -168,7 +159,41 @@ impl Store {
         .bind(client_id)
         .execute(self.writer())
         .await?;
+        self.durable().await?;
         Ok(done.rows_affected())
+    }
+}
+
+async fn rotate(
+    conn: &mut SqliteConnection,
+    old: &[u8],
+    client_id: &str,
+    new: &NewToken<'_>,
+    now: i64,
+    grace: i64,
+) -> Result<Rotation, sqlx::Error> {
+    let fresh: Option<String> = sqlx::query_scalar(
+        // A correlated EXISTS checks the token's own family by primary
+        // key; `family_id IN (SELECT … WHERE client_id = ?)` would scan
+        // every family of the client (measured: 3 ms of CPU per rotation
+        // for a client with a few thousand families).
+        "UPDATE refresh_tokens SET rotated_at = ? \
+         WHERE token_hash = ? AND rotated_at IS NULL AND expires_at > ? AND EXISTS \
+         (SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id AND f.client_id = ? \
+          AND f.revoked_at IS NULL) RETURNING family_id",
+    )
+    .bind(now)
+    .bind(old)
+    .bind(now)
+    .bind(client_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match fresh {
+        Some(family_id) => {
+            add_token(conn, &family_id, new, now).await?;
+            Ok(Rotation::Rotated(family(conn, &family_id).await?))
+        }
+        None => replayed(conn, old, client_id, new, now, grace).await,
     }
 }
 

@@ -22,15 +22,25 @@ pub struct NewSession<'a> {
 
 impl Store {
     pub async fn create_session(&self, s: &NewSession<'_>) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO sessions (id_hash, user_id, csrf, auth_time, expires_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(s.id_hash)
-            .bind(s.user_id)
-            .bind(s.csrf)
-            .bind(s.auth_time)
-            .bind(s.expires_at)
-            .execute(self.writer())
-            .await?;
-        Ok(())
+        let row = (
+            s.id_hash.to_vec(),
+            s.user_id.map(str::to_owned),
+            s.csrf.to_owned(),
+        );
+        let (auth_time, expires_at) = (s.auth_time, s.expires_at);
+        self.on_writer(move |pool| async move {
+            sqlx::query("INSERT INTO sessions (id_hash, user_id, csrf, auth_time, expires_at) VALUES (?, ?, ?, ?, ?)")
+                .bind(row.0)
+                .bind(row.1)
+                .bind(row.2)
+                .bind(auth_time)
+                .bind(expires_at)
+                .execute(&pool)
+                .await
+                .map(|_| ())
+        })
+        .await?;
+        self.durable().await
     }
 
     /// A live session by the keyed hash of its cookie.
@@ -58,6 +68,7 @@ impl Store {
             .bind(now)
             .execute(self.writer())
             .await?;
+        self.durable().await?;
         Ok(())
     }
 }

@@ -36,6 +36,7 @@ impl Store {
         .bind(now)
         .execute(self.writer())
         .await?;
+        self.durable().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -91,6 +92,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        self.durable().await?;
         Ok(id.is_some())
     }
 
@@ -100,6 +102,7 @@ impl Store {
             .bind(username)
             .execute(self.writer())
             .await?;
+        self.durable().await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -1,9 +1,11 @@
 //! The authorization code grant (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3, RFC 7636).
 //!
-//! In one transaction: consume the code (single use, bound to this client),
-//! check PKCE, the redirect URI and any narrowing `resource`, and create the
-//! refresh-token family linked to the code, so that a replay of the code can
-//! revoke what this redemption issued. A failed check still consumes the code.
+//! The code is read first and PKCE, the redirect URI and any narrowing
+//! `resource` are checked on it; the access token is signed. Then one
+//! transaction consumes the code (single use, bound to this client; a guarded
+//! `UPDATE`, so a racing redemption loses) and creates the refresh-token
+//! family linked to the code, so that a replay can revoke what this
+//! redemption issued. A failed check still consumes the code.
 
 use crate::error::{Error, Result};
 use crate::http::body::OAuthForm;
@@ -14,8 +16,7 @@ use crate::oauth::scope::ScopeSet;
 use crate::secrets::random_token;
 use crate::state::App;
 use crate::store::clients::ClientAuth;
-use crate::store::codes::{self, CodeGrant, Redemption};
-use crate::store::refresh::{NewFamily, NewToken, create_family};
+use crate::store::codes::{CodeGrant, Issue, Redemption};
 use crate::tokens::{Grant, mint};
 
 use super::narrow_resources;
@@ -48,63 +49,32 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
     form.require("code_verifier")?;
     let code_hash = app.hasher.hash(code);
     let now = app.clock.now();
-    let mut tx = app.store.writer().begin().await?;
-    let grant = match codes::consume(&mut tx, &code_hash, &client.id, now).await? {
-        Redemption::Fresh(g) => g,
-        Redemption::Replayed => {
-            tx.commit().await?;
-            let fields = serde_json::json!({"client_id": client.id, "action": "refresh tokens of the first use revoked"});
-            app.audit
-                .record_durably("authorization_code_replayed", now, fields)
-                .await
-                .map_err(Error::internal)?;
-            return Err(Error::invalid_grant(
-                "the authorization code was already used",
-            ));
-        }
-        Redemption::Invalid => {
-            return Err(Error::invalid_grant(
-                "the authorization code is invalid or expired",
-            ));
-        }
+    let Some(grant) = app.store.pending_code(&code_hash, &client.id, now).await? else {
+        // Unknown, expired or already used: the writer tells which, and
+        // revokes what a first use issued.
+        let outcome = app
+            .store
+            .redeem_code(&code_hash, &client.id, now, None)
+            .await?;
+        return Err(refused(app, client, outcome, now).await);
     };
     let checked = check(&grant, form).and_then(|()| narrow_resources(app, form, &grant.resources));
     let resources = match checked {
         Ok(r) => r,
         Err(e) => {
-            tx.commit().await?;
-            return Err(e);
+            let outcome = app
+                .store
+                .redeem_code(&code_hash, &client.id, now, None)
+                .await?;
+            return Err(match outcome {
+                Redemption::Fresh(_) => e,
+                other => refused(app, client, other, now).await,
+            });
         }
     };
     let scope =
         ScopeSet::parse(&grant.scope).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
-    let refresh_token = if client.allows(GrantType::RefreshToken) {
-        let token = random_token(32).map_err(Error::internal)?;
-        let family_id = uuid::Uuid::new_v4().simple().to_string();
-        let family = NewFamily {
-            id: &family_id,
-            client_id: &client.id,
-            user_id: &grant.user_id,
-            scope: &grant.scope,
-            resources: &grant.resources,
-            auth_time: grant.auth_time,
-            now,
-        };
-        let expires_at = now + app.config.tokens.refresh_token_ttl.as_secs() as i64;
-        create_family(
-            &mut tx,
-            &family,
-            &NewToken {
-                hash: &app.hasher.hash(&token),
-                expires_at,
-            },
-        )
-        .await?;
-        codes::link_family(&mut tx, &code_hash, &family_id).await?;
-        Some(token)
-    } else {
-        None
-    };
+    // Sign before the transaction: the writer is held for SQL only.
     let access = mint(
         app,
         &Grant {
@@ -115,9 +85,29 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
             auth_time: Some(grant.auth_time),
         },
     )?;
-    codes::link_access_token(&mut tx, &code_hash, &access.jti, access.exp).await?;
-    // Commit before answering: an acknowledged refresh token is on disk.
-    tx.commit().await?;
+    let refresh_token = if client.allows(GrantType::RefreshToken) {
+        Some(random_token(32).map_err(Error::internal)?)
+    } else {
+        None
+    };
+    let issue = Issue {
+        family: refresh_token.as_ref().map(|token| {
+            let expires_at = now + app.config.tokens.refresh_token_ttl.as_secs() as i64;
+            let family_id = uuid::Uuid::new_v4().simple().to_string();
+            (family_id, app.hasher.hash(token).to_vec(), expires_at)
+        }),
+        access_jti: access.jti,
+        access_exp: access.exp,
+    };
+    // Committed (and on disk) before answering: an acknowledged refresh token
+    // exists; if another redemption won the race, nothing is issued.
+    let outcome = app
+        .store
+        .redeem_code(&code_hash, &client.id, now, Some(issue))
+        .await?;
+    if !matches!(outcome, Redemption::Fresh(_)) {
+        return Err(refused(app, client, outcome, now).await);
+    }
     Ok(TokenResponse {
         access_token: access.jwt,
         token_type: "Bearer",
@@ -125,4 +115,22 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
         scope: scope.to_string(),
         refresh_token,
     })
+}
+
+/// The answer to a code that was not fresh; a replay is audited durably.
+async fn refused(app: &App, client: &ClientAuth, outcome: Redemption, now: i64) -> Error {
+    match outcome {
+        Redemption::Replayed => {
+            let fields = serde_json::json!({"client_id": client.id, "action": "refresh tokens of the first use revoked"});
+            if let Err(e) = app
+                .audit
+                .record_durably("authorization_code_replayed", now, fields)
+                .await
+            {
+                return Error::internal(e);
+            }
+            Error::invalid_grant("the authorization code was already used")
+        }
+        _ => Error::invalid_grant("the authorization code is invalid or expired"),
+    }
 }
