@@ -16,6 +16,8 @@ pub mod chain;
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwapOption;
+
 use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -33,7 +35,8 @@ struct Entry {
 }
 
 pub struct Audit {
-    tx: Mutex<Option<mpsc::Sender<Entry>>>,
+    /// Swapped out at shutdown; a lock-free read on every event.
+    tx: ArcSwapOption<mpsc::Sender<Entry>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     metrics: Option<Arc<Metrics>>,
 }
@@ -61,7 +64,7 @@ impl Audit {
         let (tx, rx) = mpsc::channel(65_536);
         let writer = tokio::spawn(write_batches(store, rx, metrics.clone()));
         Self {
-            tx: Mutex::new(Some(tx)),
+            tx: ArcSwapOption::from_pointee(tx),
             writer: Mutex::new(Some(writer)),
             metrics,
         }
@@ -76,8 +79,9 @@ impl Audit {
     ) -> bool {
         let json = Value::Object(event(kind, at, fields)).to_string();
         tracing::info!(target: "tessera::audit", "{json}");
-        let sender = self.tx.lock().await.clone();
-        let Some(sender) = sender else { return false };
+        let Some(sender) = self.tx.load_full() else {
+            return false;
+        };
         if let Some(m) = &self.metrics {
             m.add_audit_backlog(1);
         }
@@ -103,7 +107,7 @@ impl Audit {
 
     /// Stop accepting events and wait until every queued one is written.
     pub async fn shutdown(&self) {
-        self.tx.lock().await.take();
+        self.tx.store(None);
         if let Some(writer) = self.writer.lock().await.take() {
             let _ = writer.await;
         }

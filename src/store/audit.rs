@@ -1,5 +1,7 @@
 //! Persisted audit records.
 
+use std::sync::LazyLock;
+
 use sqlx::Row;
 
 use super::Store;
@@ -10,10 +12,10 @@ impl Store {
     /// from its current tip. `BEGIN IMMEDIATE` takes the write lock before
     /// reading the tip, so two writers (server and CLI) cannot fork the chain.
     pub async fn append_audit(&self, events: &[(i64, String)]) -> Result<(), sqlx::Error> {
-        let events = events.to_vec();
-        self.on_writer(move |pool| async move { append(&pool, &events).await })
-            .await?;
-        self.durable().await
+        self.write(events.to_vec(), |events, conn| {
+            Box::pin(append(conn, events))
+        })
+        .await
     }
 
     /// Records from `since` (unix seconds) on, oldest first, at most `limit`.
@@ -51,29 +53,63 @@ impl Store {
     }
 }
 
-async fn append(pool: &sqlx::SqlitePool, events: &[(i64, String)]) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+/// Rows per multi-row `INSERT`: a batch is written in chunks of these sizes,
+/// so a handful of statements (each prepared once) serve any batch, in a few
+/// round trips to the connection's thread instead of one per event.
+const CHUNKS: [usize; 3] = [64, 8, 1];
+
+/// Inside the batch's `BEGIN IMMEDIATE`, which took the write lock before the
+/// tip is read.
+async fn append(
+    conn: &mut sqlx::SqliteConnection,
+    events: &[(i64, String)],
+) -> Result<(), sqlx::Error> {
     let tip: Option<(i64, Vec<u8>)> =
         sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?;
     let (mut seq, mut prev) = tip.unwrap_or((0, GENESIS.to_vec()));
-    for (at, event) in events {
-        seq += 1;
-        let hash = link(&prev, seq, *at, event);
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, event, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(seq)
-        .bind(at)
-        .bind(event)
-        .bind(&prev)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await?;
-        prev = hash;
+    let mut rest = events;
+    while !rest.is_empty() {
+        let size = CHUNKS.into_iter().find(|&n| n <= rest.len()).unwrap_or(1);
+        let (chunk, tail) = rest.split_at(size);
+        let mut query = sqlx::query(insert_sql(size));
+        for (at, event) in chunk {
+            seq += 1;
+            let hash = link(&prev, seq, *at, event);
+            query = query
+                .bind(seq)
+                .bind(at)
+                .bind(event)
+                .bind(prev)
+                .bind(hash.clone());
+            prev = hash;
+        }
+        query.execute(&mut *conn).await?;
+        rest = tail;
     }
-    tx.commit().await
+    Ok(())
+}
+
+/// The `INSERT` for `rows` rows (one of [`CHUNKS`]), built once.
+fn insert_sql(rows: usize) -> &'static str {
+    static SQL: LazyLock<Vec<(usize, String)>> = LazyLock::new(|| {
+        CHUNKS
+            .iter()
+            .map(|&n| {
+                let values = vec!["(?, ?, ?, ?, ?)"; n].join(", ");
+                (
+                    n,
+                    format!(
+                        "INSERT INTO audit_log (seq, at, event, prev_hash, hash) VALUES {values}"
+                    ),
+                )
+            })
+            .collect()
+    });
+    SQL.iter()
+        .find(|(n, _)| *n == rows)
+        .map_or("", |(_, sql)| sql.as_str())
 }
 
 fn record(r: &sqlx::sqlite::SqliteRow) -> Record {

@@ -78,7 +78,6 @@ impl Store {
         .bind(c.registration_token_hash)
         .execute(self.writer())
         .await?;
-        self.durable().await?;
         Ok(())
     }
 
@@ -156,7 +155,6 @@ impl Store {
             .bind(id)
             .execute(self.writer())
             .await?;
-        self.durable().await?;
         // After the commit: a request that raced the delete cannot re-cache the row.
         self.clients.forget(id);
         Ok(done.rows_affected() > 0)
@@ -199,7 +197,6 @@ impl Store {
         .bind(now)
         .execute(self.writer())
         .await?;
-        self.durable().await?;
         self.find_client(id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("client {id} vanished"))
@@ -233,7 +230,6 @@ impl Store {
         .bind(id)
         .execute(self.writer())
         .await?;
-        self.durable().await?;
         self.clients.forget(id);
         Ok(())
     }
@@ -251,7 +247,6 @@ impl Store {
             .bind(now - 3600)
             .execute(self.writer())
             .await?;
-        self.durable().await?;
         Ok(())
     }
 
@@ -266,7 +261,6 @@ impl Store {
         .bind(before)
         .execute(self.writer())
         .await?;
-        self.durable().await?;
         self.clients.clear();
         Ok(done.rows_affected())
     }

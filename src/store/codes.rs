@@ -51,41 +51,57 @@ pub fn split_list(s: &str) -> Vec<String> {
 }
 
 impl Store {
-    /// Store a new code (on the writer thread).
+    /// Store a new code (group-committed).
     pub async fn insert_code(&self, c: &NewCode<'_>) -> Result<(), sqlx::Error> {
-        let row = (
-            c.hash.to_vec(),
-            c.client_id.to_owned(),
-            c.user_id.to_owned(),
-            c.redirect_uri.to_owned(),
-            c.redirect_uri_sent,
-            c.code_challenge.to_owned(),
-            c.scope.to_owned(),
-            c.resources.join(" "),
-        );
-        let (auth_time, expires_at) = (c.auth_time, c.expires_at);
-        self.on_writer(move |pool| async move {
-            sqlx::query(
-                "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, redirect_uri_sent, \
-                 code_challenge, scope, resources, auth_time, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(row.0)
-            .bind(row.1)
-            .bind(row.2)
-            .bind(row.3)
-            .bind(row.4)
-            .bind(row.5)
-            .bind(row.6)
-            .bind(row.7)
-            .bind(auth_time)
-            .bind(expires_at)
-            .execute(&pool)
-            .await
-            .map(|_| ())
+        let row = CodeRow {
+            hash: c.hash.to_vec(),
+            client_id: c.client_id.to_owned(),
+            user_id: c.user_id.to_owned(),
+            redirect_uri: c.redirect_uri.to_owned(),
+            redirect_uri_sent: c.redirect_uri_sent,
+            code_challenge: c.code_challenge.to_owned(),
+            scope: c.scope.to_owned(),
+            resources: c.resources.join(" "),
+            auth_time: c.auth_time,
+            expires_at: c.expires_at,
+        };
+        self.write(row, |r, conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, \
+                     redirect_uri_sent, code_challenge, scope, resources, auth_time, expires_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&r.hash)
+                .bind(&r.client_id)
+                .bind(&r.user_id)
+                .bind(&r.redirect_uri)
+                .bind(r.redirect_uri_sent)
+                .bind(&r.code_challenge)
+                .bind(&r.scope)
+                .bind(&r.resources)
+                .bind(r.auth_time)
+                .bind(r.expires_at)
+                .execute(conn)
+                .await
+                .map(|_| ())
+            })
         })
-        .await?;
-        self.durable().await
+        .await
     }
+}
+
+struct CodeRow {
+    hash: Vec<u8>,
+    client_id: String,
+    user_id: String,
+    redirect_uri: String,
+    redirect_uri_sent: bool,
+    code_challenge: String,
+    scope: String,
+    resources: String,
+    auth_time: i64,
+    expires_at: i64,
 }
 
 /// Consume a code inside the caller's transaction.
@@ -168,7 +184,7 @@ impl Store {
         Ok(row.as_ref().map(grant_of))
     }
 
-    /// Consume a code in one transaction on the writer thread and, when it was
+    /// Consume a code (group-committed) and, when it was
     /// fresh and `issue` is given, create the refresh family and remember what
     /// was issued (so a replay can revoke it). Without `issue` the code is
     /// only consumed: a redemption whose checks failed still uses it up.
@@ -179,21 +195,30 @@ impl Store {
         now: i64,
         issue: Option<Issue>,
     ) -> Result<Redemption, sqlx::Error> {
-        let (hash, client_id) = (hash.to_vec(), client_id.to_owned());
-        let outcome = self
-            .on_writer(move |pool| async move {
-                let mut tx = pool.begin().await?;
-                let outcome = consume(&mut tx, &hash, &client_id, now).await?;
-                if let (Redemption::Fresh(grant), Some(issue)) = (&outcome, issue) {
-                    record_issue(&mut tx, &hash, &client_id, grant, &issue, now).await?;
+        let job = RedeemJob {
+            hash: hash.to_vec(),
+            client_id: client_id.to_owned(),
+            now,
+            issue,
+        };
+        self.write(job, |j, conn| {
+            Box::pin(async move {
+                let outcome = consume(conn, &j.hash, &j.client_id, j.now).await?;
+                if let (Redemption::Fresh(grant), Some(issue)) = (&outcome, &j.issue) {
+                    record_issue(conn, &j.hash, &j.client_id, grant, issue, j.now).await?;
                 }
-                tx.commit().await?;
                 Ok(outcome)
             })
-            .await?;
-        self.durable().await?;
-        Ok(outcome)
+        })
+        .await
     }
+}
+
+struct RedeemJob {
+    hash: Vec<u8>,
+    client_id: String,
+    now: i64,
+    issue: Option<Issue>,
 }
 
 async fn record_issue(
@@ -220,7 +245,7 @@ async fn record_issue(
             expires_at: *token_exp,
         };
         create_family(conn, &family, &token).await?;
-        family_id = Some(id.as_str());
+        family_id = Some(id.clone());
     }
     sqlx::query(
         "UPDATE authorization_codes SET family_id = ?, access_jti = ?, access_exp = ? WHERE code_hash = ?",

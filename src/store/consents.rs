@@ -24,22 +24,29 @@ impl Store {
         scope: &str,
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        let row = (user_id.to_owned(), client_id.to_owned(), scope.to_owned());
-        self.on_writer(move |pool| async move {
-            sqlx::query(
-                "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
-            )
-            .bind(row.0)
-            .bind(row.1)
-            .bind(row.2)
-            .bind(now)
-            .execute(&pool)
-            .await
-            .map(|_| ())
+        let row = (
+            user_id.to_owned(),
+            client_id.to_owned(),
+            scope.to_owned(),
+            now,
+        );
+        self.write(row, |r, conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES (?, ?, ?, ?) \
+                     ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&r.0)
+                .bind(&r.1)
+                .bind(&r.2)
+                .bind(r.3)
+                .execute(conn)
+                .await
+                .map(|_| ())
+            })
         })
-        .await?;
-        self.durable().await
+        .await
     }
 
     /// Withdraw a consent and kill the refresh families it allowed.
@@ -56,7 +63,6 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.durable().await?;
         Ok(gone.rows_affected() > 0)
     }
 }

@@ -43,7 +43,6 @@ impl Store {
         .bind(sealer.is_some())
         .execute(self.writer())
         .await?;
-        self.durable().await?;
         Ok(())
     }
 
@@ -88,7 +87,6 @@ impl Store {
             .bind(kid)
             .execute(self.writer())
             .await?;
-        self.durable().await?;
         tracing::info!(
             kid,
             "sealed a plaintext signing key with the key-encryption key"
@@ -101,7 +99,6 @@ impl Store {
             .bind(kid)
             .execute(self.writer())
             .await?;
-        self.durable().await?;
         Ok(())
     }
 

@@ -1,11 +1,11 @@
 //! Persistence: an embedded SQLite database through sqlx.
 //!
 //! The connection is tuned for an issuer whose answers must be durable: WAL
-//! journal, foreign keys on, and a busy timeout so writers queue instead of
-//! failing. Durability comes from group commit ([`durability`]): commits run
-//! with `synchronous = NORMAL` and every write method awaits [`Store::durable`]
-//! before it returns, so a 200/201 still means the commit reached the disk,
-//! while one `fsync` serves every transaction committed before it began.
+//! journal, `synchronous = FULL` (a 200/201 means the commit reached the disk),
+//! foreign keys on, and a busy timeout so writers queue instead of failing.
+//! The hot writes (codes, refresh rotation, consents, sessions, the audit
+//! trail) are group-committed by the [`writer`] thread: many requests, one
+//! transaction, one fsync.
 //!
 //! Reads go to a pool of connections (WAL lets them run beside a writer);
 //! every write goes through one dedicated writer connection. SQLite admits one
@@ -20,7 +20,6 @@ pub mod client_cache;
 pub mod clients;
 pub mod codes;
 pub mod consents;
-pub mod durability;
 pub mod keys;
 pub mod maintenance;
 pub mod refresh;
@@ -41,8 +40,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub struct Store {
     pool: SqlitePool,
     writer: SqlitePool,
-    wal: durability::WalSync,
-    writer_thread: std::sync::Arc<writer::WriterThread>,
+    batches: writer::Writer,
     clients: client_cache::ClientCache,
 }
 
@@ -56,11 +54,9 @@ impl Store {
             .with_context(|| format!("database URL '{url}' is not a valid SQLite URL"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let db_file = (!url.contains(":memory:") && !url.contains("mode=memory"))
-            .then(|| options.get_filename().to_path_buf());
         // The writer is never recycled: one connection for the server's life.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -82,9 +78,8 @@ impl Store {
             .with_context(|| format!("cannot open database {url}"))?;
         Ok(Self {
             pool,
+            batches: writer::Writer::start(writer.clone())?,
             writer,
-            wal: durability::WalSync::start(db_file),
-            writer_thread: std::sync::Arc::new(writer::WriterThread::start()?),
             clients: client_cache::ClientCache::default(),
         })
     }
@@ -99,21 +94,14 @@ impl Store {
         &self.writer
     }
 
-    /// Run a write job on the writer thread (see [`writer`]); the job gets
-    /// the writer pool. Callers still await [`Store::durable`] afterwards.
-    pub async fn on_writer<T, F, Fut>(&self, job: F) -> Result<T, sqlx::Error>
+    /// Run a write job in the next group-committed batch (see [`writer`]);
+    /// returns once its transaction is on disk.
+    pub async fn write<D, T>(&self, data: D, job: writer::Job<D, T>) -> Result<T, sqlx::Error>
     where
-        F: FnOnce(SqlitePool) -> Fut,
-        Fut: std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+        D: Send + Sync + 'static,
         T: Send + 'static,
     {
-        self.writer_thread.run(job(self.writer.clone())).await
-    }
-
-    /// Wait until every transaction committed so far is on disk. Every write
-    /// path calls this before it reports success (see [`durability`]).
-    pub async fn durable(&self) -> Result<(), sqlx::Error> {
-        self.wal.sync().await
+        self.batches.write(data, job).await
     }
 
     pub async fn close(&self) {

@@ -25,7 +25,6 @@ impl Store {
             .bind(expires_at)
             .execute(self.writer())
             .await?;
-        self.durable().await?;
         Ok(())
     }
 
@@ -93,8 +92,6 @@ impl Store {
         now: i64,
     ) -> Result<(), sqlx::Error> {
         let mut conn = self.writer().acquire().await?;
-        super::refresh::revoke_family(&mut conn, id, why, now).await?;
-        drop(conn);
-        self.durable().await
+        super::refresh::revoke_family(&mut conn, id, why, now).await
     }
 }

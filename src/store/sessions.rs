@@ -26,21 +26,25 @@ impl Store {
             s.id_hash.to_vec(),
             s.user_id.map(str::to_owned),
             s.csrf.to_owned(),
+            s.auth_time,
+            s.expires_at,
         );
-        let (auth_time, expires_at) = (s.auth_time, s.expires_at);
-        self.on_writer(move |pool| async move {
-            sqlx::query("INSERT INTO sessions (id_hash, user_id, csrf, auth_time, expires_at) VALUES (?, ?, ?, ?, ?)")
-                .bind(row.0)
-                .bind(row.1)
-                .bind(row.2)
-                .bind(auth_time)
-                .bind(expires_at)
-                .execute(&pool)
+        self.write(row, |r, conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO sessions (id_hash, user_id, csrf, auth_time, expires_at) VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(&r.0)
+                .bind(&r.1)
+                .bind(&r.2)
+                .bind(r.3)
+                .bind(r.4)
+                .execute(conn)
                 .await
                 .map(|_| ())
+            })
         })
-        .await?;
-        self.durable().await
+        .await
     }
 
     /// A live session by the keyed hash of its cookie.
@@ -68,7 +72,6 @@ impl Store {
             .bind(now)
             .execute(self.writer())
             .await?;
-        self.durable().await?;
         Ok(())
     }
 }

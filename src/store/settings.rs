@@ -18,7 +18,6 @@ impl Store {
         .bind(&fresh[..])
         .execute(self.writer())
         .await?;
-        self.durable().await?;
         let value: Vec<u8> =
             sqlx::query_scalar("SELECT value FROM settings WHERE name = 'client_secret_pepper'")
                 .fetch_one(self.pool())

@@ -36,7 +36,6 @@ impl Store {
         .bind(now)
         .execute(self.writer())
         .await?;
-        self.durable().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -92,7 +91,6 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        self.durable().await?;
         Ok(id.is_some())
     }
 
@@ -102,7 +100,6 @@ impl Store {
             .bind(username)
             .execute(self.writer())
             .await?;
-        self.durable().await?;
         Ok(done.rows_affected() > 0)
     }
 }
