@@ -104,13 +104,19 @@ enum Command {
 
 /// Logs go to stderr through a background writer, so a request never waits
 /// on the terminal or a pipe (every token request logs an audit line). It is
-/// not lossy: when the buffer is full, logging waits. Keep the guard alive:
-/// dropping it flushes.
+/// not lossy: when the buffer is full, logging waits. The buffer is a
+/// preallocated ring of 32-byte slots: the default 128,000 lines would keep
+/// 4 MB resident from the start; 8,192 lines (256 KiB) absorb bursts as well,
+/// since the writer thread drains them at terminal or pipe speed anyway.
+/// Keep the guard alive: dropping it flushes.
+const LOG_BUFFER_LINES: usize = 8_192;
+
 fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
+        .buffered_lines_limit(LOG_BUFFER_LINES)
         .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
