@@ -6,7 +6,6 @@
 use sqlx::{Row, SqliteConnection};
 
 use super::Store;
-use super::refresh::{NewFamily, NewToken, create_family};
 
 pub struct NewCode<'a> {
     pub hash: &'a [u8],
@@ -221,6 +220,9 @@ struct RedeemJob {
     issue: Option<Issue>,
 }
 
+/// Remember what a fresh redemption issued and create its refresh family:
+/// one round trip to the connection's thread (sqlx runs every statement of
+/// the string, binding `?N` across them).
 async fn record_issue(
     conn: &mut SqliteConnection,
     hash: &[u8],
@@ -229,33 +231,31 @@ async fn record_issue(
     issue: &Issue,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut family_id = None;
-    if let Some((id, token_hash, token_exp)) = &issue.family {
-        let family = NewFamily {
-            id,
-            client_id,
-            user_id: &grant.user_id,
-            scope: &grant.scope,
-            resources: &grant.resources,
-            auth_time: grant.auth_time,
-            now,
-        };
-        let token = NewToken {
-            hash: token_hash,
-            expires_at: *token_exp,
-        };
-        create_family(conn, &family, &token).await?;
-        family_id = Some(id.clone());
-    }
-    sqlx::query(
-        "UPDATE authorization_codes SET family_id = ?, access_jti = ?, access_exp = ? WHERE code_hash = ?",
-    )
-    .bind(family_id)
-    .bind(&issue.access_jti)
-    .bind(issue.access_exp)
-    .bind(hash)
-    .execute(conn)
-    .await?;
+    const LINK: &str = "UPDATE authorization_codes SET family_id = ?1, access_jti = ?2, access_exp = ?3 WHERE code_hash = ?4";
+    const FAMILY_AND_LINK: &str = "INSERT INTO refresh_families \
+         (id, client_id, user_id, scope, resources, auth_time, created_at) VALUES (?1, ?5, ?6, ?7, ?8, ?9, ?10); \
+         INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) VALUES (?11, ?1, ?10, ?12); \
+         UPDATE authorization_codes SET family_id = ?1, access_jti = ?2, access_exp = ?3 WHERE code_hash = ?4";
+    let link = |sql| {
+        sqlx::query(sql)
+            .bind(issue.family.as_ref().map(|f| f.0.as_str()))
+            .bind(&issue.access_jti)
+            .bind(issue.access_exp)
+            .bind(hash)
+    };
+    let query = match &issue.family {
+        None => link(LINK),
+        Some((_, token_hash, token_exp)) => link(FAMILY_AND_LINK)
+            .bind(client_id)
+            .bind(&grant.user_id)
+            .bind(&grant.scope)
+            .bind(grant.resources.join(" "))
+            .bind(grant.auth_time)
+            .bind(now)
+            .bind(token_hash)
+            .bind(token_exp),
+    };
+    query.execute(conn).await?;
     Ok(())
 }
 

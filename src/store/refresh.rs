@@ -11,16 +11,6 @@ use sqlx::{Row, SqliteConnection};
 use super::Store;
 use super::codes::split_list;
 
-pub struct NewFamily<'a> {
-    pub id: &'a str,
-    pub client_id: &'a str,
-    pub user_id: &'a str,
-    pub scope: &'a str,
-    pub resources: &'a [String],
-    pub auth_time: i64,
-    pub now: i64,
-}
-
 /// The grant a family carries.
 #[derive(Debug, Clone)]
 pub struct Family {
@@ -45,27 +35,6 @@ pub enum Rotation {
 pub struct NewToken<'a> {
     pub hash: &'a [u8],
     pub expires_at: i64,
-}
-
-pub async fn create_family(
-    conn: &mut SqliteConnection,
-    f: &NewFamily<'_>,
-    token: &NewToken<'_>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO refresh_families (id, client_id, user_id, scope, resources, auth_time, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(f.id)
-    .bind(f.client_id)
-    .bind(f.user_id)
-    .bind(f.scope)
-    .bind(f.resources.join(" "))
-    .bind(f.auth_time)
-    .bind(f.now)
-    .execute(&mut *conn)
-    .await?;
-    add_token(conn, f.id, token, f.now).await
 }
 
 async fn add_token(
