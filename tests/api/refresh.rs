@@ -241,3 +241,85 @@ async fn purging_removes_only_what_can_no_longer_be_used() {
         "session, code, tokens and family are gone: {removed}"
     );
 }
+
+#[tokio::test]
+async fn concurrent_redemptions_of_one_code_issue_once_then_revoke_it() {
+    // The redemptions reach the group-commit writer together and may share a
+    // batch: exactly one may win, and the losers' replay revokes its family.
+    let app = spawn_app().await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let mut b = Browser::new(&app);
+    let url = authorize_url(&client, &[("scope", "mcp:tools:weather")]);
+    let code = get_code(&mut b, &url, &[]).await;
+    let (r1, r2, r3, r4) = tokio::join!(
+        exchange(&app, &client, &code),
+        exchange(&app, &client, &code),
+        exchange(&app, &client, &code),
+        exchange(&app, &client, &code),
+    );
+    let answers = [r1, r2, r3, r4];
+    let winners: Vec<_> = answers.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(winners.len(), 1, "exactly one redemption wins");
+    for loser in answers.iter().filter(|r| r.status != 200) {
+        loser.assert_error(400, "invalid_grant");
+    }
+    let rt = winners[0].json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    refresh(&app, &client, &rt)
+        .await
+        .assert_error(400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn many_families_rotate_at_once_and_every_new_token_works() {
+    let app = spawn_app().await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let mut b = Browser::new(&app);
+    let url = authorize_url(&client, &[("scope", "mcp:tools:weather")]);
+    let mut tokens = Vec::new();
+    for _ in 0..6 {
+        // One person, one session: after the first, consent is remembered.
+        let code = get_code(&mut b, &url, &[]).await;
+        let t = exchange(&app, &client, &code).await.json();
+        tokens.push(t["refresh_token"].as_str().unwrap().to_owned());
+    }
+    let rotated = futures_rotate(&app, &client, &tokens).await;
+    assert_eq!(rotated.len(), tokens.len());
+    let again = futures_rotate(&app, &client, &rotated).await;
+    assert_eq!(
+        again.len(),
+        tokens.len(),
+        "every rotated token was committed"
+    );
+}
+
+/// Rotate every token concurrently; the new refresh tokens of the 200s.
+async fn futures_rotate(app: &TestApp, client: &str, tokens: &[String]) -> Vec<String> {
+    let mut set = tokio::task::JoinSet::new();
+    for rt in tokens {
+        let router = app.router.clone();
+        let body = form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("client_id", client),
+        ]);
+        set.spawn(async move {
+            use tower::ServiceExt;
+            let req = axum::http::Request::post("/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            let res = router.oneshot(req).await.unwrap();
+            let bytes = axum::body::to_bytes(res.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            json["refresh_token"].as_str().map(str::to_owned)
+        });
+    }
+    set.join_all().await.into_iter().flatten().collect()
+}
