@@ -102,16 +102,7 @@ impl Store {
             now,
             grace,
         };
-        self.write(job, |j, conn| {
-            Box::pin(async move {
-                let new = NewToken {
-                    hash: &j.new_hash,
-                    expires_at: j.new_exp,
-                };
-                rotate(conn, &j.old, &j.client_id, &new, j.now, j.grace).await
-            })
-        })
-        .await
+        self.write(job, |j, conn| Box::pin(rotate(conn, j))).await
     }
 
     /// Revoke every live family of a client for a user (or all users if `None`).
@@ -133,14 +124,7 @@ impl Store {
     }
 }
 
-async fn rotate(
-    conn: &mut SqliteConnection,
-    old: &[u8],
-    client_id: &str,
-    new: &NewToken<'_>,
-    now: i64,
-    grace: i64,
-) -> Result<Rotation, sqlx::Error> {
+async fn rotate(conn: &mut SqliteConnection, j: &RotateJob) -> Result<Rotation, sqlx::Error> {
     // The common case in one round trip to the connection's thread (sqlx
     // runs every statement of the string, binding `?N` across them): mark
     // the token rotated, add its successor to the same family only if that
@@ -160,18 +144,18 @@ async fn rotate(
          SELECT f.id, f.user_id, f.scope, f.resources, f.auth_time FROM refresh_tokens t \
          JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = ?4",
     )
-    .bind(now)
-    .bind(old)
-    .bind(client_id)
-    .bind(new.hash)
-    .bind(new.expires_at)
+    .bind(j.now)
+    .bind(&j.old)
+    .bind(&j.client_id)
+    .bind(&j.new_hash)
+    .bind(j.new_exp)
     .fetch_optional(&mut *conn)
     .await?;
     match fresh {
         Some(row) => Ok(Rotation::Rotated(family_of(&row))),
         // Not live: a grace-window replay, reuse, or nothing (rare; any
         // number of round trips).
-        None => replayed(conn, old, client_id, new, now, grace).await,
+        None => replayed(conn, j).await,
     }
 }
 
@@ -195,14 +179,12 @@ struct RotateJob {
 }
 
 /// The presented token was not live: a grace-window replay, reuse, or nothing.
-async fn replayed(
-    conn: &mut SqliteConnection,
-    old: &[u8],
-    client_id: &str,
-    new: &NewToken<'_>,
-    now: i64,
-    grace: i64,
-) -> Result<Rotation, sqlx::Error> {
+async fn replayed(conn: &mut SqliteConnection, j: &RotateJob) -> Result<Rotation, sqlx::Error> {
+    let (old, client_id, now) = (j.old.as_slice(), j.client_id.as_str(), j.now);
+    let new = NewToken {
+        hash: &j.new_hash,
+        expires_at: j.new_exp,
+    };
     let row = sqlx::query(
         "SELECT t.family_id, t.rotated_at, t.expires_at, f.revoked_at FROM refresh_tokens t \
          JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = ? AND f.client_id = ?",
@@ -219,8 +201,8 @@ async fn replayed(
     let revoked_at: Option<i64> = r.get("revoked_at");
     match (rotated_at, revoked_at) {
         (_, Some(_)) | (None, None) => Ok(Rotation::Invalid),
-        (Some(at), None) if now - at <= grace => {
-            add_token(conn, &family_id, new, now).await?;
+        (Some(at), None) if now - at <= j.grace => {
+            add_token(conn, &family_id, &new, now).await?;
             Ok(Rotation::Rotated(family(conn, &family_id).await?))
         }
         (Some(_), None) => {

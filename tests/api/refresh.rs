@@ -88,8 +88,19 @@ async fn parallel_refreshes_of_one_token_all_succeed_within_the_grace_window() {
 }
 
 async fn futures_join(app: &TestApp, client: &str, rt: &str, n: usize) -> Vec<u16> {
+    let tokens = vec![rt.to_owned(); n];
+    refresh_all(app, client, &tokens)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect()
+}
+
+/// Refresh every token concurrently (spawned tasks): each answer's status and
+/// new refresh token.
+async fn refresh_all(app: &TestApp, client: &str, tokens: &[String]) -> Vec<(u16, Option<String>)> {
     let mut set = tokio::task::JoinSet::new();
-    for _ in 0..n {
+    for rt in tokens {
         let router = app.router.clone();
         let body = form(&[
             ("grant_type", "refresh_token"),
@@ -102,7 +113,13 @@ async fn futures_join(app: &TestApp, client: &str, rt: &str, n: usize) -> Vec<u1
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(axum::body::Body::from(body))
                 .unwrap();
-            router.oneshot(req).await.unwrap().status().as_u16()
+            let res = router.oneshot(req).await.unwrap();
+            let status = res.status().as_u16();
+            let bytes = axum::body::to_bytes(res.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            (status, json["refresh_token"].as_str().map(str::to_owned))
         });
     }
     set.join_all().await
@@ -299,27 +316,6 @@ async fn many_families_rotate_at_once_and_every_new_token_works() {
 
 /// Rotate every token concurrently; the new refresh tokens of the 200s.
 async fn futures_rotate(app: &TestApp, client: &str, tokens: &[String]) -> Vec<String> {
-    let mut set = tokio::task::JoinSet::new();
-    for rt in tokens {
-        let router = app.router.clone();
-        let body = form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", rt),
-            ("client_id", client),
-        ]);
-        set.spawn(async move {
-            use tower::ServiceExt;
-            let req = axum::http::Request::post("/token")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(axum::body::Body::from(body))
-                .unwrap();
-            let res = router.oneshot(req).await.unwrap();
-            let bytes = axum::body::to_bytes(res.into_body(), 1 << 16)
-                .await
-                .unwrap();
-            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            json["refresh_token"].as_str().map(str::to_owned)
-        });
-    }
-    set.join_all().await.into_iter().flatten().collect()
+    let answers = refresh_all(app, client, tokens).await;
+    answers.into_iter().filter_map(|(_, rt)| rt).collect()
 }
