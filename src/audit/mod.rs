@@ -140,12 +140,18 @@ async fn write_batches(store: Store, mut rx: mpsc::Receiver<Entry>, metrics: Opt
     let mut batch: Vec<Entry> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         linger(&mut rx, &mut batch).await;
-        let rows: Vec<(i64, String)> = batch.iter().map(|e| (e.at, e.json.clone())).collect();
-        let mut result = store.append_audit(&rows).await;
+        // The JSON moves into the batch: after the write only the acks are needed.
+        let rows: Arc<Vec<(i64, String)>> = Arc::new(
+            batch
+                .iter_mut()
+                .map(|e| (e.at, std::mem::take(&mut e.json)))
+                .collect(),
+        );
+        let mut result = store.append_audit(rows.clone()).await;
         if result.is_err() {
             // One retry: a busy database (another process's write) is the usual cause.
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            result = store.append_audit(&rows).await;
+            result = store.append_audit(rows.clone()).await;
         }
         if let Err(e) = &result {
             tracing::error!(error = %e, events = rows.len(), "audit records could not be written");

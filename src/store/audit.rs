@@ -1,6 +1,6 @@
 //! Persisted audit records.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use sqlx::Row;
 
@@ -11,11 +11,10 @@ impl Store {
     /// Append events (`(at, json)`) as one transaction, extending the chain
     /// from its current tip. `BEGIN IMMEDIATE` takes the write lock before
     /// reading the tip, so two writers (server and CLI) cannot fork the chain.
-    pub async fn append_audit(&self, events: &[(i64, String)]) -> Result<(), sqlx::Error> {
-        self.write(events.to_vec(), |events, conn| {
-            Box::pin(append(conn, events))
-        })
-        .await
+    /// Shared, so a retry reuses the batch instead of copying every event.
+    pub async fn append_audit(&self, events: Arc<Vec<(i64, String)>>) -> Result<(), sqlx::Error> {
+        self.write(events, |events, conn| Box::pin(append(conn, events)))
+            .await
     }
 
     /// Records from `since` (unix seconds) on, oldest first, at most `limit`.

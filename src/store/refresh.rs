@@ -70,18 +70,12 @@ pub async fn revoke_family(
 
 async fn family(conn: &mut SqliteConnection, id: &str) -> Result<Family, sqlx::Error> {
     let r = sqlx::query(
-        "SELECT user_id, scope, resources, auth_time FROM refresh_families WHERE id = ?",
+        "SELECT id, user_id, scope, resources, auth_time FROM refresh_families WHERE id = ?",
     )
     .bind(id)
     .fetch_one(conn)
     .await?;
-    Ok(Family {
-        id: id.to_owned(),
-        user_id: r.get("user_id"),
-        scope: r.get("scope"),
-        resources: split_list(r.get("resources")),
-        auth_time: r.get("auth_time"),
-    })
+    Ok(family_of(&r))
 }
 
 impl Store {
