@@ -91,12 +91,7 @@ async fn verify_finds_the_first_modified_record() {
     let app = spawn_app().await;
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
     for _ in 0..5 {
-        app.post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&id, &secret)),
-        )
-        .await;
+        app.client_credentials(&id, &secret).await;
     }
     app.state.audit.shutdown().await;
     let db = db_url(&app.dir);

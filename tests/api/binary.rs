@@ -384,14 +384,7 @@ async fn consents_are_listed_and_revoked_from_the_cli() {
 async fn token_inspect_explains_acceptance_and_keys_rotate_from_the_cli() {
     let app = crate::helpers::spawn_app().await;
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
-    let t = app
-        .post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&id, &secret)),
-        )
-        .await
-        .json();
+    let t = app.client_credentials(&id, &secret).await.json();
     let token = t["access_token"].as_str().unwrap();
     let db = crate::helpers::db_url(&app.dir);
     let ok = tessera(&db)

@@ -246,15 +246,19 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// `POST /token` with `grant_type=client_credentials` and HTTP Basic.
+    pub async fn client_credentials(&self, id: &str, secret: &str) -> TestResponse {
+        self.post_form(
+            "/token",
+            "grant_type=client_credentials",
+            Some((id, secret)),
+        )
+        .await
+    }
+
     /// A client_credentials access token for a machine client (asserting it is issued).
     pub async fn machine_token(&self, id: &str, secret: &str) -> String {
-        let res = self
-            .post_form(
-                "/token",
-                "grant_type=client_credentials",
-                Some((id, secret)),
-            )
-            .await;
+        let res = self.client_credentials(id, secret).await;
         assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
         res.json()["access_token"].as_str().unwrap().to_owned()
     }

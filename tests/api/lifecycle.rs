@@ -113,14 +113,7 @@ async fn revoking_an_access_token_is_seen_by_introspection_at_once() {
     let app = spawn_app().await;
     let rs = resource_server(&app).await;
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
-    let t = app
-        .post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&id, &secret)),
-        )
-        .await
-        .json();
+    let t = app.client_credentials(&id, &secret).await.json();
     let at = t["access_token"].as_str().unwrap();
     assert_eq!(introspect(&app, &rs, at).await["active"], true);
     for path in ["/revoke", "/oauth/revoke"] {
@@ -167,14 +160,7 @@ async fn revocation_answers_200_for_unknown_or_foreign_tokens_and_changes_nothin
     let rs = resource_server(&app).await;
     let (a, a_secret) = app.machine_client("mcp:tools:weather", &[]).await;
     let (b, b_secret) = app.machine_client("mcp:tools:weather", &[]).await;
-    let t = app
-        .post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&a, &a_secret)),
-        )
-        .await
-        .json();
+    let t = app.client_credentials(&a, &a_secret).await.json();
     let at = t["access_token"].as_str().unwrap();
     for token in ["unknown-token", at] {
         let res = app
@@ -214,14 +200,7 @@ async fn expired_tokens_and_tokens_of_deleted_clients_or_users_are_inactive() {
         "user removed"
     );
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
-    let m = app
-        .post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&id, &secret)),
-        )
-        .await
-        .json();
+    let m = app.client_credentials(&id, &secret).await.json();
     app.state.store.remove_client(&id).await.unwrap();
     assert_eq!(
         introspect(&app, &rs, m["access_token"].as_str().unwrap()).await["active"],

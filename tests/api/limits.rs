@@ -29,13 +29,7 @@ async fn token_requests_are_limited_per_client_by_scope_tier() {
     let (premium, ps) = app.machine_client("mcp:tools:*", &[]).await;
     let (plain, s) = app.machine_client("mcp:tools:weather", &[]).await;
     for i in 0..3 {
-        let res = app
-            .post_form(
-                "/token",
-                "grant_type=client_credentials",
-                Some((&premium, &ps)),
-            )
-            .await;
+        let res = app.client_credentials(&premium, &ps).await;
         assert_eq!(res.status, 200);
         assert_eq!(res.header("ratelimit-policy"), "3;w=900");
         assert!(
@@ -43,13 +37,7 @@ async fn token_requests_are_limited_per_client_by_scope_tier() {
                 .starts_with(&format!("limit=3, remaining={}, reset=", 2 - i))
         );
     }
-    let res = app
-        .post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&premium, &ps)),
-        )
-        .await;
+    let res = app.client_credentials(&premium, &ps).await;
     res.assert_error(429, "rate_limit_exceeded");
     assert_eq!(
         res.json()["error_description"],
@@ -58,23 +46,10 @@ async fn token_requests_are_limited_per_client_by_scope_tier() {
     assert!(res.header("retry-after").parse::<u64>().unwrap() > 0);
     assert_eq!(res.header("ratelimit-policy"), "3;w=900");
     assert!(res.header("ratelimit").starts_with("limit=3, remaining=0"));
-    assert_eq!(
-        app.post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&plain, &s))
-        )
+    assert_eq!(app.client_credentials(&plain, &s).await.status, 200);
+    app.client_credentials(&plain, &s)
         .await
-        .status,
-        200
-    );
-    app.post_form(
-        "/token",
-        "grant_type=client_credentials",
-        Some((&plain, &s)),
-    )
-    .await
-    .assert_error(429, "rate_limit_exceeded");
+        .assert_error(429, "rate_limit_exceeded");
 }
 
 #[tokio::test]
@@ -82,37 +57,10 @@ async fn an_operator_can_raise_one_clients_limit_and_windows_reset() {
     let clock = tessera::clock::FixedClock::new(1_800_000_000);
     let app = spawn_app_with_clock(&limited("token_default = 1"), clock.clone()).await;
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
-    assert_eq!(
-        app.post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&id, &secret))
-        )
-        .await
-        .status,
-        200
-    );
-    assert_eq!(
-        app.post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&id, &secret))
-        )
-        .await
-        .status,
-        429
-    );
+    assert_eq!(app.client_credentials(&id, &secret).await.status, 200);
+    assert_eq!(app.client_credentials(&id, &secret).await.status, 429);
     clock.advance(900);
-    assert_eq!(
-        app.post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&id, &secret))
-        )
-        .await
-        .status,
-        200
-    );
+    assert_eq!(app.client_credentials(&id, &secret).await.status, 200);
 
     let toml = limited(&format!(
         "token_default = 1\ntoken_per_client = {{ \"{id}\" = 5 }}"
@@ -127,17 +75,7 @@ async fn an_operator_can_raise_one_clients_limit_and_windows_reset() {
         dir: tempfile::tempdir().unwrap(),
     };
     for _ in 0..5 {
-        assert_eq!(
-            raised
-                .post_form(
-                    "/token",
-                    "grant_type=client_credentials",
-                    Some((&id, &secret))
-                )
-                .await
-                .status,
-            200
-        );
+        assert_eq!(raised.client_credentials(&id, &secret).await.status, 200);
     }
 }
 

@@ -56,16 +56,7 @@ async fn metrics_count_requests_tokens_and_refusals_in_prometheus_text() {
     let app = spawn_app_with(&toml).await;
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
     for _ in 0..2 {
-        assert_eq!(
-            app.post_form(
-                "/token",
-                "grant_type=client_credentials",
-                Some((&id, &secret))
-            )
-            .await
-            .status,
-            200
-        );
+        assert_eq!(app.client_credentials(&id, &secret).await.status, 200);
     }
     app.post_form(
         "/token",

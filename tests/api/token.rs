@@ -13,13 +13,7 @@ async fn client_credentials_issues_an_rfc9068_access_token() {
     let (id, secret) = app
         .machine_client("mcp:tools:calendar:read mcp:tools:weather", &[])
         .await;
-    let res = app
-        .post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&id, &secret)),
-        )
-        .await;
+    let res = app.client_credentials(&id, &secret).await;
     assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
     assert_eq!(res.header("cache-control"), "no-store");
     assert_eq!(res.header("pragma"), "no-cache");
@@ -211,13 +205,7 @@ async fn resources_are_matched_canonically_and_several_make_an_audience_array() 
 async fn a_wildcard_client_gets_what_the_resource_accepts_and_may_narrow_it() {
     let app = spawn_app().await;
     let (id, secret) = app.machine_client("mcp:tools:*", &[]).await;
-    let res = app
-        .post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&id, &secret)),
-        )
-        .await;
+    let res = app.client_credentials(&id, &secret).await;
     assert_eq!(
         res.json()["scope"],
         "mcp:tools:weather mcp:tools:calendar:read mcp:tools:calendar:write mcp:tools:email:send"
@@ -234,13 +222,7 @@ async fn a_wildcard_client_gets_what_the_resource_accepts_and_may_narrow_it() {
 async fn a_client_bound_to_an_audience_defaults_to_it_and_cannot_leave_it() {
     let app = spawn_app().await;
     let (id, secret) = app.machine_client("mcp:tools:*", &[FLOWS_RS]).await;
-    let res = app
-        .post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&id, &secret)),
-        )
-        .await;
+    let res = app.client_credentials(&id, &secret).await;
     let (_, claims) = jwt_parts(res.json()["access_token"].as_str().unwrap());
     assert_eq!(claims["aud"], FLOWS_RS);
     assert_eq!(claims["scope"], "mcp:tools:*");
@@ -256,13 +238,7 @@ async fn a_resource_may_shorten_the_token_lifetime() {
         .replace("# access_token_ttl = \"5m\"", "access_token_ttl = \"5m\"");
     let app = spawn_app_with(&toml).await;
     let (id, secret) = app.machine_client("mcp:tools:*", &[FLOWS_RS]).await;
-    let res = app
-        .post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&id, &secret)),
-        )
-        .await;
+    let res = app.client_credentials(&id, &secret).await;
     assert_eq!(res.json()["expires_in"], 300);
 }
 

@@ -74,13 +74,7 @@ async fn basic_credentials_are_form_urldecoded() {
     // Python's SDK URL-encodes each half before base64; our ids are unreserved, so
     // encode a character that changes nothing when decoded ('-' as %2D), if present.
     let encoded_id = id.replace('-', "%2D").replace('_', "%5F");
-    let res = app
-        .post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&encoded_id, &secret)),
-        )
-        .await;
+    let res = app.client_credentials(&encoded_id, &secret).await;
     assert_eq!(res.status, 200);
 }
 
@@ -230,13 +224,7 @@ async fn a_client_without_the_grant_is_unauthorized_client() {
         client["client_id"].as_str().unwrap(),
         client["client_secret"].as_str().unwrap(),
     );
-    let res = app
-        .post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((id, secret)),
-        )
-        .await;
+    let res = app.client_credentials(id, secret).await;
     res.assert_error(400, "unauthorized_client");
 }
 
@@ -245,13 +233,9 @@ async fn a_removed_client_is_refused_at_once() {
     let app = spawn_app().await;
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
     assert!(app.state.store.remove_client(&id).await.unwrap());
-    app.post_form(
-        "/token",
-        "grant_type=client_credentials",
-        Some((&id, &secret)),
-    )
-    .await
-    .assert_error(401, "invalid_client");
+    app.client_credentials(&id, &secret)
+        .await
+        .assert_error(401, "invalid_client");
 }
 
 #[tokio::test]
@@ -270,16 +254,7 @@ async fn a_client_removed_by_another_process_is_refused_within_the_cache_lifetim
     let clock = tessera::clock::FixedClock::new(1_800_000_000);
     let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
-    assert_eq!(
-        app.post_form(
-            "/token",
-            "grant_type=client_credentials",
-            Some((&id, &secret))
-        )
-        .await
-        .status,
-        200
-    );
+    assert_eq!(app.client_credentials(&id, &secret).await.status, 200);
     // Another process deletes the row behind this server's back.
     sqlx::query("DELETE FROM clients WHERE id = ?")
         .bind(&id)
@@ -287,11 +262,7 @@ async fn a_client_removed_by_another_process_is_refused_within_the_cache_lifetim
         .await
         .unwrap();
     clock.advance(tessera::store::client_cache::TTL);
-    app.post_form(
-        "/token",
-        "grant_type=client_credentials",
-        Some((&id, &secret)),
-    )
-    .await
-    .assert_error(401, "invalid_client");
+    app.client_credentials(&id, &secret)
+        .await
+        .assert_error(401, "invalid_client");
 }
