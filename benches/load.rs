@@ -30,6 +30,8 @@ mod scenarios;
 mod server;
 #[path = "load/targets.rs"]
 mod targets;
+#[path = "load/timeline.rs"]
+mod timeline;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -314,6 +316,7 @@ async fn run_scenario(
             ..load
         };
         let (m, u) = drive(p, &p.fixture, scenario, half, options.window()).await?;
+        show_timeline(options, "client_credentials @50% peak", &m);
         rows.push(Row::measured(
             "client_credentials @50% peak",
             "req",
@@ -339,6 +342,21 @@ async fn drive(
         .await
         .map_err(|e| format!("{}: {e}", scenario.name()))?;
     Ok((measured, usage))
+}
+
+/// Write a paced run's latency timeline beside the JSON and name its stalls.
+fn show_timeline(options: &Options, label: &str, m: &Measured) {
+    let dir = options.json.parent().unwrap_or(Path::new("."));
+    match timeline::write(dir, label, &m.samples) {
+        Ok(stalls) if stalls.is_empty() => eprintln!("   {label}: no 100 ms bucket over 20 ms"),
+        Ok(stalls) => {
+            eprintln!("   {label}: {} stalled 100 ms buckets", stalls.len());
+            for s in stalls.iter().take(12) {
+                eprintln!("     {s}");
+            }
+        }
+        Err(e) => eprintln!("   {label}: timeline not written: {e}"),
+    }
 }
 
 /// client_credentials beside a sign-in flood: paced at half of the peak, then
@@ -377,6 +395,9 @@ async fn isolation(options: &Options, p: &Prepared, peak: f64) -> Result<Vec<Row
         let usage = watch_server(&p.server, window).await;
         let cc = cc.await.map_err(|e| format!("isolation: {e}"))?;
         let flood = flood.await.map_err(|e| format!("isolation: {e}"))?;
+        if rate.is_some() {
+            show_timeline(options, label, &cc);
+        }
         eprintln!(
             "-- {label}: token p99 {:.2} ms",
             cc.latency.value_at_quantile(0.99) as f64 / 1000.0

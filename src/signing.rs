@@ -76,7 +76,7 @@ impl Keys {
                 store.delete_key(&spent.material.kid).await?;
                 tracing::info!(kid = %spent.material.kid, "retired signing key removed from the key set");
             }
-            self.ring.store(Arc::new(KeyRing::from_plan(&p)));
+            self.ring.store(Arc::new(KeyRing::from_plan(&p)?));
         }
         Ok(())
     }
@@ -120,7 +120,7 @@ impl Keys {
 
 fn build(stored: &[StoredKey], now: i64, max_ttl: i64) -> anyhow::Result<KeyRing> {
     let p = plan(stored, now, max_ttl).context("no signing key is active yet")?;
-    Ok(KeyRing::from_plan(&p))
+    KeyRing::from_plan(&p)
 }
 
 /// How often a running server looks for key changes.

@@ -17,7 +17,7 @@ pub fn signing_rate(run: Duration) -> Result<f64, String> {
 
 fn sign_loop(run: Duration) -> Result<f64, String> {
     let key = KeyMaterial::generate(Algorithm::Es256).map_err(|e| format!("{e:#}"))?;
-    let signer = Signer::new(&key);
+    let signer = Signer::new(&key).map_err(|e| format!("{e:#}"))?;
     let claims = json!({
         "iss": "http://127.0.0.1:8080",
         "sub": "Yk3q2n1hO0m5c4t7b8a9dQ",

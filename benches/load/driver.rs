@@ -54,6 +54,9 @@ pub struct Measured {
     /// Step latency in microseconds.
     pub latency: Histogram<u64>,
     pub seconds: f64,
+    /// Paced runs only: (ms into the window the step was due, latency in µs),
+    /// so a stall can be placed in time (see `timeline`).
+    pub samples: Vec<(u32, u32)>,
 }
 
 /// What the server used during the measured window.
@@ -100,6 +103,7 @@ pub fn spawn_group(
             first_errors: Vec::new(),
             latency: histogram(),
             seconds: window.measured().as_secs_f64(),
+            samples: Vec::new(),
         };
         for user in users {
             match user.await {
@@ -120,6 +124,7 @@ fn merge(total: &mut Measured, m: Measured) {
         }
     }
     let _ = total.latency.add(&m.latency);
+    total.samples.extend(m.samples);
 }
 
 fn note_error(m: &mut Measured, e: String) {
@@ -156,6 +161,7 @@ async fn run_user(
         first_errors: Vec::new(),
         latency: histogram(),
         seconds: w.measured().as_secs_f64(),
+        samples: Vec::new(),
     };
     loop {
         let due = match pace.as_mut() {
@@ -181,8 +187,12 @@ async fn run_user(
         }
         if due >= w.measure_from && done <= w.until {
             m.steps += 1;
-            m.latency
-                .saturating_record((done - due).as_micros().max(1) as u64);
+            let micros = (done - due).as_micros().max(1) as u64;
+            m.latency.saturating_record(micros);
+            if pace.is_some() {
+                let at = (due - w.measure_from).as_millis() as u32;
+                m.samples.push((at, micros.min(u32::MAX as u64) as u32));
+            }
         }
     }
     m

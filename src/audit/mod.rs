@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -42,22 +42,48 @@ pub struct Audit {
     metrics: Option<Arc<Metrics>>,
 }
 
-/// Build an event: `{"event": kind, "timestamp": RFC 3339, …fields}`.
-pub fn event(kind: &str, at: i64, fields: Value) -> Map<String, Value> {
-    let timestamp = time::OffsetDateTime::from_unix_timestamp(at)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default();
-    let mut out = Map::new();
-    out.insert("event".into(), json!(kind));
-    out.insert("timestamp".into(), json!(timestamp));
-    if let Value::Object(f) = fields {
-        out.extend(f);
+/// RFC 3339 for a unix time, formatted once per second per thread: at
+/// thousands of events a second, nearly all share the previous one's second.
+fn rfc3339(at: i64) -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
     }
-    out
+    LAST.with_borrow_mut(|(second, text)| {
+        if *second != at {
+            *text = time::OffsetDateTime::from_unix_timestamp(at)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_default();
+            *second = at;
+        }
+        text.clone()
+    })
+}
+
+/// Serialize an event: `{"event": kind, "timestamp": RFC 3339, …fields}`,
+/// where `fields` is a JSON object (anything else adds no fields). Written
+/// straight into one buffer: no intermediate `Value` maps on the token path.
+pub fn event_json<F: Serialize + ?Sized>(kind: &str, at: i64, fields: &F) -> String {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"event\":");
+    // Serializing a `&str` or a derived `Serialize` into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, kind);
+    out.extend_from_slice(b",\"timestamp\":\"");
+    out.extend_from_slice(rfc3339(at).as_bytes());
+    out.push(b'"');
+    let start = out.len();
+    let wrote = serde_json::to_writer(&mut out, fields).is_ok();
+    // `{"a":1}` continues the event as `,"a":1}`; `{}` or a non-object closes it.
+    if wrote && out.len() - start > 2 && out[start] == b'{' {
+        out[start] = b',';
+    } else {
+        out.truncate(start);
+        out.push(b'}');
+    }
+    String::from_utf8(out).unwrap_or_default()
 }
 
 impl Audit {
@@ -71,14 +97,14 @@ impl Audit {
         }
     }
 
-    async fn enqueue(
+    async fn enqueue<F: Serialize + ?Sized>(
         &self,
         kind: &str,
         at: i64,
-        fields: Value,
+        fields: &F,
         ack: Option<oneshot::Sender<bool>>,
     ) -> bool {
-        let json = Value::Object(event(kind, at, fields)).to_string();
+        let json = event_json(kind, at, fields);
         tracing::info!(target: "tessera::audit", "{json}");
         let Some(sender) = self.tx.load_full() else {
             return false;
@@ -90,14 +116,19 @@ impl Audit {
     }
 
     /// Record an event; it is written with the next batch.
-    pub async fn record(&self, kind: &str, at: i64, fields: Value) {
-        self.enqueue(kind, at, fields, None).await;
+    pub async fn record<F: Serialize>(&self, kind: &str, at: i64, fields: F) {
+        self.enqueue(kind, at, &fields, None).await;
     }
 
     /// Record an event and wait until it is committed to the database.
-    pub async fn record_durably(&self, kind: &str, at: i64, fields: Value) -> anyhow::Result<()> {
+    pub async fn record_durably<F: Serialize>(
+        &self,
+        kind: &str,
+        at: i64,
+        fields: F,
+    ) -> anyhow::Result<()> {
         let (ack, done) = oneshot::channel();
-        if !self.enqueue(kind, at, fields, Some(ack)).await {
+        if !self.enqueue(kind, at, &fields, Some(ack)).await {
             anyhow::bail!("the audit trail is closed");
         }
         match done.await {
@@ -164,5 +195,48 @@ async fn write_batches(store: Store, mut rx: mpsc::Receiver<Entry>, metrics: Opt
                 let _ = ack.send(result.is_ok());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_json;
+    use serde_json::{Value, json};
+
+    fn parse(s: &str) -> Value {
+        serde_json::from_str(s).expect("an event is valid JSON")
+    }
+
+    #[test]
+    fn fields_follow_the_event_name_and_timestamp() {
+        let e = parse(&event_json(
+            "oauth_token_request",
+            1_760_000_000,
+            &json!({"client_id": "a\"b", "success": true}),
+        ));
+        assert_eq!(e["event"], "oauth_token_request");
+        assert_eq!(e["timestamp"], "2025-10-09T08:53:20Z");
+        assert_eq!(e["client_id"], "a\"b");
+        assert_eq!(e["success"], true);
+        assert_eq!(e.as_object().map(|o| o.len()), Some(4));
+    }
+
+    #[test]
+    fn empty_or_non_object_fields_add_nothing() {
+        for fields in [json!({}), json!(null), json!(["x"]), json!("x")] {
+            let e = parse(&event_json("key_rotated", 0, &fields));
+            assert_eq!(e["timestamp"], "1970-01-01T00:00:00Z");
+            assert_eq!(e.as_object().map(|o| o.len()), Some(2), "{fields}");
+        }
+    }
+
+    #[test]
+    fn the_cached_timestamp_follows_the_second() {
+        let a = parse(&event_json("x", 100, &json!({})));
+        let b = parse(&event_json("x", 101, &json!({})));
+        let c = parse(&event_json("x", 100, &json!({})));
+        assert_eq!(a["timestamp"], "1970-01-01T00:01:40Z");
+        assert_eq!(b["timestamp"], "1970-01-01T00:01:41Z");
+        assert_eq!(a, c);
     }
 }

@@ -9,14 +9,15 @@
 
 pub mod schedule;
 pub mod seal;
+mod signer;
+
+pub use signer::Signer;
 
 use anyhow::{Context, anyhow};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use jsonwebtoken::{EncodingKey, Header};
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
-use serde::Serialize;
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,40 +158,6 @@ fn thumbprint(jwk: &Value) -> String {
     B64.encode(digest.as_ref())
 }
 
-/// Signs access tokens with the current key.
-pub struct Signer {
-    kid: String,
-    header: Header,
-    key: EncodingKey,
-}
-
-impl Signer {
-    pub fn new(material: &KeyMaterial) -> Self {
-        let key = match material.alg {
-            Algorithm::Es256 => EncodingKey::from_ec_der(&material.private_der),
-            Algorithm::EdDsa => EncodingKey::from_ed_der(&material.private_der),
-            Algorithm::Rs256 => EncodingKey::from_rsa_der(&material.private_der),
-        };
-        let mut header = Header::new(material.alg.jwt());
-        header.typ = Some("at+jwt".to_owned());
-        header.kid = Some(material.kid.clone());
-        Self {
-            kid: material.kid.clone(),
-            header,
-            key,
-        }
-    }
-
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    pub fn sign<T: Serialize>(&self, claims: &T) -> anyhow::Result<String> {
-        jsonwebtoken::encode(&self.header, claims, &self.key)
-            .context("signing an access token failed")
-    }
-}
-
 /// The published key set, serialized once.
 pub fn jwks_document(keys: &[&KeyMaterial]) -> Vec<u8> {
     let keys: Vec<&Value> = keys.iter().map(|k| &k.public_jwk).collect();
@@ -209,7 +176,7 @@ mod tests {
             assert_eq!(k.kid, again.kid, "{alg:?}");
             assert_eq!(k.public_jwk["alg"], alg.as_str());
             assert_eq!(k.public_jwk["use"], "sig");
-            let token = Signer::new(&k).sign(&json!({"sub": "x"})).unwrap();
+            let token = Signer::new(&k).unwrap().sign(&json!({"sub": "x"})).unwrap();
             assert_eq!(token.split('.').count(), 3);
         }
     }

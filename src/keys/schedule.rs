@@ -66,7 +66,7 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    pub fn from_plan(plan: &Plan<'_>) -> Self {
+    pub fn from_plan(plan: &Plan<'_>) -> anyhow::Result<Self> {
         let published: Vec<&KeyMaterial> = plan.published.iter().map(|k| &k.material).collect();
         let verifiers = plan
             .published
@@ -78,11 +78,11 @@ impl KeyRing {
                 Some((k.material.kid.clone(), k.material.alg.jwt(), key))
             })
             .collect();
-        Self {
-            signer: Signer::new(&plan.signing.material),
+        Ok(Self {
+            signer: Signer::new(&plan.signing.material)?,
             jwks: Bytes::from(jwks_document(&published)),
             verifiers,
-        }
+        })
     }
 
     /// The verification key and algorithm of a published `kid`.
