@@ -58,11 +58,16 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         // The writer is never recycled: one connection for the server's life.
+        // Neither pool pings a connection before handing it out: sqlx's ping
+        // is a round trip to the connection's thread, on every query, and a
+        // file connection does not go stale like a socket (sqlx still pings
+        // on release and drops a connection that fails).
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot open database {url}"))?;
@@ -73,6 +78,7 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open database {url}"))?;
