@@ -176,8 +176,8 @@ mod tests {
             assert_eq!(k.kid, again.kid, "{alg:?}");
             assert_eq!(k.public_jwk["alg"], alg.as_str());
             assert_eq!(k.public_jwk["use"], "sig");
-            let token = Signer::new(&k).unwrap().sign(&json!({"sub": "x"})).unwrap();
-            assert_eq!(token.split('.').count(), 3);
+            // Signing with it is `signer`'s test: every algorithm, verified by jsonwebtoken.
+            assert!(Signer::new(&again).is_ok(), "{alg:?}");
         }
     }
 
