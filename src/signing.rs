@@ -76,7 +76,9 @@ impl Keys {
                 store.delete_key(&spent.material.kid).await?;
                 tracing::info!(kid = %spent.material.kid, "retired signing key removed from the key set");
             }
-            self.ring.store(Arc::new(KeyRing::from_plan(&p)?));
+            if !self.ring.load().matches(&p) {
+                self.ring.store(Arc::new(KeyRing::from_plan(&p)?));
+            }
         }
         Ok(())
     }

@@ -42,9 +42,9 @@ pub struct Audit {
     metrics: Option<Arc<Metrics>>,
 }
 
-/// RFC 3339 for a unix time, formatted once per second per thread: at
+/// Append RFC 3339 for a unix time, formatted once per second per thread: at
 /// thousands of events a second, nearly all share the previous one's second.
-fn rfc3339(at: i64) -> String {
+fn push_rfc3339(at: i64, out: &mut Vec<u8>) {
     thread_local! {
         static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
     }
@@ -59,8 +59,8 @@ fn rfc3339(at: i64) -> String {
                 .unwrap_or_default();
             *second = at;
         }
-        text.clone()
-    })
+        out.extend_from_slice(text.as_bytes());
+    });
 }
 
 /// Serialize an event: `{"event": kind, "timestamp": RFC 3339, …fields}`,
@@ -72,7 +72,7 @@ pub fn event_json<F: Serialize + ?Sized>(kind: &str, at: i64, fields: &F) -> Str
     // Serializing a `&str` or a derived `Serialize` into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut out, kind);
     out.extend_from_slice(b",\"timestamp\":\"");
-    out.extend_from_slice(rfc3339(at).as_bytes());
+    push_rfc3339(at, &mut out);
     out.push(b'"');
     let start = out.len();
     let wrote = serde_json::to_writer(&mut out, fields).is_ok();
@@ -112,7 +112,12 @@ impl Audit {
         if let Some(m) = &self.metrics {
             m.add_audit_backlog(1);
         }
-        sender.send(Entry { at, json, ack }).await.is_ok()
+        let queued = sender.send(Entry { at, json, ack }).await.is_ok();
+        if let (false, Some(m)) = (queued, &self.metrics) {
+            // The writer has stopped: this event will never leave the backlog.
+            m.add_audit_backlog(-1);
+        }
+        queued
     }
 
     /// Record an event; it is written with the next batch.

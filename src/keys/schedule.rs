@@ -62,6 +62,9 @@ pub fn plan(keys: &[StoredKey], now: i64, max_token_ttl: i64) -> Option<Plan<'_>
 pub struct KeyRing {
     pub signer: Signer,
     pub jwks: Bytes,
+    /// The published kids, in JWKS order: with the signer's kid they decide
+    /// the whole ring (a kid is the thumbprint of its key).
+    published: Vec<String>,
     verifiers: Vec<(String, jsonwebtoken::Algorithm, jsonwebtoken::DecodingKey)>,
 }
 
@@ -81,8 +84,19 @@ impl KeyRing {
         Ok(Self {
             signer: Signer::new(&plan.signing.material)?,
             jwks: Bytes::from(jwks_document(&published)),
+            published: published.iter().map(|k| k.kid.clone()).collect(),
             verifiers,
         })
+    }
+
+    /// Whether `plan` would build this same ring, so a periodic reload that
+    /// finds nothing new keeps it instead of parsing every key again.
+    pub fn matches(&self, plan: &Plan<'_>) -> bool {
+        self.signer.kid() == plan.signing.material.kid
+            && self
+                .published
+                .iter()
+                .eq(plan.published.iter().map(|k| &k.material.kid))
     }
 
     /// The verification key and algorithm of a published `kid`.
@@ -138,6 +152,24 @@ mod tests {
         assert_eq!(p.published.len(), 1);
         assert_eq!(p.spent.len(), 1);
         assert_eq!(p.spent[0].material.kid, keys[0].material.kid);
+    }
+
+    #[test]
+    fn a_ring_matches_its_own_plan_until_a_key_is_added_or_activates() {
+        let mut keys = vec![key(0, 0)];
+        let ring = KeyRing::from_plan(&plan(&keys, 100, 900).unwrap()).unwrap();
+        assert!(ring.matches(&plan(&keys, 200, 900).unwrap()));
+        keys.push(key(300, 1000));
+        assert!(
+            !ring.matches(&plan(&keys, 400, 900).unwrap()),
+            "a pending key is published"
+        );
+        let pending = KeyRing::from_plan(&plan(&keys, 400, 900).unwrap()).unwrap();
+        assert!(pending.matches(&plan(&keys, 500, 900).unwrap()));
+        assert!(
+            !pending.matches(&plan(&keys, 1000, 900).unwrap()),
+            "the pending key starts signing"
+        );
     }
 
     #[test]

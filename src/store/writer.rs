@@ -225,11 +225,47 @@ mod tests {
         assert_eq!(count(&pool).await, 200);
     }
 
+    /// `entered` gets a permit when the gate job runs; it returns once `open` has one.
+    struct Gate {
+        entered: tokio::sync::Semaphore,
+        open: tokio::sync::Semaphore,
+    }
+
+    /// A job that holds its batch open until the test lets it go.
+    fn gate<'c>(
+        g: &'c std::sync::Arc<Gate>,
+        _conn: &'c mut SqliteConnection,
+    ) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            g.entered.add_permits(1);
+            let _pass = g.open.acquire().await;
+            Ok(())
+        })
+    }
+
+    /// Wait until the writer's queue holds `n` jobs.
+    async fn queued(writer: &Writer, n: usize) {
+        while QUEUE - writer.queue.capacity() != n {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
     #[tokio::test]
     async fn a_failing_job_fails_alone() {
         let pool = pool().await;
         let writer = Writer::start(pool.clone()).unwrap();
-        // 7 appears twice: exactly one of the two must fail, on UNIQUE.
+        // Hold the writer inside a first batch, so the next five jobs queue
+        // and are committed together: the duplicate 7 must roll that shared
+        // batch back, and the other four must still commit when rerun alone.
+        let g = std::sync::Arc::new(Gate {
+            entered: tokio::sync::Semaphore::new(0),
+            open: tokio::sync::Semaphore::new(0),
+        });
+        let held = {
+            let (w, g) = (writer.clone(), g.clone());
+            tokio::spawn(async move { w.write(g, gate).await })
+        };
+        drop(g.entered.acquire().await.unwrap());
         let jobs: Vec<_> = [1, 7, 2, 7, 3]
             .into_iter()
             .map(|v| {
@@ -237,6 +273,9 @@ mod tests {
                 tokio::spawn(async move { w.write(v, insert).await })
             })
             .collect();
+        queued(&writer, 5).await;
+        g.open.add_permits(1);
+        held.await.unwrap().unwrap();
         let mut failed = 0;
         for j in jobs {
             failed += usize::from(j.await.unwrap().is_err());
