@@ -6,6 +6,9 @@
 //! stored; verification is ring's constant-time `hmac::verify`. A slow KDF is
 //! pointless for 256-bit random secrets and would cost the token endpoint
 //! dearly, so argon2 is kept for human passwords.
+//!
+//! Refresh tokens and authorization codes are [`ordered_token`]s: their stored
+//! key starts with their creation time, so the hot indexes grow at one end.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -30,10 +33,38 @@ impl std::fmt::Debug for ClientSecret {
 /// `n` random bytes from the OS generator, base64url without padding.
 pub fn random_token(n: usize) -> anyhow::Result<String> {
     let mut buf = vec![0u8; n];
-    SystemRandom::new()
-        .fill(&mut buf)
-        .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+    fill_random(&mut buf)?;
     Ok(B64.encode(&buf))
+}
+
+fn fill_random(buf: &mut [u8]) -> anyhow::Result<()> {
+    SystemRandom::new()
+        .fill(buf)
+        .map_err(|_| anyhow::anyhow!("the system random generator failed"))
+}
+
+/// Bytes of an ordered token's time prefix: milliseconds since 1970, 48 bits
+/// (good until the year 10889), which base64url spells in exactly 8 characters.
+const TIME_BYTES: usize = 6;
+const TIME_CHARS: usize = 8;
+/// Length of an ordered token: the time prefix, then 256 random bits (43 characters).
+const ORDERED_LEN: usize = TIME_CHARS + 43;
+
+/// A new refresh token or authorization code: 256 random bits behind the
+/// time it was made. The secret is the random part; the prefix only makes the
+/// stored key ([`SecretHasher::token_key`]) sort by creation time, so a new
+/// row lands at the end of its index instead of on a random page of it (with
+/// a million live refresh tokens, that random page is a cache miss and one
+/// more page in every commit; BENCHMARKS.md, "Data growth"). It tells the
+/// holder when the token was made, which `iat`-like metadata already does.
+pub fn ordered_token() -> anyhow::Result<String> {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut buf = [0u8; TIME_BYTES + 32];
+    buf[..TIME_BYTES].copy_from_slice(&ms.to_be_bytes()[8 - TIME_BYTES..]);
+    fill_random(&mut buf[TIME_BYTES..])?;
+    Ok(B64.encode(buf))
 }
 
 /// A new client identifier: 128 random bits. Never an `https://` URL, so it
@@ -76,6 +107,26 @@ impl SecretHasher {
         hmac::sign(&self.key, secret.as_bytes()).as_ref().to_vec()
     }
 
+    /// The stored key of a refresh token or authorization code: the time
+    /// prefix of an [`ordered_token`], then the keyed hash of the whole token.
+    /// Tokens made before ordered tokens existed (43 characters) have no
+    /// prefix and keep their old key, the hash alone, so they still resolve.
+    /// The key is looked up by equality: knowing the prefix, which the token
+    /// itself shows, does not help to forge the hash behind it.
+    pub fn token_key(&self, token: &str) -> Vec<u8> {
+        let tag = hmac::sign(&self.key, token.as_bytes());
+        let mut key = Vec::with_capacity(TIME_BYTES + tag.as_ref().len());
+        if token.len() == ORDERED_LEN {
+            let mut prefix = [0u8; TIME_BYTES];
+            let time = &token.as_bytes()[..TIME_CHARS];
+            if matches!(B64.decode_slice(time, &mut prefix), Ok(TIME_BYTES)) {
+                key.extend_from_slice(&prefix);
+            }
+        }
+        key.extend_from_slice(tag.as_ref());
+        key
+    }
+
     /// Constant-time comparison of `secret` against a stored tag.
     pub fn verify(&self, secret: &str, stored: &[u8]) -> bool {
         hmac::verify(&self.key, secret.as_bytes(), stored).is_ok()
@@ -96,6 +147,36 @@ mod tests {
         assert!(!SecretHasher::new(b"another pepper").verify(s.expose(), &tag));
         assert_eq!(s.expose().len(), 43, "256 bits in base64url");
         assert_eq!(format!("{s:?}"), "ClientSecret(..)");
+    }
+
+    #[test]
+    fn ordered_token_keys_sort_by_creation_time() {
+        let h = SecretHasher::new(b"pepper-pepper-pepper-pepper-pepper");
+        let first = ordered_token().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = ordered_token().unwrap();
+        assert_eq!(first.len(), 51);
+        assert!(
+            first
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+        let (a, b) = (h.token_key(&first), h.token_key(&second));
+        assert_eq!(a.len(), 38, "6-byte time prefix + 32-byte keyed hash");
+        assert!(a < b, "a later token's key sorts after an earlier one's");
+        assert_eq!(&a[6..], h.hash(&first).as_slice());
+        assert_ne!(a, h.token_key(&ordered_token().unwrap()));
+    }
+
+    #[test]
+    fn legacy_and_malformed_tokens_key_by_their_hash_alone() {
+        let h = SecretHasher::new(b"pepper-pepper-pepper-pepper-pepper");
+        let legacy = random_token(32).unwrap();
+        assert_eq!(h.token_key(&legacy), h.hash(&legacy));
+        // 51 bytes that are not base64url (and would split a character if sliced as a str).
+        let odd = format!("é{}", "x".repeat(49));
+        assert_eq!(odd.len(), 51);
+        assert_eq!(h.token_key(&odd), h.hash(&odd));
     }
 
     #[test]

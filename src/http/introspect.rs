@@ -66,7 +66,7 @@ async fn access(app: &App, token: &str) -> Result<Value> {
 async fn refresh(app: &App, token: &str) -> Result<Option<Value>> {
     let Some(info) = app
         .store
-        .live_refresh_token(&app.hasher.hash(token), app.clock.now())
+        .live_refresh_token(&app.hasher.token_key(token), app.clock.now())
         .await?
     else {
         return Ok(None);

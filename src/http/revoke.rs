@@ -42,7 +42,7 @@ pub async fn revoke(
 async fn revoke_refresh(app: &App, client: &ClientAuth, token: &str) -> Result<bool> {
     let Some((family, owner)) = app
         .store
-        .refresh_token_owner(&app.hasher.hash(token))
+        .refresh_token_owner(&app.hasher.token_key(token))
         .await?
     else {
         return Ok(false);

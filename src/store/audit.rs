@@ -1,6 +1,8 @@
 //! Persisted audit records.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
+
+use rusqlite::{OptionalExtension, params};
 
 use sqlx::Row;
 
@@ -13,7 +15,7 @@ impl Store {
     /// reading the tip, so two writers (server and CLI) cannot fork the chain.
     /// Shared, so a retry reuses the batch instead of copying every event.
     pub async fn append_audit(&self, events: Arc<Vec<(i64, String)>>) -> Result<(), sqlx::Error> {
-        self.write(events, |events, conn| Box::pin(append(conn, events)))
+        self.write(events, |events, conn| append(conn, events))
             .await
     }
 
@@ -52,63 +54,25 @@ impl Store {
     }
 }
 
-/// Rows per multi-row `INSERT`: a batch is written in chunks of these sizes,
-/// so a handful of statements (each prepared once) serve any batch, in a few
-/// round trips to the connection's thread instead of one per event.
-const CHUNKS: [usize; 3] = [64, 8, 1];
-
 /// Inside the batch's `BEGIN IMMEDIATE`, which took the write lock before the
-/// tip is read.
-async fn append(
-    conn: &mut sqlx::SqliteConnection,
-    events: &[(i64, String)],
-) -> Result<(), sqlx::Error> {
-    let tip: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
+/// tip is read. One prepared `INSERT` per event: the writer runs statements
+/// in its own thread, so a statement costs no round trip to batch away.
+fn append(conn: &rusqlite::Connection, events: &[(i64, String)]) -> rusqlite::Result<()> {
+    let tip: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
     let (mut seq, mut prev) = tip.unwrap_or((0, GENESIS.to_vec()));
-    let mut rest = events;
-    while !rest.is_empty() {
-        let size = CHUNKS.into_iter().find(|&n| n <= rest.len()).unwrap_or(1);
-        let (chunk, tail) = rest.split_at(size);
-        let mut query = sqlx::query(insert_sql(size));
-        for (at, event) in chunk {
-            seq += 1;
-            let hash = link(&prev, seq, *at, event);
-            query = query
-                .bind(seq)
-                .bind(at)
-                .bind(event)
-                .bind(prev)
-                .bind(hash.clone());
-            prev = hash;
-        }
-        query.execute(&mut *conn).await?;
-        rest = tail;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO audit_log (seq, at, event, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
+    )?;
+    for (at, event) in events {
+        seq += 1;
+        let hash = link(&prev, seq, *at, event);
+        insert.execute(params![seq, at, event, prev, hash])?;
+        prev = hash;
     }
     Ok(())
-}
-
-/// The `INSERT` for `rows` rows (one of [`CHUNKS`]), built once.
-fn insert_sql(rows: usize) -> &'static str {
-    static SQL: LazyLock<Vec<(usize, String)>> = LazyLock::new(|| {
-        CHUNKS
-            .iter()
-            .map(|&n| {
-                let values = vec!["(?, ?, ?, ?, ?)"; n].join(", ");
-                (
-                    n,
-                    format!(
-                        "INSERT INTO audit_log (seq, at, event, prev_hash, hash) VALUES {values}"
-                    ),
-                )
-            })
-            .collect()
-    });
-    SQL.iter()
-        .find(|(n, _)| *n == rows)
-        .map_or("", |(_, sql)| sql.as_str())
 }
 
 fn record(r: &sqlx::sqlite::SqliteRow) -> Record {

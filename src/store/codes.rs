@@ -3,7 +3,8 @@
 //! redemption finds the code consumed and revokes the refresh family the first
 //! one created (OAuth 2.1 §4.1.3, "reuse of authorization codes").
 
-use sqlx::{Row, SqliteConnection};
+use rusqlite::{Connection, OptionalExtension, params};
+use sqlx::Row;
 
 use super::Store;
 
@@ -65,26 +66,24 @@ impl Store {
             expires_at: c.expires_at,
         };
         self.write(row, |r, conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, \
-                     redirect_uri_sent, code_challenge, scope, resources, auth_time, expires_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&r.hash)
-                .bind(&r.client_id)
-                .bind(&r.user_id)
-                .bind(&r.redirect_uri)
-                .bind(r.redirect_uri_sent)
-                .bind(&r.code_challenge)
-                .bind(&r.scope)
-                .bind(&r.resources)
-                .bind(r.auth_time)
-                .bind(r.expires_at)
-                .execute(conn)
-                .await
-                .map(|_| ())
-            })
+            conn.prepare_cached(
+                "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, \
+                 redirect_uri_sent, code_challenge, scope, resources, auth_time, expires_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(rusqlite::params![
+                r.hash,
+                r.client_id,
+                r.user_id,
+                r.redirect_uri,
+                r.redirect_uri_sent,
+                r.code_challenge,
+                r.scope,
+                r.resources,
+                r.auth_time,
+                r.expires_at,
+            ])
+            .map(|_| ())
         })
         .await
     }
@@ -104,47 +103,43 @@ struct CodeRow {
 }
 
 /// Consume a code inside the caller's transaction.
-async fn consume(
-    conn: &mut SqliteConnection,
+fn consume(
+    conn: &Connection,
     hash: &[u8],
     client_id: &str,
     now: i64,
-) -> Result<Redemption, sqlx::Error> {
-    let row = sqlx::query(
-        "UPDATE authorization_codes SET consumed_at = ? \
-         WHERE code_hash = ? AND client_id = ? AND consumed_at IS NULL AND expires_at > ? \
-         RETURNING user_id, redirect_uri, redirect_uri_sent, code_challenge, scope, resources, auth_time",
-    )
-    .bind(now)
-    .bind(hash)
-    .bind(client_id)
-    .bind(now)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(r) = row {
-        return Ok(Redemption::Fresh(grant_of(&r)));
+) -> rusqlite::Result<Redemption> {
+    let fresh = conn
+        .prepare_cached(
+            "UPDATE authorization_codes SET consumed_at = ?1 \
+             WHERE code_hash = ?2 AND client_id = ?3 AND consumed_at IS NULL AND expires_at > ?1 \
+             RETURNING user_id, redirect_uri, redirect_uri_sent, code_challenge, scope, resources, auth_time",
+        )?
+        .query_row(params![now, hash, client_id], grant_from)
+        .optional()?;
+    if let Some(grant) = fresh {
+        return Ok(Redemption::Fresh(grant));
     }
     type Used = (Option<i64>, Option<String>, Option<String>, Option<i64>);
-    let used: Option<Used> = sqlx::query_as(
-        "SELECT consumed_at, family_id, access_jti, access_exp FROM authorization_codes \
-         WHERE code_hash = ? AND client_id = ?",
-    )
-    .bind(hash)
-    .bind(client_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let used: Option<Used> = conn
+        .prepare_cached(
+            "SELECT consumed_at, family_id, access_jti, access_exp FROM authorization_codes \
+             WHERE code_hash = ? AND client_id = ?",
+        )?
+        .query_row(params![hash, client_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
     match used {
         Some((Some(_), family, jti, exp)) => {
             if let Some(family) = family {
-                super::refresh::revoke_family(conn, &family, "authorization code replayed", now)
-                    .await?;
+                super::refresh::revoke_family(conn, &family, "authorization code replayed", now)?;
             }
             if let (Some(jti), Some(exp)) = (jti, exp) {
-                sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
-                    .bind(jti)
-                    .bind(exp)
-                    .execute(&mut *conn)
-                    .await?;
+                conn.prepare_cached(
+                    "INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING",
+                )?
+                .execute(params![jti, exp])?;
             }
             Ok(Redemption::Replayed)
         }
@@ -201,13 +196,11 @@ impl Store {
             issue,
         };
         self.write(job, |j, conn| {
-            Box::pin(async move {
-                let outcome = consume(conn, &j.hash, &j.client_id, j.now).await?;
-                if let (Redemption::Fresh(grant), Some(issue)) = (&outcome, &j.issue) {
-                    record_issue(conn, &j.hash, &j.client_id, grant, issue, j.now).await?;
-                }
-                Ok(outcome)
-            })
+            let outcome = consume(conn, &j.hash, &j.client_id, j.now)?;
+            if let (Redemption::Fresh(grant), Some(issue)) = (&outcome, &j.issue) {
+                record_issue(conn, j, grant, issue)?;
+            }
+            Ok(outcome)
         })
         .await
     }
@@ -220,43 +213,51 @@ struct RedeemJob {
     issue: Option<Issue>,
 }
 
-/// Remember what a fresh redemption issued and create its refresh family:
-/// one round trip to the connection's thread (sqlx runs every statement of
-/// the string, binding `?N` across them).
-async fn record_issue(
-    conn: &mut SqliteConnection,
-    hash: &[u8],
-    client_id: &str,
+/// Remember what a fresh redemption issued and create its refresh family.
+fn record_issue(
+    conn: &Connection,
+    j: &RedeemJob,
     grant: &CodeGrant,
     issue: &Issue,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    const LINK: &str = "UPDATE authorization_codes SET family_id = ?1, access_jti = ?2, access_exp = ?3 WHERE code_hash = ?4";
-    const FAMILY_AND_LINK: &str = "INSERT INTO refresh_families \
-         (id, client_id, user_id, scope, resources, auth_time, created_at) VALUES (?1, ?5, ?6, ?7, ?8, ?9, ?10); \
-         INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) VALUES (?11, ?1, ?10, ?12); \
-         UPDATE authorization_codes SET family_id = ?1, access_jti = ?2, access_exp = ?3 WHERE code_hash = ?4";
-    let link = |sql| {
-        sqlx::query(sql)
-            .bind(issue.family.as_ref().map(|f| f.0.as_str()))
-            .bind(&issue.access_jti)
-            .bind(issue.access_exp)
-            .bind(hash)
-    };
-    let query = match &issue.family {
-        None => link(LINK),
-        Some((_, token_hash, token_exp)) => link(FAMILY_AND_LINK)
-            .bind(client_id)
-            .bind(&grant.user_id)
-            .bind(&grant.scope)
-            .bind(grant.resources.join(" "))
-            .bind(grant.auth_time)
-            .bind(now)
-            .bind(token_hash)
-            .bind(token_exp),
-    };
-    query.execute(conn).await?;
+) -> rusqlite::Result<()> {
+    let family_id = issue.family.as_ref().map(|f| f.0.as_str());
+    if let Some((id, token_hash, token_exp)) = &issue.family {
+        conn.prepare_cached(
+            "INSERT INTO refresh_families (id, client_id, user_id, scope, resources, auth_time, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            id,
+            j.client_id,
+            grant.user_id,
+            grant.scope,
+            grant.resources.join(" "),
+            grant.auth_time,
+            j.now,
+        ])?;
+        conn.prepare_cached(
+            "INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        )?
+        .execute(params![token_hash, id, j.now, token_exp])?;
+    }
+    conn.prepare_cached(
+        "UPDATE authorization_codes SET family_id = ?, access_jti = ?, access_exp = ? WHERE code_hash = ?",
+    )?
+    .execute(params![family_id, issue.access_jti, issue.access_exp, j.hash])?;
     Ok(())
+}
+
+/// A code's grant from a row of its seven grant columns, in order.
+fn grant_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<CodeGrant> {
+    Ok(CodeGrant {
+        user_id: r.get(0)?,
+        redirect_uri: r.get(1)?,
+        redirect_uri_sent: r.get(2)?,
+        code_challenge: r.get(3)?,
+        scope: r.get(4)?,
+        resources: split_list(&r.get::<_, String>(5)?),
+        auth_time: r.get(6)?,
+    })
 }
 
 fn grant_of(r: &sqlx::sqlite::SqliteRow) -> CodeGrant {

@@ -31,20 +31,13 @@ impl Store {
             now,
         );
         self.write(row, |r, conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES (?, ?, ?, ?) \
-                     ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(&r.0)
-                .bind(&r.1)
-                .bind(&r.2)
-                .bind(r.3)
-                .execute(conn)
-                .await
-                .map(|_| ())
-            })
+            conn.prepare_cached(
+                "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, \
+                 updated_at = excluded.updated_at",
+            )?
+            .execute(rusqlite::params![r.0, r.1, r.2, r.3])
+            .map(|_| ())
         })
         .await
     }

@@ -6,7 +6,7 @@
 //! window, which absorbs parallel refreshes from one client: then it rotates
 //! once more inside the same family instead of destroying it.
 
-use sqlx::{Row, SqliteConnection};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Store;
 use super::codes::split_list;
@@ -37,45 +37,13 @@ pub struct NewToken<'a> {
     pub expires_at: i64,
 }
 
-async fn add_token(
-    conn: &mut SqliteConnection,
-    family_id: &str,
-    token: &NewToken<'_>,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
-        .bind(token.hash)
-        .bind(family_id)
-        .bind(now)
-        .bind(token.expires_at)
-        .execute(conn)
-        .await?;
+/// Revoke a family inside the caller's transaction.
+pub fn revoke_family(conn: &Connection, id: &str, why: &str, now: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE refresh_families SET revoked_at = ?, revoked_why = ? WHERE id = ? AND revoked_at IS NULL",
+    )?
+    .execute(params![now, why, id])?;
     Ok(())
-}
-
-pub async fn revoke_family(
-    conn: &mut SqliteConnection,
-    id: &str,
-    why: &str,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE refresh_families SET revoked_at = ?, revoked_why = ? WHERE id = ? AND revoked_at IS NULL")
-        .bind(now)
-        .bind(why)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-async fn family(conn: &mut SqliteConnection, id: &str) -> Result<Family, sqlx::Error> {
-    let r = sqlx::query(
-        "SELECT id, user_id, scope, resources, auth_time FROM refresh_families WHERE id = ?",
-    )
-    .bind(id)
-    .fetch_one(conn)
-    .await?;
-    Ok(family_of(&r))
 }
 
 impl Store {
@@ -96,7 +64,20 @@ impl Store {
             now,
             grace,
         };
-        self.write(job, |j, conn| Box::pin(rotate(conn, j))).await
+        self.write(job, rotate).await
+    }
+
+    /// Revoke one family (group-committed).
+    pub async fn revoke_family_by_id(
+        &self,
+        id: &str,
+        why: &'static str,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        self.write((id.to_owned(), why, now), |(id, why, now), conn| {
+            revoke_family(conn, id, why, *now)
+        })
+        .await
     }
 
     /// Revoke every live family of a client for a user (or all users if `None`).
@@ -118,49 +99,55 @@ impl Store {
     }
 }
 
-async fn rotate(conn: &mut SqliteConnection, j: &RotateJob) -> Result<Rotation, sqlx::Error> {
-    // The common case in one round trip to the connection's thread (sqlx
-    // runs every statement of the string, binding `?N` across them): mark
-    // the token rotated, add its successor to the same family only if that
-    // `UPDATE` changed a row (`changes()` still reports the `UPDATE` while the
-    // `INSERT` runs), and read the family through the new token.
-    // The correlated EXISTS checks the token's own family by primary key;
-    // `family_id IN (SELECT … WHERE client_id = ?)` would scan every family
-    // of the client (measured: 3 ms of CPU per rotation for a client with a
-    // few thousand families).
-    let fresh = sqlx::query(
-        "UPDATE refresh_tokens SET rotated_at = ?1 \
-         WHERE token_hash = ?2 AND rotated_at IS NULL AND expires_at > ?1 AND EXISTS \
-         (SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id AND f.client_id = ?3 \
-          AND f.revoked_at IS NULL); \
-         INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) \
-         SELECT ?4, family_id, ?1, ?5 FROM refresh_tokens WHERE token_hash = ?2 AND changes() = 1; \
-         SELECT f.id, f.user_id, f.scope, f.resources, f.auth_time FROM refresh_tokens t \
-         JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = ?4",
-    )
-    .bind(j.now)
-    .bind(&j.old)
-    .bind(&j.client_id)
-    .bind(&j.new_hash)
-    .bind(j.new_exp)
-    .fetch_optional(&mut *conn)
-    .await?;
-    match fresh {
-        Some(row) => Ok(Rotation::Rotated(family_of(&row))),
-        // Not live: a grace-window replay, reuse, or nothing (rare; any
-        // number of round trips).
-        None => replayed(conn, j).await,
+/// The common case: the presented token is live. Mark it rotated (the
+/// guarded `UPDATE` is the check: only one of two racing rotations changes
+/// the row) and add its successor to the same family.
+/// The correlated EXISTS checks the token's own family by primary key;
+/// `family_id IN (SELECT … WHERE client_id = ?)` would scan every family of
+/// the client (measured: 3 ms of CPU per rotation for a client with a few
+/// thousand families).
+fn rotate(j: &RotateJob, conn: &Connection) -> rusqlite::Result<Rotation> {
+    let family_id: Option<String> = conn
+        .prepare_cached(
+            "UPDATE refresh_tokens SET rotated_at = ?1 \
+             WHERE token_hash = ?2 AND rotated_at IS NULL AND expires_at > ?1 AND EXISTS \
+             (SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id AND f.client_id = ?3 \
+              AND f.revoked_at IS NULL) \
+             RETURNING family_id",
+        )?
+        .query_row(params![j.now, j.old, j.client_id], |r| r.get(0))
+        .optional()?;
+    match family_id {
+        Some(id) => {
+            add_token(conn, &id, j)?;
+            Ok(Rotation::Rotated(family(conn, &id)?))
+        }
+        // Not live: a grace-window replay, reuse, or nothing (rare).
+        None => replayed(conn, j),
     }
 }
 
-fn family_of(r: &sqlx::sqlite::SqliteRow) -> Family {
-    Family {
-        id: r.get("id"),
-        user_id: r.get("user_id"),
-        scope: r.get("scope"),
-        resources: split_list(r.get("resources")),
-        auth_time: r.get("auth_time"),
-    }
+fn add_token(conn: &Connection, family_id: &str, j: &RotateJob) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+    )?
+    .execute(params![j.new_hash, family_id, j.now, j.new_exp])?;
+    Ok(())
+}
+
+fn family(conn: &Connection, id: &str) -> rusqlite::Result<Family> {
+    conn.prepare_cached(
+        "SELECT id, user_id, scope, resources, auth_time FROM refresh_families WHERE id = ?",
+    )?
+    .query_row([id], |r| {
+        Ok(Family {
+            id: r.get(0)?,
+            user_id: r.get(1)?,
+            scope: r.get(2)?,
+            resources: split_list(&r.get::<_, String>(3)?),
+            auth_time: r.get(4)?,
+        })
+    })
 }
 
 struct RotateJob {
@@ -173,35 +160,29 @@ struct RotateJob {
 }
 
 /// The presented token was not live: a grace-window replay, reuse, or nothing.
-async fn replayed(conn: &mut SqliteConnection, j: &RotateJob) -> Result<Rotation, sqlx::Error> {
-    let (old, client_id, now) = (j.old.as_slice(), j.client_id.as_str(), j.now);
-    let new = NewToken {
-        hash: &j.new_hash,
-        expires_at: j.new_exp,
-    };
-    let row = sqlx::query(
-        "SELECT t.family_id, t.rotated_at, t.expires_at, f.revoked_at FROM refresh_tokens t \
-         JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = ? AND f.client_id = ?",
-    )
-    .bind(old)
-    .bind(client_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(r) = row else {
+fn replayed(conn: &Connection, j: &RotateJob) -> rusqlite::Result<Rotation> {
+    type Presented = (String, Option<i64>, Option<i64>);
+    let row: Option<Presented> = conn
+        .prepare_cached(
+            "SELECT t.family_id, t.rotated_at, f.revoked_at FROM refresh_tokens t \
+             JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = ? AND f.client_id = ?",
+        )?
+        .query_row(params![j.old, j.client_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((family_id, rotated_at, revoked_at)) = row else {
         return Ok(Rotation::Invalid);
     };
-    let family_id: String = r.get("family_id");
-    let rotated_at: Option<i64> = r.get("rotated_at");
-    let revoked_at: Option<i64> = r.get("revoked_at");
     match (rotated_at, revoked_at) {
         (_, Some(_)) | (None, None) => Ok(Rotation::Invalid),
-        (Some(at), None) if now - at <= j.grace => {
-            add_token(conn, &family_id, &new, now).await?;
-            Ok(Rotation::Rotated(family(conn, &family_id).await?))
+        (Some(at), None) if j.now - at <= j.grace => {
+            add_token(conn, &family_id, j)?;
+            Ok(Rotation::Rotated(family(conn, &family_id)?))
         }
         (Some(_), None) => {
-            revoke_family(conn, &family_id, "refresh token reuse", now).await?;
-            tracing::warn!(family.id = %family_id, client.id = %client_id, "refresh token reuse detected: family revoked");
+            revoke_family(conn, &family_id, "refresh token reuse", j.now)?;
+            tracing::warn!(family.id = %family_id, client.id = %j.client_id, "refresh token reuse detected: family revoked");
             Ok(Rotation::Reused)
         }
     }

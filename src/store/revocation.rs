@@ -84,14 +84,4 @@ impl Store {
         .fetch_optional(self.pool())
         .await
     }
-
-    pub async fn revoke_family_by_id(
-        &self,
-        id: &str,
-        why: &str,
-        now: i64,
-    ) -> Result<(), sqlx::Error> {
-        let mut conn = self.writer().acquire().await?;
-        super::refresh::revoke_family(&mut conn, id, why, now).await
-    }
 }

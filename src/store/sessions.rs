@@ -30,19 +30,11 @@ impl Store {
             s.expires_at,
         );
         self.write(row, |r, conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO sessions (id_hash, user_id, csrf, auth_time, expires_at) VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(&r.0)
-                .bind(&r.1)
-                .bind(&r.2)
-                .bind(r.3)
-                .bind(r.4)
-                .execute(conn)
-                .await
-                .map(|_| ())
-            })
+            conn.prepare_cached(
+                "INSERT INTO sessions (id_hash, user_id, csrf, auth_time, expires_at) VALUES (?, ?, ?, ?, ?)",
+            )?
+            .execute(rusqlite::params![r.0, r.1, r.2, r.3, r.4])
+            .map(|_| ())
         })
         .await
     }

@@ -8,20 +8,24 @@
 //! the next one gathers, so under load a commit serves many requests where it
 //! used to serve one.
 //!
-//! The thread is a runtime of its own because sqlx hands each statement to
-//! the connection's worker thread and wakes the awaiting task afterwards: on
-//! the server's runtime that wake-up queues behind signing and HTTP work, and
-//! the one writer connection would sit idle between statements.
+//! The jobs run synchronously, through rusqlite, on the writer connection's
+//! own SQLite handle, which sqlx lends out for the batch (`lock_handle`): its
+//! worker thread stands aside until the batch is done. Through sqlx every
+//! statement was a round trip to that worker thread, two thread switches, and
+//! under load those switches cost more CPU than SQLite itself (BENCHMARKS.md,
+//! "Thread hand-offs"); now a batch costs one round trip, for the handle.
+//! The same connection still serves sqlx's few direct writes between batches.
 //!
 //! A job that fails rolls its whole batch back; every job of that batch then
 //! runs again alone, so one bad write fails only its own caller. Jobs are
 //! therefore re-runnable: they read their data by reference and keep no state.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::borrow::Cow;
 
 use anyhow::Context;
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use sqlx::SqlitePool;
+use sqlx::sqlite::LockedSqliteHandle;
 use tokio::runtime::Builder;
 use tokio::sync::{mpsc, oneshot};
 
@@ -30,18 +34,12 @@ const MAX_BATCH: usize = 128;
 /// Jobs that may wait before callers feel back-pressure.
 const QUEUE: usize = 4096;
 
-type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
-
 /// A write: a function of its data and the connection (inside a transaction).
-pub type Job<D, T> =
-    for<'c> fn(&'c D, &'c mut SqliteConnection) -> BoxFuture<'c, Result<T, sqlx::Error>>;
+pub type Job<D, T> = fn(&D, &Connection) -> rusqlite::Result<T>;
 
 /// A queued job with its data and the caller's reply channel, type-erased.
 trait Queued: Send {
-    fn run<'c>(
-        &'c mut self,
-        conn: &'c mut SqliteConnection,
-    ) -> BoxFuture<'c, Result<(), sqlx::Error>>;
+    fn run(&mut self, conn: &Connection) -> rusqlite::Result<()>;
     fn deliver(self: Box<Self>);
     fn fail(self: Box<Self>, error: sqlx::Error);
 }
@@ -54,15 +52,9 @@ struct Pending<D, T> {
 }
 
 impl<D: Send + Sync, T: Send> Queued for Pending<D, T> {
-    fn run<'c>(
-        &'c mut self,
-        conn: &'c mut SqliteConnection,
-    ) -> BoxFuture<'c, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            let out = (self.job)(&self.data, conn).await?;
-            self.out = Some(out);
-            Ok(())
-        })
+    fn run(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        self.out = Some((self.job)(&self.data, conn)?);
+        Ok(())
     }
 
     fn deliver(self: Box<Self>) {
@@ -126,49 +118,137 @@ impl Writer {
 async fn run_batches(pool: SqlitePool, mut jobs: mpsc::Receiver<Box<dyn Queued>>) {
     let mut batch: Vec<Box<dyn Queued>> = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut conn = match pool.acquire().await {
-            Ok(c) => c,
-            Err(e) => {
-                let why = e.to_string();
-                for job in batch.drain(..) {
-                    job.fail(sqlx::Error::Protocol(why.clone()));
-                }
-                continue;
-            }
-        };
-        match run_together(&mut conn, &mut batch).await {
-            Ok(()) => batch.drain(..).for_each(|job| job.deliver()),
-            Err(e) if batch.len() == 1 => {
-                if let Some(job) = batch.pop() {
-                    job.fail(e);
-                }
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, jobs = batch.len(), "write batch rolled back; running its jobs one by one");
-                for job in batch.drain(..) {
-                    run_alone(&mut conn, job).await;
-                }
+        if let Err(e) = run_batch(&pool, &mut batch).await {
+            let why = e.to_string();
+            for job in batch.drain(..) {
+                job.fail(sqlx::Error::Protocol(why.clone()));
             }
         }
     }
 }
 
-/// Every job of the batch in one transaction.
-async fn run_together(
-    conn: &mut SqliteConnection,
-    batch: &mut [Box<dyn Queued>],
-) -> Result<(), sqlx::Error> {
-    let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-    for job in batch.iter_mut() {
-        job.run(&mut tx).await?;
-    }
-    tx.commit().await
+/// Borrow the writer connection's SQLite handle and run the batch on it.
+/// Fails (leaving `batch` to the caller) only if the handle cannot be had.
+async fn run_batch(pool: &SqlitePool, batch: &mut Vec<Box<dyn Queued>>) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    let mut handle = conn.lock_handle().await?;
+    with_handle(&mut handle, |db| match run_together(db, batch) {
+        Ok(()) => batch.drain(..).for_each(|job| job.deliver()),
+        Err(e) if batch.len() == 1 => {
+            if let Some(job) = batch.pop() {
+                job.fail(into_sqlx(e));
+            }
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, jobs = batch.len(), "write batch rolled back; running its jobs one by one");
+            for mut job in batch.drain(..) {
+                match run_together(db, std::slice::from_mut(&mut job)) {
+                    Ok(()) => job.deliver(),
+                    Err(e) => job.fail(into_sqlx(e)),
+                }
+            }
+        }
+    })?;
+    Ok(())
 }
 
-async fn run_alone(conn: &mut SqliteConnection, mut job: Box<dyn Queued>) {
-    match run_together(conn, std::slice::from_mut(&mut job)).await {
-        Ok(()) => job.deliver(),
-        Err(e) => job.fail(e),
+/// Run `f` with rusqlite over the SQLite handle that sqlx lent out.
+///
+/// The only `unsafe` in the crate. `f` gets a shared reference, so it cannot
+/// move the connection out and outlive the loan.
+#[allow(unsafe_code)]
+fn with_handle<R>(
+    handle: &mut LockedSqliteHandle<'_>,
+    f: impl FnOnce(&Connection) -> R,
+) -> rusqlite::Result<R> {
+    // SAFETY: while `handle` (a lock on the connection's state) is held,
+    // sqlx's worker thread waits for it and touches nothing; `db` is dropped
+    // before this function returns, so it never outlives the loan. A
+    // connection made by `from_handle` does not close the handle when
+    // dropped; it finalizes only the statements it prepared itself.
+    let db = unsafe { Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
+    let out = f(&db);
+    if !db.is_autocommit() {
+        // Never hand sqlx a connection inside a transaction (run_together
+        // always ends its own; this is the belt to those braces).
+        let _ = db.execute_batch("ROLLBACK");
+    }
+    drop(db);
+    Ok(out)
+}
+
+/// Every job of the batch in one transaction; any failure rolls it all back
+/// (a rusqlite `Transaction` rolls back when dropped uncommitted).
+fn run_together(db: &Connection, batch: &mut [Box<dyn Queued>]) -> rusqlite::Result<()> {
+    let tx = Transaction::new_unchecked(db, TransactionBehavior::Immediate)?;
+    for job in batch.iter_mut() {
+        job.run(&tx)?;
+    }
+    tx.commit()
+}
+
+/// A failed write in sqlx's terms, so callers handle every store error alike
+/// (constraint kinds included).
+pub fn into_sqlx(e: rusqlite::Error) -> sqlx::Error {
+    sqlx::Error::Database(Box::new(WriteError {
+        message: e.to_string(),
+        source: e,
+    }))
+}
+
+#[derive(Debug)]
+struct WriteError {
+    message: String,
+    source: rusqlite::Error,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for WriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl sqlx::error::DatabaseError for WriteError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        self.source
+            .sqlite_error()
+            .map(|e| Cow::Owned(e.extended_code.to_string()))
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        use rusqlite::ffi;
+        use sqlx::error::ErrorKind;
+        match self.source.sqlite_error().map(|e| e.extended_code) {
+            Some(ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
+                ErrorKind::UniqueViolation
+            }
+            Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => ErrorKind::ForeignKeyViolation,
+            Some(ffi::SQLITE_CONSTRAINT_NOTNULL) => ErrorKind::NotNullViolation,
+            Some(ffi::SQLITE_CONSTRAINT_CHECK) => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
     }
 }
 
@@ -189,17 +269,9 @@ mod tests {
         pool
     }
 
-    fn insert<'c>(
-        v: &'c i64,
-        conn: &'c mut SqliteConnection,
-    ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
-        Box::pin(async move {
-            let done = sqlx::query("INSERT INTO t (v) VALUES (?)")
-                .bind(v)
-                .execute(conn)
-                .await?;
-            Ok(done.rows_affected())
-        })
+    fn insert(v: &i64, conn: &Connection) -> rusqlite::Result<usize> {
+        conn.prepare_cached("INSERT INTO t (v) VALUES (?)")?
+            .execute([v])
     }
 
     async fn count(pool: &SqlitePool) -> i64 {
@@ -231,16 +303,14 @@ mod tests {
         open: tokio::sync::Semaphore,
     }
 
-    /// A job that holds its batch open until the test lets it go.
-    fn gate<'c>(
-        g: &'c std::sync::Arc<Gate>,
-        _conn: &'c mut SqliteConnection,
-    ) -> BoxFuture<'c, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            g.entered.add_permits(1);
-            let _pass = g.open.acquire().await;
-            Ok(())
-        })
+    /// A job that holds its batch open until the test lets it go (jobs are
+    /// synchronous: it blocks the writer thread, as a long job would).
+    fn gate(g: &std::sync::Arc<Gate>, _conn: &Connection) -> rusqlite::Result<()> {
+        g.entered.add_permits(1);
+        while g.open.try_acquire().is_err() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Ok(())
     }
 
     /// Wait until the writer's queue holds `n` jobs.

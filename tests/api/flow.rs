@@ -194,7 +194,11 @@ async fn a_person_signs_in_consents_to_a_subset_and_the_client_gets_tokens() {
     );
     let t = tokens.json();
     assert_eq!(t["scope"], "mcp:tools:calendar:read mcp:tools:weather");
-    assert_eq!(t["refresh_token"].as_str().unwrap().len(), 43);
+    assert_eq!(
+        t["refresh_token"].as_str().unwrap().len(),
+        51,
+        "time prefix + 256 random bits"
+    );
     let (_, claims) = jwt_parts(t["access_token"].as_str().unwrap());
     assert_eq!(claims["sub"], user_id.as_str());
     assert_eq!(claims["client_id"], client.as_str());

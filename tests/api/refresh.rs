@@ -319,3 +319,31 @@ async fn futures_rotate(app: &TestApp, client: &str, tokens: &[String]) -> Vec<S
     let answers = refresh_all(app, client, tokens).await;
     answers.into_iter().filter_map(|(_, rt)| rt).collect()
 }
+
+#[tokio::test]
+async fn a_refresh_token_from_before_ordered_tokens_still_rotates() {
+    let app = spawn_app().await;
+    add_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let current = t["refresh_token"].as_str().unwrap();
+    assert_eq!(current.len(), 51, "time prefix + 256 random bits");
+    // A token as earlier versions made it: 256 random bits, stored under the
+    // keyed hash alone, in the same family.
+    let legacy = tessera::secrets::random_token(32).unwrap();
+    let hasher = &app.state.hasher;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) \
+         SELECT ?, family_id, created_at, expires_at FROM refresh_tokens WHERE token_hash = ?",
+    )
+    .bind(hasher.hash(&legacy))
+    .bind(hasher.token_key(current))
+    .execute(app.state.store.writer())
+    .await
+    .unwrap();
+    let r = refresh(&app, &client, &legacy).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let next = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(next.len(), 51, "the successor is an ordered token");
+    assert_eq!(refresh(&app, &client, &next).await.status, 200);
+}

@@ -7,7 +7,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::oauth::authorize::AuthorizationRequest;
-use crate::secrets::random_token;
+use crate::secrets::ordered_token;
 use crate::state::App;
 use crate::store::codes::NewCode;
 
@@ -77,8 +77,8 @@ pub async fn code(
     status: StatusCode,
     set_cookie: Option<HeaderValue>,
 ) -> Result<Response> {
-    let code = random_token(32).map_err(Error::internal)?;
-    let hash = app.hasher.hash(&code);
+    let code = ordered_token().map_err(Error::internal)?;
+    let hash = app.hasher.token_key(&code);
     let now = app.clock.now();
     app.store
         .insert_code(&NewCode {

@@ -13,7 +13,7 @@ use crate::http::token::TokenResponse;
 use crate::oauth::client::GrantType;
 use crate::oauth::pkce;
 use crate::oauth::scope::ScopeSet;
-use crate::secrets::random_token;
+use crate::secrets::ordered_token;
 use crate::state::App;
 use crate::store::clients::ClientAuth;
 use crate::store::codes::{CodeGrant, Issue, Redemption};
@@ -47,7 +47,7 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
     }
     let code = form.require("code")?;
     form.require("code_verifier")?;
-    let code_hash = app.hasher.hash(code);
+    let code_hash = app.hasher.token_key(code);
     let now = app.clock.now();
     let Some(grant) = app.store.pending_code(&code_hash, &client.id, now).await? else {
         // Unknown, expired or already used: the writer tells which, and
@@ -86,7 +86,7 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
         },
     )?;
     let refresh_token = if client.allows(GrantType::RefreshToken) {
-        Some(random_token(32).map_err(Error::internal)?)
+        Some(ordered_token().map_err(Error::internal)?)
     } else {
         None
     };
@@ -99,7 +99,7 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
             // cache miss and one more page in the commit (measured in
             // BENCHMARKS.md, "Data growth").
             let family_id = uuid::Uuid::now_v7().simple().to_string();
-            (family_id, app.hasher.hash(token).to_vec(), expires_at)
+            (family_id, app.hasher.token_key(token), expires_at)
         }),
         access_jti: access.jti,
         access_exp: access.exp,

@@ -9,7 +9,7 @@ use crate::http::body::OAuthForm;
 use crate::http::token::TokenResponse;
 use crate::oauth::client::GrantType;
 use crate::oauth::scope::ScopeSet;
-use crate::secrets::random_token;
+use crate::secrets::ordered_token;
 use crate::state::App;
 use crate::store::clients::ClientAuth;
 use crate::store::refresh::{NewToken, Rotation};
@@ -40,17 +40,23 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
         ));
     }
     let presented = form.require("refresh_token")?;
-    let next = random_token(32).map_err(Error::internal)?;
+    let next = ordered_token().map_err(Error::internal)?;
     let now = app.clock.now();
     let tokens = &app.config.tokens;
     let new = NewToken {
-        hash: &app.hasher.hash(&next),
+        hash: &app.hasher.token_key(&next),
         expires_at: now + tokens.refresh_token_ttl.as_secs() as i64,
     };
     let grace = tokens.refresh_reuse_grace.as_secs() as i64;
     let family = match app
         .store
-        .rotate_refresh(&app.hasher.hash(presented), &client.id, &new, now, grace)
+        .rotate_refresh(
+            &app.hasher.token_key(presented),
+            &client.id,
+            &new,
+            now,
+            grace,
+        )
         .await?
     {
         Rotation::Rotated(f) => f,
