@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use rusqlite::OptionalExtension;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -101,43 +102,56 @@ impl Store {
 
     /// The authentication row of a client, by id (one indexed lookup).
     pub async fn client_auth(&self, id: &str) -> Result<Option<ClientAuth>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT secret_hash, secret_expires_at, auth_method, grant_types, scope, audience, \
-             can_introspect FROM clients WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.map(|r| ClientAuth {
-            id: id.to_owned(),
-            secret_hash: r.get("secret_hash"),
-            secret_expires_at: r.get("secret_expires_at"),
-            auth_method: AuthMethod::parse(r.get::<&str, _>("auth_method"))
-                .unwrap_or(AuthMethod::ClientSecretBasic),
-            grant_types: r
-                .get::<&str, _>("grant_types")
-                .split(' ')
-                .filter_map(GrantType::parse)
-                .collect(),
-            scope: r.get("scope"),
-            audience: r
-                .get::<&str, _>("audience")
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            can_introspect: r.get("can_introspect"),
-        }))
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT secret_hash, secret_expires_at, auth_method, grant_types, scope, audience, \
+                 can_introspect FROM clients WHERE id = ?",
+            )?
+            .query_row([id], |r| {
+                Ok(ClientAuth {
+                    id: id.to_owned(),
+                    secret_hash: r.get(0)?,
+                    secret_expires_at: r.get(1)?,
+                    auth_method: AuthMethod::parse(r.get_ref(2)?.as_str()?)
+                        .unwrap_or(AuthMethod::ClientSecretBasic),
+                    grant_types: r
+                        .get_ref(3)?
+                        .as_str()?
+                        .split(' ')
+                        .filter_map(GrantType::parse)
+                        .collect(),
+                    scope: r.get(4)?,
+                    audience: r
+                        .get_ref(5)?
+                        .as_str()?
+                        .split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    can_introspect: r.get(6)?,
+                })
+            })
+            .optional()
+        })
     }
 
     pub async fn find_client(&self, id: &str) -> anyhow::Result<Option<StoredClient>> {
-        let row = sqlx::query(
-            "SELECT id, metadata, created_by, created_at, can_introspect FROM clients WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| stored(&r)).transpose()
+        let row = self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT id, metadata, created_by, created_at, can_introspect FROM clients WHERE id = ?",
+            )?
+            .query_row([id], |r| {
+                Ok(Columns {
+                    id: r.get(0)?,
+                    metadata: r.get(1)?,
+                    created_by: r.get(2)?,
+                    created_at: r.get(3)?,
+                    can_introspect: r.get(4)?,
+                })
+            })
+            .optional()
+        })?;
+        row.map(Columns::into_client).transpose()
     }
 
     pub async fn list_clients(&self) -> anyhow::Result<Vec<StoredClient>> {
@@ -162,16 +176,37 @@ impl Store {
 }
 
 fn stored(r: &SqliteRow) -> anyhow::Result<StoredClient> {
-    let id: String = r.get("id");
-    let metadata: ClientMetadata = serde_json::from_str(r.get("metadata"))
-        .with_context(|| format!("stored metadata of client {id} is unreadable"))?;
-    Ok(StoredClient {
-        client_id: id,
-        client_id_issued_at: r.get("created_at"),
+    Columns {
+        id: r.get("id"),
+        metadata: r.get("metadata"),
         created_by: r.get("created_by"),
+        created_at: r.get("created_at"),
         can_introspect: r.get("can_introspect"),
-        metadata,
-    })
+    }
+    .into_client()
+}
+
+/// A client row's columns, as either driver reads them.
+struct Columns {
+    id: String,
+    metadata: String,
+    created_by: String,
+    created_at: i64,
+    can_introspect: bool,
+}
+
+impl Columns {
+    fn into_client(self) -> anyhow::Result<StoredClient> {
+        let metadata: ClientMetadata = serde_json::from_str(&self.metadata)
+            .with_context(|| format!("stored metadata of client {} is unreadable", self.id))?;
+        Ok(StoredClient {
+            client_id: self.id,
+            client_id_issued_at: self.created_at,
+            created_by: self.created_by,
+            can_introspect: self.can_introspect,
+            metadata,
+        })
+    }
 }
 
 impl Store {

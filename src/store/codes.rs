@@ -4,7 +4,6 @@
 //! one created (OAuth 2.1 §4.1.3, "reuse of authorization codes").
 
 use rusqlite::{Connection, OptionalExtension, params};
-use sqlx::Row;
 
 use super::Store;
 
@@ -166,16 +165,14 @@ impl Store {
         client_id: &str,
         now: i64,
     ) -> Result<Option<CodeGrant>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT user_id, redirect_uri, redirect_uri_sent, code_challenge, scope, resources, auth_time \
-             FROM authorization_codes WHERE code_hash = ? AND client_id = ? AND consumed_at IS NULL AND expires_at > ?",
-        )
-        .bind(hash)
-        .bind(client_id)
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.as_ref().map(grant_of))
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT user_id, redirect_uri, redirect_uri_sent, code_challenge, scope, resources, auth_time \
+                 FROM authorization_codes WHERE code_hash = ? AND client_id = ? AND consumed_at IS NULL AND expires_at > ?",
+            )?
+            .query_row(params![hash, client_id, now], grant_from)
+            .optional()
+        })
     }
 
     /// Consume a code (group-committed) and, when it was
@@ -258,16 +255,4 @@ fn grant_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<CodeGrant> {
         resources: split_list(&r.get::<_, String>(5)?),
         auth_time: r.get(6)?,
     })
-}
-
-fn grant_of(r: &sqlx::sqlite::SqliteRow) -> CodeGrant {
-    CodeGrant {
-        user_id: r.get("user_id"),
-        redirect_uri: r.get("redirect_uri"),
-        redirect_uri_sent: r.get("redirect_uri_sent"),
-        code_challenge: r.get("code_challenge"),
-        scope: r.get("scope"),
-        resources: split_list(r.get("resources")),
-        auth_time: r.get("auth_time"),
-    }
 }

@@ -1,5 +1,7 @@
 //! Remembered consent: what a person allowed a client.
 
+use rusqlite::OptionalExtension;
+
 use super::Store;
 
 impl Store {
@@ -9,11 +11,11 @@ impl Store {
         user_id: &str,
         client_id: &str,
     ) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?")
-            .bind(user_id)
-            .bind(client_id)
-            .fetch_optional(self.pool())
-            .await
+        self.read(|conn| {
+            conn.prepare_cached("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?")?
+                .query_row([user_id, client_id], |r| r.get(0))
+                .optional()
+        })
     }
 
     /// Store the merged scope of a consent (callers compute the union).

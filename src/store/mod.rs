@@ -7,7 +7,8 @@
 //! trail) are group-committed by the [`writer`] thread: many requests, one
 //! transaction, one fsync.
 //!
-//! Reads go to a pool of connections (WAL lets them run beside a writer);
+//! Point reads on the request paths run inline through [`reader`]; other
+//! reads go to a pool of connections (WAL lets both run beside a writer);
 //! every write goes through one dedicated writer connection. SQLite admits one
 //! writer at a time anyway: queueing for that connection in the pool is fair
 //! and cheap, where many connections racing for the write lock fall into
@@ -22,6 +23,7 @@ pub mod codes;
 pub mod consents;
 pub mod keys;
 pub mod maintenance;
+pub mod reader;
 pub mod refresh;
 pub mod revocation;
 pub mod sessions;
@@ -41,6 +43,7 @@ pub struct Store {
     pool: SqlitePool,
     writer: SqlitePool,
     batches: writer::Writer,
+    reader: std::sync::Arc<reader::Reader>,
     clients: client_cache::ClientCache,
 }
 
@@ -75,6 +78,7 @@ impl Store {
             .run(&writer)
             .await
             .context("database migration failed")?;
+        let reader = reader::Reader::open(options.get_filename().to_owned())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
@@ -85,6 +89,7 @@ impl Store {
         Ok(Self {
             pool,
             batches: writer::Writer::start(writer.clone())?,
+            reader: std::sync::Arc::new(reader),
             writer,
             clients: client_cache::ClientCache::default(),
         })
@@ -108,6 +113,14 @@ impl Store {
         T: Send + 'static,
     {
         self.batches.write(data, job).await
+    }
+
+    /// Run a point read inline (see [`reader`]).
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, sqlx::Error> {
+        self.reader.read(f)
     }
 
     pub async fn close(&self) {

@@ -1,7 +1,7 @@
 //! The access-token deny list (RFC 7009) and refresh-token lookups for
 //! revocation and introspection.
 
-use sqlx::Row;
+use rusqlite::OptionalExtension;
 
 use super::Store;
 use super::codes::split_list;
@@ -29,19 +29,17 @@ impl Store {
     }
 
     pub async fn is_revoked(&self, jti: &str) -> Result<bool, sqlx::Error> {
-        let hit: Option<i64> = sqlx::query_scalar("SELECT 1 FROM revoked_tokens WHERE jti = ?")
-            .bind(jti)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(hit.is_some())
+        self.read(|conn| {
+            conn.prepare_cached("SELECT 1 FROM revoked_tokens WHERE jti = ?")?
+                .exists([jti])
+        })
     }
 
     pub async fn user_exists(&self, id: &str) -> Result<bool, sqlx::Error> {
-        let hit: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(hit.is_some())
+        self.read(|conn| {
+            conn.prepare_cached("SELECT 1 FROM users WHERE id = ?")?
+                .exists([id])
+        })
     }
 
     /// A refresh token that can still be used: not rotated, not expired, its
@@ -51,24 +49,25 @@ impl Store {
         hash: &[u8],
         now: i64,
     ) -> Result<Option<RefreshInfo>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT f.id, f.client_id, f.user_id, f.scope, f.resources, t.created_at, t.expires_at \
-             FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
-             WHERE t.token_hash = ? AND t.rotated_at IS NULL AND t.expires_at > ? AND f.revoked_at IS NULL",
-        )
-        .bind(hash)
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.map(|r| RefreshInfo {
-            family_id: r.get("id"),
-            client_id: r.get("client_id"),
-            user_id: r.get("user_id"),
-            scope: r.get("scope"),
-            resources: split_list(r.get("resources")),
-            created_at: r.get("created_at"),
-            expires_at: r.get("expires_at"),
-        }))
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT f.id, f.client_id, f.user_id, f.scope, f.resources, t.created_at, t.expires_at \
+                 FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+                 WHERE t.token_hash = ? AND t.rotated_at IS NULL AND t.expires_at > ? AND f.revoked_at IS NULL",
+            )?
+            .query_row(rusqlite::params![hash, now], |r| {
+                Ok(RefreshInfo {
+                    family_id: r.get(0)?,
+                    client_id: r.get(1)?,
+                    user_id: r.get(2)?,
+                    scope: r.get(3)?,
+                    resources: split_list(&r.get::<_, String>(4)?),
+                    created_at: r.get(5)?,
+                    expires_at: r.get(6)?,
+                })
+            })
+            .optional()
+        })
     }
 
     /// The family and client of any refresh token, spent or not.

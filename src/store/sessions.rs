@@ -1,6 +1,6 @@
 //! Browser sessions at the authorization server.
 
-use sqlx::Row;
+use rusqlite::OptionalExtension;
 
 use super::Store;
 
@@ -41,20 +41,21 @@ impl Store {
 
     /// A live session by the keyed hash of its cookie.
     pub async fn session(&self, id_hash: &[u8], now: i64) -> Result<Option<Session>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT s.user_id, u.username, s.csrf, s.auth_time FROM sessions s \
-             LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash = ? AND s.expires_at > ?",
-        )
-        .bind(id_hash)
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.map(|r| Session {
-            user_id: r.get("user_id"),
-            username: r.get("username"),
-            csrf: r.get("csrf"),
-            auth_time: r.get("auth_time"),
-        }))
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT s.user_id, u.username, s.csrf, s.auth_time FROM sessions s \
+                 LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash = ? AND s.expires_at > ?",
+            )?
+            .query_row(rusqlite::params![id_hash, now], |r| {
+                Ok(Session {
+                    user_id: r.get(0)?,
+                    username: r.get(1)?,
+                    csrf: r.get(2)?,
+                    auth_time: r.get(3)?,
+                })
+            })
+            .optional()
+        })
     }
 
     /// Delete a session and, opportunistically, every expired one.
