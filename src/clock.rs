@@ -13,6 +13,12 @@ pub type UnixTime = i64;
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> UnixTime;
+
+    /// Milliseconds since the epoch, for ordering only (time-ordered token
+    /// keys); nothing is decided on it.
+    fn now_millis(&self) -> i64 {
+        self.now() * 1000
+    }
 }
 
 /// The real clock.
@@ -22,6 +28,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> UnixTime {
         time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    fn now_millis(&self) -> i64 {
+        (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
     }
 }
 

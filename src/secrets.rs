@@ -57,10 +57,8 @@ const ORDERED_LEN: usize = TIME_CHARS + 43;
 /// a million live refresh tokens, that random page is a cache miss and one
 /// more page in every commit; BENCHMARKS.md, "Data growth"). It tells the
 /// holder when the token was made, which `iat`-like metadata already does.
-pub fn ordered_token() -> anyhow::Result<String> {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+pub fn ordered_token(now_millis: i64) -> anyhow::Result<String> {
+    let ms = u64::try_from(now_millis).unwrap_or(0);
     let mut buf = [0u8; TIME_BYTES + 32];
     buf[..TIME_BYTES].copy_from_slice(&ms.to_be_bytes()[8 - TIME_BYTES..]);
     fill_random(&mut buf[TIME_BYTES..])?;
@@ -152,9 +150,8 @@ mod tests {
     #[test]
     fn ordered_token_keys_sort_by_creation_time() {
         let h = SecretHasher::new(b"pepper-pepper-pepper-pepper-pepper");
-        let first = ordered_token().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let second = ordered_token().unwrap();
+        let first = ordered_token(1_800_000_000_000).unwrap();
+        let second = ordered_token(1_800_000_000_001).unwrap();
         assert_eq!(first.len(), 51);
         assert!(
             first
@@ -165,7 +162,10 @@ mod tests {
         assert_eq!(a.len(), 38, "6-byte time prefix + 32-byte keyed hash");
         assert!(a < b, "a later token's key sorts after an earlier one's");
         assert_eq!(&a[6..], h.hash(&first).as_slice());
-        assert_ne!(a, h.token_key(&ordered_token().unwrap()));
+        let twin = ordered_token(1_800_000_000_000).unwrap();
+        assert_ne!(first, twin, "same millisecond, different secret");
+        assert_ne!(a, h.token_key(&twin));
+        assert!(b > h.token_key(&twin));
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub async fn code(
     status: StatusCode,
     set_cookie: Option<HeaderValue>,
 ) -> Result<Response> {
-    let code = ordered_token().map_err(Error::internal)?;
+    let code = ordered_token(app.clock.now_millis()).map_err(Error::internal)?;
     let hash = app.hasher.token_key(&code);
     let now = app.clock.now();
     app.store

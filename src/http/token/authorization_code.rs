@@ -86,7 +86,7 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
         },
     )?;
     let refresh_token = if client.allows(GrantType::RefreshToken) {
-        Some(ordered_token().map_err(Error::internal)?)
+        Some(ordered_token(app.clock.now_millis()).map_err(Error::internal)?)
     } else {
         None
     };

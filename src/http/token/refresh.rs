@@ -40,7 +40,7 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
         ));
     }
     let presented = form.require("refresh_token")?;
-    let next = ordered_token().map_err(Error::internal)?;
+    let next = ordered_token(app.clock.now_millis()).map_err(Error::internal)?;
     let now = app.clock.now();
     let tokens = &app.config.tokens;
     let new = NewToken {
