@@ -5,7 +5,9 @@
 //! does every hash and verification. Each worker keeps one argon2 memory area
 //! and reuses it, so the process holds `workers × 19 MiB` at most instead of
 //! allocator arenas full of freed 19 MiB blocks, and a flood of sign-ins queues
-//! on the workers while the other cores keep serving tokens. Unknown users are
+//! on the workers while the other cores keep serving tokens. The workers run
+//! at nice 10, so a runnable request thread preempts a hash even on the
+//! worker's own core. Unknown users are
 //! verified against a dummy hash so they take as long as known ones (no user
 //! enumeration by timing).
 
@@ -99,7 +101,13 @@ impl Memory {
 }
 
 /// A worker thread: takes jobs until every sender is gone.
+/// The workers' niceness: a runnable request thread gets the core before a
+/// hash does (a hash takes milliseconds of CPU; a token request, tens of
+/// microseconds), while an otherwise idle core still hashes at full speed.
+const NICE: i32 = 10;
+
 fn work(jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    lower_priority();
     let mut memory = Memory(Vec::new());
     loop {
         let job = match jobs.lock() {
@@ -123,6 +131,18 @@ pub struct Passwords {
     jobs: mpsc::Sender<Job>,
     dummy: Arc<str>,
 }
+
+/// Give this thread (only: on Linux, a thread id names one thread) [`NICE`].
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    let me = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(me), NICE) {
+        tracing::debug!(error = %e, "password worker keeps its priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 impl std::fmt::Debug for Passwords {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -194,6 +214,49 @@ pub fn check_strength(password: &str) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+    /// The niceness of every password worker thread of this process, from
+    /// `/proc/self/task/TID/stat` (field 19, after the parenthesised name).
+    #[cfg(target_os = "linux")]
+    fn worker_niceness() -> Vec<i64> {
+        let mut found = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with("tessera-argon2-") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            let after_name = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+            // Fields from the state (3rd) on: nice is the 19th, so the 17th here.
+            if let Some(nice) = after_name.split(' ').nth(16) {
+                found.push(nice.parse().unwrap());
+            }
+        }
+        found
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn password_workers_run_below_request_threads() {
+        let p = Passwords::new().unwrap();
+        // A finished hash means a worker has started and set its priority.
+        p.hash("correct horse".into()).await.unwrap();
+        // Other tests start workers too: give one just spawned a moment to
+        // reach its first line.
+        let mut niceness = worker_niceness();
+        for _ in 0..100 {
+            if niceness.iter().all(|&n| n >= i64::from(NICE)) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            niceness = worker_niceness();
+        }
+        assert!(!niceness.is_empty(), "no password worker thread found");
+        assert!(
+            niceness.iter().all(|&n| n >= i64::from(NICE)),
+            "{niceness:?}"
+        );
+    }
 
     #[tokio::test]
     async fn a_password_verifies_and_unknown_users_never_do() {
