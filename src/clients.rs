@@ -39,7 +39,7 @@ pub async fn create(
     can_introspect: bool,
     now: i64,
 ) -> anyhow::Result<Created> {
-    let client_id = new_client_id()?;
+    let client_id = new_client_id(now)?;
     let client_secret = if metadata.token_endpoint_auth_method.has_secret() {
         Some(new_client_secret()?)
     } else {

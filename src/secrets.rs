@@ -58,24 +58,30 @@ const ORDERED_LEN: usize = TIME_CHARS + 43;
 /// more page in every commit; BENCHMARKS.md, "Data growth"). It tells the
 /// holder when the token was made, which `iat`-like metadata already does.
 pub fn ordered_token(now_millis: i64) -> anyhow::Result<String> {
+    ordered(now_millis, [0u8; TIME_BYTES + 32])
+}
+
+/// `buf` filled with the 48-bit time prefix and random bytes, base64url.
+fn ordered<const N: usize>(now_millis: i64, mut buf: [u8; N]) -> anyhow::Result<String> {
     let ms = u64::try_from(now_millis).unwrap_or(0);
-    let mut buf = [0u8; TIME_BYTES + 32];
     buf[..TIME_BYTES].copy_from_slice(&ms.to_be_bytes()[8 - TIME_BYTES..]);
     fill_random(&mut buf[TIME_BYTES..])?;
     Ok(B64.encode(buf))
 }
 
-/// A new client identifier: 128 random bits. Never an `https://` URL, so it
-/// cannot collide with Client ID Metadata Document identifiers.
-pub fn new_client_id() -> anyhow::Result<String> {
-    // Ids are typed into command lines (`tessera client show ID`): one starting
-    // with '-' would read as an option, so draw again (1 in 32 draws).
-    loop {
-        let id = random_token(16)?;
-        if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-            return Ok(id);
-        }
-    }
+/// A new client identifier (30 characters): the time prefix of an
+/// [`ordered_token`] for `now` (seconds), then 128 random bits. Ids made
+/// within minutes of each other share their first characters, so a
+/// registration adds its row next to the other recent ones in the clients'
+/// primary-key index instead of on a random page of it (base64url is not in
+/// ASCII order, so the cluster moves now and then; it stays one cluster). The
+/// prefix tells only what `client_id_issued_at` already says (RFC 7591
+/// §3.2.1). Never an `https://` URL, so it cannot collide with Client ID
+/// Metadata Document identifiers; its first character, the top 6 bits of the
+/// time, is `A` until 2109 and never the `-` a command line would read as an
+/// option before the year 10000.
+pub fn new_client_id(now: i64) -> anyhow::Result<String> {
+    ordered(now.saturating_mul(1000), [0u8; TIME_BYTES + 16])
 }
 
 pub fn new_client_secret() -> anyhow::Result<ClientSecret> {
@@ -180,9 +186,19 @@ mod tests {
     }
 
     #[test]
+    fn client_ids_made_close_together_share_their_first_characters() {
+        let a = new_client_id(1_800_000_000).unwrap();
+        let b = new_client_id(1_800_000_001).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a[..5], b[..5], "{a} {b}");
+        assert_ne!(a[8..], b[8..], "the random part differs");
+    }
+
+    #[test]
     fn identifiers_use_unreserved_characters_only() {
         for _ in 0..200 {
-            let id = new_client_id().unwrap();
+            let id = new_client_id(1_800_000_000).unwrap();
+            assert_eq!(id.len(), 30, "48-bit time prefix + 128 random bits");
             assert!(
                 id.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
