@@ -44,7 +44,7 @@ impl Reader {
         })
     }
 
-    /// Run `f` on a read-only connection of this thread's for the moment.
+    /// Run `f` on this thread, on an idle read-only connection (or a new one).
     pub fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,

@@ -189,7 +189,7 @@ fn run_together(db: &Connection, batch: &mut [Box<dyn Queued>]) -> rusqlite::Res
 
 /// A failed write in sqlx's terms, so callers handle every store error alike
 /// (constraint kinds included).
-pub fn into_sqlx(e: rusqlite::Error) -> sqlx::Error {
+pub(super) fn into_sqlx(e: rusqlite::Error) -> sqlx::Error {
     sqlx::Error::Database(Box::new(WriteError {
         message: e.to_string(),
         source: e,
@@ -346,11 +346,17 @@ mod tests {
         queued(&writer, 5).await;
         g.open.add_permits(1);
         held.await.unwrap().unwrap();
-        let mut failed = 0;
+        let mut failed = Vec::new();
         for j in jobs {
-            failed += usize::from(j.await.unwrap().is_err());
+            if let Err(e) = j.await.unwrap() {
+                failed.push(e);
+            }
         }
-        assert_eq!(failed, 1);
+        assert_eq!(failed.len(), 1);
+        // The caller sees SQLite's own failure, in sqlx's terms.
+        let db = failed[0].as_database_error().expect("a database error");
+        assert!(db.is_unique_violation(), "{db}");
+        assert!(db.message().contains("UNIQUE"), "{db}");
         assert_eq!(count(&pool).await, 4);
     }
 }
