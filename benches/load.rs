@@ -196,18 +196,36 @@ async fn run(options: &Options) -> Result<Report, String> {
     let signing_run = Duration::from_secs_f64(if options.smoke { 0.5 } else { 2.0 });
     eprintln!("measuring the ES256 signing rate on one core…");
     let signing_rate = baseline::signing_rate(signing_run)?;
-    let mut suites = vec![run_suite(options, &bin, "empty database", None, &scenarios).await?];
-    if let Some(n) = options.preload {
-        suites.push(
-            run_suite(
-                options,
-                &bin,
-                &format!("preloaded: {n} clients + {n} families"),
-                Some(n),
-                &scenarios,
-            )
-            .await?,
-        );
+    // Both servers are prepared first, then each scenario runs on the empty
+    // database and at once on the preloaded one: the growth ratios compare
+    // windows seconds apart, not suites minutes apart (this host's speed
+    // drifts by 10-15% over minutes; BENCHMARKS.md, "The machine").
+    let empty = open_suite(options, &bin, "empty database", None).await?;
+    let grown = match options.preload {
+        Some(n) => {
+            let label = format!("preloaded: {n} clients + {n} families");
+            Some(open_suite(options, &bin, &label, Some(n)).await?)
+        }
+        None => None,
+    };
+    let mut empty_rows = Vec::new();
+    let mut grown_rows = Vec::new();
+    for &scenario in &scenarios {
+        empty_rows.extend(run_scenario(options, &empty, scenario).await?);
+        if let Some(g) = &grown {
+            grown_rows.extend(run_scenario(options, g, scenario).await?);
+        }
+    }
+    if options.isolation {
+        let peak = empty_rows
+            .iter()
+            .find(|r| r.scenario == "client_credentials")
+            .map_or(0.0, |r| r.rate);
+        empty_rows.extend(isolation(options, &empty.prepared, peak).await?);
+    }
+    let mut suites = vec![close_suite(empty, empty_rows)];
+    if let Some(g) = grown {
+        suites.push(close_suite(g, grown_rows));
     }
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -232,30 +250,40 @@ async fn run(options: &Options) -> Result<Report, String> {
     })
 }
 
-/// Prepare a server (optionally preloaded) and run every scenario against it.
-async fn run_suite(
+/// A prepared server, its database directory and the suite's label.
+struct OpenSuite {
+    label: String,
+    prepared: Prepared,
+    /// Removed when the suite closes, after the server stops.
+    _dir: tempfile::TempDir,
+}
+
+/// Prepare a server (optionally preloaded) in a new temporary directory.
+async fn open_suite(
     options: &Options,
     bin: &Path,
     label: &str,
     preload: Option<usize>,
-    scenarios: &[Scenario],
-) -> Result<Suite, String> {
+) -> Result<OpenSuite, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
     eprintln!("== {label}: preparing in {}", dir.path().display());
     let prepared = prepare(bin, dir.path(), options.concurrency, preload).await?;
-    let mut rows = Vec::new();
-    for &scenario in scenarios {
-        rows.extend(run_scenario(options, &prepared, scenario).await?);
-    }
-    if options.isolation && preload.is_none() {
-        let peak = rows
-            .iter()
-            .find(|r| r.scenario == "client_credentials")
-            .map_or(0.0, |r| r.rate);
-        rows.extend(isolation(options, &prepared, peak).await?);
-    }
-    let suite = Suite {
+    Ok(OpenSuite {
         label: label.to_owned(),
+        prepared,
+        _dir: dir,
+    })
+}
+
+/// Stop the server and gather what was measured on it.
+fn close_suite(open: OpenSuite, rows: Vec<Row>) -> Suite {
+    let OpenSuite {
+        label,
+        prepared,
+        _dir: dir,
+    } = open;
+    let suite = Suite {
+        label: label.clone(),
         first_start_ready_ms: prepared.first_start_ready.as_secs_f64() * 1000.0,
         ready_ms: prepared.server.ready.as_secs_f64() * 1000.0,
         idle_rss_mib: prepared.server.idle_rss_kib as f64 / 1024.0,
@@ -274,7 +302,8 @@ async fn run_suite(
     if let Err(e) = prepared.server.stop() {
         eprintln!("warning: {e}");
     }
-    Ok(suite)
+    drop(dir);
+    suite
 }
 
 fn database_mib(dir: &Path) -> f64 {
@@ -288,9 +317,10 @@ fn database_mib(dir: &Path) -> f64 {
 /// One scenario, plus the paced half-peak run after client_credentials.
 async fn run_scenario(
     options: &Options,
-    p: &Prepared,
+    suite: &OpenSuite,
     scenario: Scenario,
 ) -> Result<Vec<Row>, String> {
+    let p = &suite.prepared;
     if let Some(why) = scenario.unavailable() {
         eprintln!("-- {}: {why}", scenario.name());
         return Ok(vec![Row::skipped(scenario.name(), why)]);
@@ -306,8 +336,8 @@ async fn run_scenario(
         u,
     );
     eprintln!(
-        "-- {}: {:.0} {}/s, p99 {:.2} ms, {} errors",
-        row.scenario, row.rate, row.unit, row.p99_ms, row.errors
+        "-- {}: {:.0} {}/s, p99 {:.2} ms, {} errors ({})",
+        row.scenario, row.rate, row.unit, row.p99_ms, row.errors, suite.label
     );
     let mut rows = vec![row];
     if scenario == Scenario::ClientCredentials && !options.no_half_peak && rows[0].rate > 0.0 {
