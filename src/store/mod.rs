@@ -54,7 +54,15 @@ impl Store {
             bail!("database URL '{url}' is not supported: use sqlite://PATH");
         }
         let options = SqliteConnectOptions::from_str(url)
-            .with_context(|| format!("database URL '{url}' is not a valid SQLite URL"))?
+            .with_context(|| format!("database URL '{url}' is not a valid SQLite URL"))?;
+        // Point reads use connections of their own (`reader`), which would each
+        // see a different, empty in-memory database.
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            bail!(
+                "database URL '{url}' is an in-memory database, which is not supported: use sqlite://PATH"
+            );
+        }
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -150,5 +158,33 @@ impl Store {
             .await
             .context("backup failed")?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Store;
+
+    #[tokio::test]
+    async fn unsupported_database_urls_are_refused_with_a_reason() {
+        for (url, why) in [
+            ("postgres://localhost/tessera", "is not supported"),
+            ("sqlite::memory:", "is an in-memory database"),
+            ("sqlite://?mode=memory", "is an in-memory database"),
+        ] {
+            let Err(err) = Store::connect(url).await else {
+                panic!("{url} was accepted");
+            };
+            let err = err.to_string();
+            assert!(err.contains(why), "{url}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_database_opens_and_answers_a_point_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        assert!(!store.user_exists("nobody").await.unwrap());
     }
 }
