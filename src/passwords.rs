@@ -23,6 +23,30 @@ fn owasp() -> Params {
     Params::new(19 * 1024, 2, 1, Some(32)).unwrap_or_default()
 }
 
+/// The PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) of a hash.
+fn phc_string(params: &Params, salt: &SaltString, out: &[u8]) -> anyhow::Result<String> {
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| anyhow!("{e}"))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(out).map_err(|e| anyhow!("{e}"))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// The hash unknown users are verified against: the real parameters, a random
+/// salt and a random output. Verifying against it costs exactly what a real
+/// verification costs, and no password matches it (that would need the 256-bit
+/// output guessed), so nothing is hashed at start-up: the 19 MiB argon2 area
+/// is never allocated unless someone signs in.
+fn dummy_hash() -> anyhow::Result<String> {
+    use argon2::password_hash::rand_core::RngCore;
+    let mut out = [0u8; 32];
+    OsRng.fill_bytes(&mut out);
+    phc_string(&owasp(), &SaltString::generate(&mut OsRng), &out)
+}
+
 enum Job {
     Hash(String, oneshot::Sender<anyhow::Result<String>>),
     Verify(String, String, oneshot::Sender<bool>),
@@ -57,14 +81,7 @@ impl Memory {
                 self.blocks(&params),
             )
             .map_err(|e| anyhow!("password hashing failed: {e}"))?;
-        let phc = PasswordHash {
-            algorithm: Algorithm::Argon2id.ident(),
-            version: Some(Version::V0x13.into()),
-            params: ParamsString::try_from(&params).map_err(|e| anyhow!("{e}"))?,
-            salt: Some(salt.as_salt()),
-            hash: Some(Output::new(&out).map_err(|e| anyhow!("{e}"))?),
-        };
-        Ok(phc.to_string())
+        phc_string(&params, &salt, &out)
     }
 
     fn verify(&mut self, password: &str, stored: &str) -> bool {
@@ -163,7 +180,7 @@ impl Passwords {
                 .spawn(move || work(rx))
                 .context("cannot start a password worker")?;
         }
-        let dummy = Memory(Vec::new()).hash("tessera-dummy-password")?;
+        let dummy = dummy_hash()?;
         Ok(Self {
             jobs: tx,
             dummy: dummy.into(),
@@ -267,6 +284,20 @@ mod tests {
         assert!(!p.verify("wrong horse".into(), Some(hash)).await);
         assert!(!p.verify("tessera-dummy-password".into(), None).await);
         assert!(!p.verify("x".into(), Some("not a phc string".into())).await);
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_costs() {
+        // Same algorithm and parameters as a real hash, so an unknown user's
+        // verification does the same work; fresh salt and output every time.
+        let (a, b) = (dummy_hash().unwrap(), dummy_hash().unwrap());
+        let real = Memory(Vec::new()).hash("x").unwrap();
+        let head = |h: &str| h.splitn(5, '$').take(4).collect::<Vec<_>>().join("$");
+        assert_eq!(head(&a), head(&real));
+        assert_ne!(a, b);
+        let parsed = PasswordHash::new(&a).unwrap();
+        assert_eq!(parsed.hash.unwrap().len(), 32);
+        assert!(!Memory(Vec::new()).verify("tessera-dummy-password", &a));
     }
 
     #[test]
