@@ -32,14 +32,17 @@ impl Policy {
         }
     }
 
-    /// Apply the policy to the calling thread, at niceness 0 (the crate maps
-    /// the middle of its 0..=100 scale to nice 0), and check what took effect.
+    /// Apply the policy to the calling thread, at niceness 0 (the crate sets a
+    /// niceness too, mapped from its own scale; rustix puts it back to 0), and
+    /// check what took effect.
     pub fn apply_to_this_thread(self) {
         let (policy, number) = match self {
             Self::Batch => (NormalThreadSchedulePolicy::Batch, "3"),
             Self::Normal => (NormalThreadSchedulePolicy::Other, "0"),
         };
-        let nice_zero = ThreadPriorityValue::try_from(50u8).map(ThreadPriority::Crossplatform);
+        // 49 of the crate's 0..=99 maps to niceness 0 (50 would be -1, which
+        // needs privileges); rustix then sets exactly 0 either way.
+        let nice_zero = ThreadPriorityValue::try_from(49u8).map(ThreadPriority::Crossplatform);
         let applied = nice_zero.map_err(|e| e.to_owned()).and_then(|nice| {
             set_thread_priority_and_policy(
                 thread_native_id(),
@@ -48,6 +51,9 @@ impl Policy {
             )
             .map_err(|e| format!("{e:?}"))
         });
+        let me = rustix::thread::gettid();
+        let renice = rustix::process::setpriority_process(Some(me), 0).map_err(|e| e.to_string());
+        let applied = applied.and(renice);
         let took = stat_fields("/proc/thread-self/stat")
             .map(|f| (f.get(16).cloned(), f.get(38).cloned()))
             .unwrap_or_default();
