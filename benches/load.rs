@@ -26,8 +26,6 @@ mod prepare;
 mod report;
 #[path = "load/scenarios.rs"]
 mod scenarios;
-#[path = "load/sched.rs"]
-mod sched;
 #[path = "load/server.rs"]
 mod server;
 #[path = "load/targets.rs"]
@@ -81,9 +79,6 @@ struct Options {
     /// Worker threads of the load generator's runtime (default: one per core).
     #[arg(long, default_value_t = cores())]
     client_threads: usize,
-    /// Scheduling policy of the load generator's threads (see `load/sched.rs`).
-    #[arg(long, value_enum, default_value_t = sched::Policy::Batch)]
-    generator_policy: sched::Policy,
     /// Where to write the JSON results.
     #[arg(long, default_value = "target/bench/results.json")]
     json: PathBuf,
@@ -156,12 +151,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let options = Options::parse().finish();
-    let policy = options.generator_policy;
-    // Only the runtime's threads: the main thread, which starts the server
-    // (inside `block_on`), keeps the default policy for its children.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.client_threads.max(1))
-        .on_thread_start(move || policy.apply_to_this_thread())
         .enable_all()
         .build();
     let result = match runtime {
@@ -256,7 +247,6 @@ async fn run(options: &Options) -> Result<Report, String> {
             seconds: options.seconds,
             warmup_seconds: options.warmup,
             client_threads: options.client_threads,
-            generator_policy: options.generator_policy.label(),
             smoke: options.smoke,
         },
         suites,

@@ -220,8 +220,6 @@ pub struct Settings {
     pub seconds: f64,
     pub warmup_seconds: f64,
     pub client_threads: usize,
-    /// The generator threads' scheduling policy (`SCHED_BATCH` or `SCHED_OTHER`).
-    pub generator_policy: &'static str,
     pub smoke: bool,
 }
 
@@ -248,9 +246,9 @@ impl Report {
         let mut out = String::new();
         let m = &self.machine;
         out.push_str(&format!(
-            "Machine: {} cores, {}, {} MiB, Linux {}. Load: {} users, {} s measured after {} s warm-up, {} client thread(s) under {}.\n\n",
+            "Machine: {} cores, {}, {} MiB, Linux {}. Load: {} users, {} s measured after {} s warm-up, {} client thread(s).\n\n",
             m.nproc, m.cpu_model, m.memory_mib, m.kernel, self.settings.concurrency, self.settings.seconds,
-            self.settings.warmup_seconds, self.settings.client_threads, self.settings.generator_policy
+            self.settings.warmup_seconds, self.settings.client_threads
         ));
         for suite in &self.suites {
             suite_markdown(&mut out, suite);

@@ -177,7 +177,6 @@ impl Server {
                 "unexpected first line from tessera serve: {first:?}"
             ));
         }
-        crate::sched::check_default_policy(pid)?;
         let idle_rss_kib = proc_status_kib(pid, "VmRSS").unwrap_or(0);
         Ok(Self {
             child,
