@@ -41,9 +41,8 @@ fn phc_string(params: &Params, salt: &SaltString, out: &[u8]) -> anyhow::Result<
 /// output guessed), so nothing is hashed at start-up: the 19 MiB argon2 area
 /// is never allocated unless someone signs in.
 fn dummy_hash() -> anyhow::Result<String> {
-    use argon2::password_hash::rand_core::RngCore;
     let mut out = [0u8; 32];
-    OsRng.fill_bytes(&mut out);
+    crate::secrets::fill_random(&mut out)?;
     phc_string(&owasp(), &SaltString::generate(&mut OsRng), &out)
 }
 

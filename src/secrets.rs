@@ -37,7 +37,8 @@ pub fn random_token(n: usize) -> anyhow::Result<String> {
     Ok(B64.encode(&buf))
 }
 
-fn fill_random(buf: &mut [u8]) -> anyhow::Result<()> {
+/// Fill `buf` from the OS generator (ring's `SystemRandom`).
+pub(crate) fn fill_random(buf: &mut [u8]) -> anyhow::Result<()> {
     SystemRandom::new()
         .fill(buf)
         .map_err(|_| anyhow::anyhow!("the system random generator failed"))
