@@ -24,6 +24,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod json_out;
 pub mod keys;
 pub mod limiter;
 pub mod metrics;

@@ -149,16 +149,24 @@ mod window_tests {
 /// `limit=100, remaining=99, reset=873`.
 pub fn quota_headers(headers: &mut axum::http::HeaderMap, q: &Quota) {
     use axum::http::HeaderValue;
-    if let Ok(v) = HeaderValue::from_str(&format!("{};w={}", q.limit, q.window)) {
+    // Written with itoa rather than `format!`: these two headers are on every
+    // token response.
+    let mut n = itoa::Buffer::new();
+    let mut policy = String::with_capacity(24);
+    policy.push_str(n.format(q.limit));
+    policy.push_str(";w=");
+    policy.push_str(n.format(q.window));
+    if let Ok(v) = HeaderValue::try_from(policy) {
         headers.insert("ratelimit-policy", v);
     }
-    let state = format!(
-        "limit={}, remaining={}, reset={}",
-        q.limit,
-        q.remaining,
-        q.reset.max(0)
-    );
-    if let Ok(v) = HeaderValue::from_str(&state) {
+    let mut state = String::with_capacity(48);
+    state.push_str("limit=");
+    state.push_str(n.format(q.limit));
+    state.push_str(", remaining=");
+    state.push_str(n.format(q.remaining));
+    state.push_str(", reset=");
+    state.push_str(n.format(q.reset.max(0)));
+    if let Ok(v) = HeaderValue::try_from(state) {
         headers.insert("ratelimit", v);
     }
 }

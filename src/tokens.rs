@@ -53,7 +53,7 @@ pub fn mint(app: &App, grant: &Grant<'_>) -> Result<AccessToken> {
         .keys
         .ring()
         .signer
-        .sign(&claims)
+        .sign_json(&claims.to_json())
         .map_err(Error::internal)?;
     Ok(AccessToken {
         jwt,

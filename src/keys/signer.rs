@@ -100,10 +100,16 @@ impl Signer {
 
     pub fn sign<T: Serialize>(&self, claims: &T) -> anyhow::Result<String> {
         let claims = serde_json::to_vec(claims).context("serializing token claims failed")?;
+        self.sign_json(&claims)
+    }
+
+    /// Sign claims already serialized as a JSON object (the token path writes
+    /// its claims itself: `AccessTokenClaims::to_json`).
+    pub fn sign_json(&self, claims: &[u8]) -> anyhow::Result<String> {
         let signed = match &self.key {
-            Key::Es256(k) => min_jwt::encode_and_sign(&self.header, &claims, k),
-            Key::Rs256(k) => min_jwt::encode_and_sign(&self.header, &claims, k),
-            Key::EdDsa(k) => min_jwt::encode_and_sign(&self.header, &claims, k),
+            Key::Es256(k) => min_jwt::encode_and_sign(&self.header, claims, k),
+            Key::Rs256(k) => min_jwt::encode_and_sign(&self.header, claims, k),
+            Key::EdDsa(k) => min_jwt::encode_and_sign(&self.header, claims, k),
         };
         signed.map_err(|e| anyhow!("signing an access token failed: {e:?}"))
     }

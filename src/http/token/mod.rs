@@ -33,13 +33,41 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
 }
 
+impl TokenResponse {
+    /// The JSON body, byte for byte what serde writes for this struct, without
+    /// escaping the JWT a byte at a time (see `json_out`).
+    fn to_json(&self) -> Vec<u8> {
+        use crate::json_out::{push_int, push_key, push_str};
+        let mut out = Vec::with_capacity(self.access_token.len() + self.scope.len() + 160);
+        out.push(b'{');
+        push_key(&mut out, "access_token", true);
+        push_str(&mut out, &self.access_token);
+        push_key(&mut out, "token_type", false);
+        push_str(&mut out, self.token_type);
+        push_key(&mut out, "expires_in", false);
+        push_int(&mut out, self.expires_in);
+        push_key(&mut out, "scope", false);
+        push_str(&mut out, &self.scope);
+        if let Some(refresh) = &self.refresh_token {
+            push_key(&mut out, "refresh_token", false);
+            push_str(&mut out, refresh);
+        }
+        out.push(b'}');
+        out
+    }
+}
+
 impl IntoResponse for TokenResponse {
     fn into_response(self) -> Response {
-        let mut response = axum::Json(self).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        response
+        let headers = [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (header::PRAGMA, HeaderValue::from_static("no-cache")),
+        ];
+        (headers, self.to_json()).into_response()
     }
 }
 
@@ -159,4 +187,26 @@ fn narrow_resources<'a>(
         chosen.push(resource);
     }
     Ok(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenResponse;
+
+    #[test]
+    fn the_token_response_is_what_serde_writes() {
+        for refresh_token in [None, Some("r3fr\"esh_t0ken-_".to_owned())] {
+            let response = TokenResponse {
+                access_token: "eyJ0eXAiOiJhdCtqd3QifQ.eyJzdWIiOiJ4In0.c2lnbmF0dXJl".into(),
+                token_type: "Bearer",
+                expires_in: 900,
+                scope: "mcp:tools:weather mcp:tools:calendar:read".into(),
+                refresh_token,
+            };
+            assert_eq!(
+                String::from_utf8(response.to_json()).unwrap(),
+                serde_json::to_string(&response).unwrap()
+            );
+        }
+    }
 }

@@ -1,0 +1,99 @@
+//! Hand-written JSON output for the two documents the token endpoint writes on
+//! every request: the access token's claims (RFC 9068 §2.2) and the token
+//! response (RFC 6749 §5.1).
+//!
+//! Why not serde_json's serializer: it escapes strings a byte at a time, and
+//! the token response is mostly one ~900-byte JWT that never needs escaping
+//! (base64url and dots). Here a string that needs no escaping is checked in
+//! one pass that the compiler vectorizes and copied whole; any other string is
+//! escaped by serde_json itself, so the output is byte for byte what
+//! `serde_json::to_vec` writes for the same value (the tests compare the two).
+
+/// Append `s` as a JSON string.
+pub fn push_str(out: &mut Vec<u8>, s: &str) {
+    // serde_json escapes exactly `"`, `\` and the control characters below 0x20.
+    let plain = s
+        .bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a `&str` into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+/// Append an integer.
+pub fn push_int<I: itoa::Integer>(out: &mut Vec<u8>, n: I) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Append `"key":` (keys are fixed ASCII names that need no escaping).
+pub fn push_key(out: &mut Vec<u8>, key: &str, first: bool) {
+    if !first {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// Append a JSON array of strings.
+pub fn push_str_array<S: AsRef<str>>(out: &mut Vec<u8>, items: &[S]) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_str(out, item.as_ref());
+    }
+    out.push(b']');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn as_json(s: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        push_str(&mut out, s);
+        out
+    }
+
+    #[test]
+    fn strings_are_written_exactly_as_serde_json_writes_them() {
+        let cases = [
+            "",
+            "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln",
+            "mcp:tools:weather mcp:tools:calendar:read",
+            "quote \" and backslash \\",
+            "control \u{1} \n \t \u{1f} chars",
+            "del \u{7f}, é, 日本, 🦀",
+            "</script>",
+        ];
+        for s in cases {
+            assert_eq!(
+                as_json(s),
+                serde_json::to_vec(s).unwrap(),
+                "{s:?} is written differently"
+            );
+        }
+    }
+
+    #[test]
+    fn integers_and_arrays_match_serde_json() {
+        let mut out = Vec::new();
+        push_int(&mut out, -1_760_000_000_i64);
+        assert_eq!(out, b"-1760000000");
+        let items = ["a", "b\"c", "d"];
+        let mut out = Vec::new();
+        push_str_array(&mut out, &items);
+        assert_eq!(out, serde_json::to_vec(&items).unwrap());
+        let mut out = Vec::new();
+        push_str_array::<&str>(&mut out, &[]);
+        assert_eq!(out, b"[]");
+    }
+}
