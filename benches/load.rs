@@ -14,6 +14,8 @@
 
 #[path = "load/baseline.rs"]
 mod baseline;
+#[path = "load/breakdown.rs"]
+mod breakdown;
 #[path = "load/driver.rs"]
 mod driver;
 #[path = "load/http.rs"]
@@ -40,6 +42,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use breakdown::Breakdown;
 use driver::{Load, Measured, Usage, Window, spawn_group, watch_server};
 use prepare::{Prepared, prepare};
 use report::{Baselines, Machine, PreloadInfo, Report, Row, Settings, Suite};
@@ -236,7 +239,10 @@ async fn run(options: &Options) -> Result<Report, String> {
         .map(|n| n.get())
         .unwrap_or(1);
     let baselines = match (suites[0].row("floor"), suites[0].row("client_credentials")) {
-        (Some(floor), Some(cc)) => Some(Baselines::new(floor.rate, signing_rate, cores, cc.rate)),
+        (Some(floor), Some(cc)) => Some(Baselines {
+            breakdown: Some(Breakdown::new(floor, cc, signing_rate, cores)),
+            ..Baselines::new(floor.rate, signing_rate, cores, cc.rate)
+        }),
         _ => None,
     };
     let targets = targets::evaluate(&suites, baselines.as_ref());

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::breakdown::Breakdown;
 use crate::driver::{Measured, Usage};
 
 /// One measured (or skipped) scenario.
@@ -106,6 +107,8 @@ pub struct Baselines {
     pub ideal_client_credentials_rate: f64,
     pub client_credentials_rate: f64,
     pub efficiency: f64,
+    /// Where a token's time went against the ideal (when the rows were measured).
+    pub breakdown: Option<Breakdown>,
 }
 
 impl Baselines {
@@ -118,6 +121,7 @@ impl Baselines {
             ideal_client_credentials_rate: ideal,
             client_credentials_rate: cc_rate,
             efficiency: cc_rate / ideal,
+            breakdown: None,
         }
     }
 }
@@ -337,6 +341,9 @@ fn baselines_markdown(out: &mut String, b: &Baselines) {
         b.client_credentials_rate,
         b.efficiency
     ));
+    if let Some(breakdown) = &b.breakdown {
+        breakdown.markdown(out);
+    }
 }
 
 fn growth_markdown(out: &mut String, empty: &Suite, grown: &Suite) {
