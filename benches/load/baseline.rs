@@ -1,12 +1,12 @@
 //! In-process baselines: the raw signing rate of the configured algorithm
 //! (ES256) on one core, with the crate's own `Signer` and claims shaped like a
-//! real access token.
+//! real access token, serialized as the token path serializes them.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use tessera::keys::{Algorithm, KeyMaterial, Signer};
+use tessera::oauth::claims::{AccessTokenClaims, Audience};
 
 /// Signatures per second on one thread over `run`.
 pub fn signing_rate(run: Duration) -> Result<f64, String> {
@@ -18,24 +18,26 @@ pub fn signing_rate(run: Duration) -> Result<f64, String> {
 fn sign_loop(run: Duration) -> Result<f64, String> {
     let key = KeyMaterial::generate(Algorithm::Es256).map_err(|e| format!("{e:#}"))?;
     let signer = Signer::new(&key).map_err(|e| format!("{e:#}"))?;
-    let claims = json!({
-        "iss": "http://127.0.0.1:8080",
-        "sub": "Yk3q2n1hO0m5c4t7b8a9dQ",
-        "aud": "http://127.0.0.1:3000/mcp",
-        "client_id": "Yk3q2n1hO0m5c4t7b8a9dQ",
-        "scope": "mcp:tools:weather mcp:tools:calendar:read",
-        "permissions": ["weather:read", "calendar:events:read"],
-        "iat": 1_760_000_000,
-        "exp": 1_760_000_900,
-        "jti": "0199a7c2-5b7e-7cc3-9d6a-3f0e2b1c4d5e",
-    });
+    // What the token path signs, serialized the way it serializes it.
+    let claims = AccessTokenClaims {
+        iss: "http://127.0.0.1:8080".into(),
+        sub: "Yk3q2n1hO0m5c4t7b8a9dQ".into(),
+        aud: Audience::One("http://127.0.0.1:3000/mcp".into()),
+        client_id: "Yk3q2n1hO0m5c4t7b8a9dQ".into(),
+        scope: "mcp:tools:weather mcp:tools:calendar:read".into(),
+        iat: 1_760_000_000,
+        exp: 1_760_000_900,
+        jti: "0199a7c25b7e7cc39d6a3f0e2b1c4d5e".into(),
+        auth_time: None,
+        permissions: vec!["weather:read".into(), "calendar:events:read".into()],
+    };
     let started = Instant::now();
     let mut signed: u64 = 0;
     while started.elapsed() < run {
         for _ in 0..32 {
             black_box(
                 signer
-                    .sign(black_box(&claims))
+                    .sign_json(&black_box(&claims).to_json())
                     .map_err(|e| format!("{e:#}"))?,
             );
         }
