@@ -5,7 +5,7 @@
 //! Why not serde_json's serializer: it escapes strings a byte at a time, and
 //! the token response is mostly one ~900-byte JWT that never needs escaping
 //! (base64url and dots). Here a string that needs no escaping is checked in
-//! one pass that the compiler vectorizes and copied whole; any other string is
+//! one branch-free pass over its bytes and copied whole; any other string is
 //! escaped by serde_json itself, so the output is byte for byte what
 //! `serde_json::to_vec` writes for the same value (the tests compare the two).
 
