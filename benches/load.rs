@@ -357,7 +357,10 @@ async fn run_scenario(
             ..load
         };
         let (m, u) = drive(p, &p.fixture, scenario, half, options.window()).await?;
-        show_timeline(options, "client_credentials @50% peak", &m);
+        // The suite in the label: both suites run this, and the file of one
+        // must not overwrite the other's.
+        let label = format!("client_credentials @50% peak, {}", suite.label);
+        show_timeline(options, &label, &m);
         rows.push(Row::measured(
             "client_credentials @50% peak",
             "req",

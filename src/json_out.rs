@@ -31,14 +31,49 @@ pub fn push_int<I: itoa::Integer>(out: &mut Vec<u8>, n: I) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
-/// Append `"key":` (keys are fixed ASCII names that need no escaping).
-pub fn push_key(out: &mut Vec<u8>, key: &str, first: bool) {
-    if !first {
-        out.push(b',');
+/// A JSON object written member by member, in the order of the calls (the
+/// order serde's derive uses is the field order, so writers list fields in it).
+/// Keys are fixed ASCII names that need no escaping.
+pub struct Object {
+    out: Vec<u8>,
+}
+
+impl Object {
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut out = Vec::with_capacity(bytes);
+        out.push(b'{');
+        Self { out }
     }
-    out.push(b'"');
-    out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(b"\":");
+
+    fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        if self.out.len() > 1 {
+            self.out.push(b',');
+        }
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        &mut self.out
+    }
+
+    pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
+        push_str(self.key(key), value);
+        self
+    }
+
+    pub fn int<I: itoa::Integer>(&mut self, key: &str, value: I) -> &mut Self {
+        push_int(self.key(key), value);
+        self
+    }
+
+    pub fn str_array<S: AsRef<str>>(&mut self, key: &str, items: &[S]) -> &mut Self {
+        push_str_array(self.key(key), items);
+        self
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        self.out.push(b'}');
+        self.out
+    }
 }
 
 /// Append a JSON array of strings.
@@ -95,5 +130,13 @@ mod tests {
         let mut out = Vec::new();
         push_str_array::<&str>(&mut out, &[]);
         assert_eq!(out, b"[]");
+    }
+
+    #[test]
+    fn objects_separate_their_members() {
+        let mut o = Object::with_capacity(64);
+        o.str("a", "x").int("b", 2_u8).str_array("c", &["y"]);
+        assert_eq!(o.finish(), br#"{"a":"x","b":2,"c":["y"]}"#);
+        assert_eq!(Object::with_capacity(2).finish(), b"{}");
     }
 }

@@ -44,38 +44,24 @@ impl AccessTokenClaims {
     /// The claims as JSON, byte for byte what `serde_json::to_vec` writes,
     /// without serde's byte-at-a-time string escaping (see `json_out`).
     pub fn to_json(&self) -> Vec<u8> {
-        use crate::json_out::{push_int, push_key, push_str, push_str_array};
-        let mut out = Vec::with_capacity(512);
-        out.push(b'{');
-        for (key, value) in [("iss", &self.iss), ("sub", &self.sub)] {
-            push_key(&mut out, key, key == "iss");
-            push_str(&mut out, value);
-        }
-        push_key(&mut out, "aud", false);
+        let mut o = crate::json_out::Object::with_capacity(512);
+        o.str("iss", &self.iss).str("sub", &self.sub);
         match &self.aud {
-            Audience::One(a) => push_str(&mut out, a),
-            Audience::Many(list) => push_str_array(&mut out, list),
-        }
-        for (key, value) in [("client_id", &self.client_id), ("scope", &self.scope)] {
-            push_key(&mut out, key, false);
-            push_str(&mut out, value);
-        }
-        push_key(&mut out, "iat", false);
-        push_int(&mut out, self.iat);
-        push_key(&mut out, "exp", false);
-        push_int(&mut out, self.exp);
-        push_key(&mut out, "jti", false);
-        push_str(&mut out, &self.jti);
+            Audience::One(a) => o.str("aud", a),
+            Audience::Many(list) => o.str_array("aud", list),
+        };
+        o.str("client_id", &self.client_id)
+            .str("scope", &self.scope)
+            .int("iat", self.iat)
+            .int("exp", self.exp)
+            .str("jti", &self.jti);
         if let Some(auth_time) = self.auth_time {
-            push_key(&mut out, "auth_time", false);
-            push_int(&mut out, auth_time);
+            o.int("auth_time", auth_time);
         }
         if !self.permissions.is_empty() {
-            push_key(&mut out, "permissions", false);
-            push_str_array(&mut out, &self.permissions);
+            o.str_array("permissions", &self.permissions);
         }
-        out.push(b'}');
-        out
+        o.finish()
     }
 }
 

@@ -37,23 +37,17 @@ impl TokenResponse {
     /// The JSON body, byte for byte what serde writes for this struct, without
     /// escaping the JWT a byte at a time (see `json_out`).
     fn to_json(&self) -> Vec<u8> {
-        use crate::json_out::{push_int, push_key, push_str};
-        let mut out = Vec::with_capacity(self.access_token.len() + self.scope.len() + 160);
-        out.push(b'{');
-        push_key(&mut out, "access_token", true);
-        push_str(&mut out, &self.access_token);
-        push_key(&mut out, "token_type", false);
-        push_str(&mut out, self.token_type);
-        push_key(&mut out, "expires_in", false);
-        push_int(&mut out, self.expires_in);
-        push_key(&mut out, "scope", false);
-        push_str(&mut out, &self.scope);
+        let mut o = crate::json_out::Object::with_capacity(
+            self.access_token.len() + self.scope.len() + 160,
+        );
+        o.str("access_token", &self.access_token)
+            .str("token_type", self.token_type)
+            .int("expires_in", self.expires_in)
+            .str("scope", &self.scope);
         if let Some(refresh) = &self.refresh_token {
-            push_key(&mut out, "refresh_token", false);
-            push_str(&mut out, refresh);
+            o.str("refresh_token", refresh);
         }
-        out.push(b'}');
-        out
+        o.finish()
     }
 }
 
