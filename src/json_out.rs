@@ -9,8 +9,9 @@
 //! escaped by serde_json itself, so the output is byte for byte what
 //! `serde_json::to_vec` writes for the same value (the tests compare the two).
 
-/// Append `s` as a JSON string.
-pub fn push_str(out: &mut Vec<u8>, s: &str) {
+/// Append `s` as a JSON string (through [`Object`]; private so every
+/// document is written the one way).
+fn push_str(out: &mut Vec<u8>, s: &str) {
     // serde_json escapes exactly `"`, `\` and the control characters below 0x20.
     let plain = s
         .bytes()
@@ -27,7 +28,7 @@ pub fn push_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Append an integer.
-pub fn push_int<I: itoa::Integer>(out: &mut Vec<u8>, n: I) {
+fn push_int<I: itoa::Integer>(out: &mut Vec<u8>, n: I) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
@@ -77,7 +78,7 @@ impl Object {
 }
 
 /// Append a JSON array of strings.
-pub fn push_str_array<S: AsRef<str>>(out: &mut Vec<u8>, items: &[S]) {
+fn push_str_array<S: AsRef<str>>(out: &mut Vec<u8>, items: &[S]) {
     out.push(b'[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {

@@ -14,6 +14,9 @@ pub struct AccessToken {
     /// Its `jti` and `exp`, to revoke it later if need be.
     pub jti: String,
     pub exp: i64,
+    /// The granted scope as written into the token, for the token response
+    /// (formatted once per token, not once per use).
+    pub scope: String,
 }
 
 /// Who and what a token is for.
@@ -60,5 +63,6 @@ pub fn mint(app: &App, grant: &Grant<'_>) -> Result<AccessToken> {
         expires_in: ttl,
         jti: claims.jti,
         exp: claims.exp,
+        scope: claims.scope,
     })
 }

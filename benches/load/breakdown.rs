@@ -12,6 +12,7 @@
 use serde::Serialize;
 
 use crate::report::Row;
+use crate::targets::EFFICIENCY_GOAL;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Breakdown {
@@ -72,7 +73,7 @@ impl Breakdown {
             generator_beyond_us: t.generator - f.generator,
             other_beyond_us: t.other - f.other,
             idle_beyond_us: t.idle - f.idle,
-            allowed_at_0_8_us: (floor_us + signature_us) / 0.8,
+            allowed_at_0_8_us: (floor_us + signature_us) / EFFICIENCY_GOAL,
         }
     }
 

@@ -8,6 +8,10 @@ fn mb(mib: f64) -> f64 {
     mib * 1024.0 * 1024.0 / 1e6
 }
 
+/// The efficiency ratio issue 7 asks for (also what the time breakdown's
+/// "allowed" line is computed from).
+pub const EFFICIENCY_GOAL: f64 = 0.8;
+
 pub fn evaluate(suites: &[Suite], baselines: Option<&Baselines>) -> Vec<Target> {
     let Some(empty) = suites.first() else {
         return Vec::new();
@@ -25,7 +29,12 @@ pub fn evaluate(suites: &[Suite], baselines: Option<&Baselines>) -> Vec<Target> 
         Target::new(
             "client_credentials efficiency ratio",
             "≥ 0.8",
-            baselines.map(|b| (format!("{:.2}", b.efficiency), b.efficiency >= 0.8)),
+            baselines.map(|b| {
+                (
+                    format!("{:.2}", b.efficiency),
+                    b.efficiency >= EFFICIENCY_GOAL,
+                )
+            }),
         ),
         Target::new(
             "errors, every scenario",

@@ -45,7 +45,7 @@ pub fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<TokenRe
         access_token: token.jwt,
         token_type: "Bearer",
         expires_in: token.expires_in,
-        scope: scope.to_string(),
+        scope: token.scope,
         refresh_token: None,
     })
 }

@@ -94,7 +94,7 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
         access_token: access.jwt,
         token_type: "Bearer",
         expires_in: access.expires_in,
-        scope: scope.to_string(),
+        scope: access.scope,
         refresh_token: Some(next),
     })
 }
