@@ -26,6 +26,7 @@ pub mod error;
 pub mod http;
 pub mod json_out;
 pub mod keys;
+pub mod lanes;
 pub mod limiter;
 pub mod metrics;
 pub mod oauth;

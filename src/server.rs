@@ -48,63 +48,45 @@ impl Server {
 
     /// Serve until `shutdown` resolves, then let in-flight requests finish
     /// and flush the audit trail. With `tls`, serve HTTPS (rustls on ring).
+    /// Connections are served thread per core: see [`crate::lanes`].
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
         tls: Option<&TlsFiles>,
     ) -> anyhow::Result<()> {
-        // Peer addresses feed the per-IP limits.
-        let app =
-            crate::app(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let acceptor = match tls {
+            None => None,
+            Some(files) => Some(tokio_rustls::TlsAcceptor::from(
+                load_tls(files).await?.get_inner(),
+            )),
+        };
+        let router = crate::app(self.state.clone());
+        let lanes = crate::lanes::count(self.state.config.threads);
         let janitor = tokio::spawn(janitor(self.state.clone()));
-        match tls {
-            None => {
-                axum::serve(self.listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await?
-            }
-            Some(files) => {
-                let config =
-                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
-                        .await
-                        .with_context(|| {
-                            format!(
-                                "cannot load TLS certificate {} and key {}",
-                                files.cert.display(),
-                                files.key.display()
-                            )
-                        })?;
-                let handle = axum_server::Handle::new();
-                let stopper = handle.clone();
-                tokio::spawn(async move {
-                    shutdown.await;
-                    stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
-                });
-                axum_server::from_tcp_rustls(self.listener.into_std()?, config)?
-                    .handle(handle)
-                    .serve(app)
-                    .await?;
-            }
-        }
+        let served = crate::lanes::serve(self.listener, router, acceptor, lanes, shutdown).await;
         janitor.abort();
         self.state.close().await;
-        Ok(())
+        served
     }
 
     /// Check TLS files before announcing readiness: a bad certificate is a
     /// start-up error, not a failure on the first connection.
     pub async fn check_tls(tls: &TlsFiles) -> anyhow::Result<()> {
-        axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-            .await
-            .map(|_| ())
-            .with_context(|| {
-                format!(
-                    "cannot load TLS certificate {} and key {}",
-                    tls.cert.display(),
-                    tls.key.display()
-                )
-            })
+        load_tls(tls).await.map(|_| ())
     }
+}
+
+/// The certificate chain and key, with ALPN offering h2 and http/1.1.
+async fn load_tls(tls: &TlsFiles) -> anyhow::Result<axum_server::tls_rustls::RustlsConfig> {
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot load TLS certificate {} and key {}",
+                tls.cert.display(),
+                tls.key.display()
+            )
+        })
 }
 
 /// Every ten seconds, pick up key changes (rotation from the CLI, a pending

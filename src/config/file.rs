@@ -20,6 +20,7 @@ pub(super) struct FileConfig {
     listen: Option<String>,
     issuer: Option<String>,
     database: Option<String>,
+    threads: Option<usize>,
     #[serde(default)]
     tokens: FileTokens,
     #[serde(default)]
@@ -141,6 +142,11 @@ impl Config {
             .or(file.database)
             .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
 
+        if let Some(n) = file.threads
+            && !(1..=1024).contains(&n)
+        {
+            bail!("threads must be between 1 and 1024 (it is {n})");
+        }
         let tokens = token_settings(&file.tokens)?;
         let sign_in = SignInSettings {
             session_ttl: duration(
@@ -191,6 +197,7 @@ impl Config {
         };
         Ok(Self {
             listen,
+            threads: file.threads,
             issuer,
             database_url,
             tokens,

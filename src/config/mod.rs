@@ -93,6 +93,8 @@ pub struct RegistrationSettings {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Serving threads (`lanes`); one per core unless set.
+    pub threads: Option<usize>,
     pub issuer: Issuer,
     pub database_url: String,
     pub tokens: TokenSettings,

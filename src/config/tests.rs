@@ -23,6 +23,7 @@ fn bad_configs_are_refused_with_one_line() {
         ("issuer = \"https://auth.example.com/\"", "end with '/'"),
         ("issuer = \"https://auth.example.com?x=1\"", "query"),
         ("listen = \"nope\"", "IP:PORT"),
+        ("threads = 0", "between 1 and 1024"),
         ("[[resources]]\nuri = \"not a url\"", "absolute"),
         (
             "[[resources]]\nuri = \"https://x.example\"\nscopes = [\"mcp:tools:x\"]",

@@ -13,6 +13,7 @@ mod chromium;
 mod cimd;
 mod flow;
 mod interop;
+mod lanes;
 mod lifecycle;
 mod limits;
 mod manage;
