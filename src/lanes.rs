@@ -1,30 +1,27 @@
-//! Serving connections, one thread per core: an acceptor hands each accepted
-//! TCP connection, in turn, to one of N *lanes*; a lane is an OS thread with
-//! its own single-threaded tokio runtime, and it serves the connections it is
-//! given from their first byte to their close (HTTP/1.1, and HTTP/2 by prior
-//! knowledge or, over TLS, by ALPN). Shared state (the store, the keys, the
-//! limiters, the audit trail) is the same `AppState` on every lane.
+//! Serving on lanes, thread per core (opt-in: `threads = N` in the
+//! configuration): an acceptor deals accepted connections in turn to N
+//! *lanes*, each an OS thread with its own single-threaded tokio runtime that
+//! serves them from the first byte to the close (HTTP/1.1, and HTTP/2 by
+//! prior knowledge or, over TLS, by ALPN; hyper's 30 s limit on reading a
+//! request head; a graceful shutdown of at most [`GRACE`]). Unset, the server
+//! uses `axum::serve` on the process's work-stealing runtime (`server`).
 //!
-//! Why not tokio's work-stealing runtime, which `axum::serve` uses: on a
-//! saturated server it keeps parking one worker and waking it again to steal
-//! half of the other's queue. Every wake-up is a futex and an inter-processor
-//! interrupt, and on a virtual machine a parked core takes tens of
-//! microseconds to run again. On the two-core bench host a route that does the
-//! HTTP floor's work plus one ES256 signature left a core idle 15% of the time
-//! under load (median gap 37 µs) and reached 0.66–0.69 of its ideal rate; with
-//! lanes the idle time fell below 1% and the same route reached 0.83–0.90
-//! (BENCHMARKS.md, seventh session). A lane only sleeps when none of its own
-//! connections has a request, which under load is never.
+//! Lanes are faster at saturation and slower in the tail. A saturated
+//! work-stealing runtime keeps parking one worker and waking it again to steal
+//! half of the other's queue; every wake-up is a futex and an inter-processor
+//! interrupt, and on the bench's virtual machine a parked core took a median
+//! 37 µs to run again, so a core sat idle 15% of the time under token load.
+//! Lanes only sleep when none of their own connections has a request: the
+//! idle time fell below 1% and client_credentials rose from 0.53–0.56 to
+//! 0.63–0.64 of the harness's ideal rate. But a connection cannot move off
+//! its lane, so when other work takes the lane's core (password hashing under
+//! a sign-in flood) its requests wait: token p99 beside the flood, paced at
+//! half of the peak, was 22–80 ms against 8.65–31.7 ms shared (BENCHMARKS.md,
+//! seventh session). Hence work-stealing by default; lanes for issuers that
+//! only serve machines, where throughput is what counts.
 //!
-//! The price is that a connection cannot move: a lane busy with one slow
-//! request delays its other connections. Nothing slow runs on a lane: password
-//! hashing has its own threads (`passwords`), SQLite writes go through sqlx's
-//! and the audit writer's threads, and the inline reads of `store::reader` are
-//! index lookups.
-//!
-//! Shutdown: the acceptor stops; each lane stops taking connections, lets
-//! every in-flight request finish and closes idle keep-alive connections
-//! (`hyper_util`'s graceful shutdown), for at most [`GRACE`].
+//! The shared state (the store, the keys, the limiters, the audit trail) is
+//! the same `AppState` on every lane.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -50,14 +47,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Accepted = (std::net::TcpStream, SocketAddr);
 
-/// How many lanes: the configured number, else one per available core.
-pub fn count(configured: Option<usize>) -> usize {
-    configured
-        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-        .unwrap_or(1)
-        .max(1)
-}
-
 /// Serve `router` on `listener` over `lanes` threads until `shutdown`
 /// resolves, then shut down gracefully. With `tls`, every connection is a
 /// TLS connection.
@@ -68,6 +57,7 @@ pub async fn serve(
     lanes: usize,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let lanes = lanes.max(1);
     let mut senders = Vec::with_capacity(lanes);
     let mut threads = Vec::with_capacity(lanes);
     for i in 0..lanes {
@@ -83,7 +73,17 @@ pub async fn serve(
         senders.push(tx);
         threads.push(thread);
     }
-    accept(&listener, &senders, shutdown).await;
+    let mut next = 0;
+    accept(&listener, shutdown, |stream, peer| {
+        let Ok(stream) = stream.into_std() else {
+            return;
+        };
+        if senders[next].send((stream, peer)).is_err() {
+            tracing::error!(lane = next, "a serving lane has stopped");
+        }
+        next = (next + 1) % senders.len();
+    })
+    .await;
     drop(listener);
     // A closed channel is a lane's signal to shut down.
     drop(senders);
@@ -96,39 +96,42 @@ pub async fn serve(
     Ok(())
 }
 
-/// Accept until `shutdown`, handing connections to the lanes in turn.
+/// Accept until `shutdown`, handing each connection to `place`.
 async fn accept(
     listener: &TcpListener,
-    lanes: &[mpsc::UnboundedSender<Accepted>],
     shutdown: impl Future<Output = ()>,
+    mut place: impl FnMut(TcpStream, SocketAddr),
 ) {
     let mut shutdown = std::pin::pin!(shutdown);
-    let mut next = 0;
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => return,
         };
-        let (stream, peer) = match accepted {
-            Ok(pair) => pair,
+        match accepted {
+            Ok((stream, peer)) => {
+                // Answers are written whole; Nagle's algorithm would only delay
+                // the pieces of a streamed body (the demo MCP server's events).
+                let _ = stream.set_nodelay(true);
+                place(stream, peer);
+            }
             Err(e) => {
                 // Out of file descriptors, or a connection reset before it was
                 // accepted: wait a little rather than spin (as axum::serve does).
                 tracing::debug!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
             }
-        };
-        // Answers are written whole; Nagle's algorithm would only delay the
-        // pieces of a streamed body (the demo MCP server's events).
-        let _ = stream.set_nodelay(true);
-        let Ok(stream) = stream.into_std() else {
-            continue;
-        };
-        if lanes[next].send((stream, peer)).is_err() {
-            tracing::error!(lane = next, "a serving lane has stopped");
         }
-        next = (next + 1) % lanes.len();
+    }
+}
+
+/// Let in-flight requests finish and close idle connections, for at most [`GRACE`].
+async fn wind_down(graceful: GracefulShutdown) {
+    if tokio::time::timeout(GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown grace period were closed");
     }
 }
 
@@ -145,32 +148,40 @@ async fn lane(
         let Ok(stream) = TcpStream::from_std(stream) else {
             continue;
         };
-        let watcher = graceful.watcher();
-        let (router, tls) = (router.clone(), tls.clone());
-        tokio::spawn(async move {
-            match tls {
-                None => connection(stream, peer, router, watcher).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => connection(stream, peer, router, watcher).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
-            }
-        });
+        tokio::spawn(connection(
+            stream,
+            peer,
+            router.clone(),
+            tls.clone(),
+            graceful.watcher(),
+        ));
     }
-    if tokio::time::timeout(GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after the shutdown grace period were closed");
+    wind_down(graceful).await;
+}
+
+/// One connection: the TLS handshake if any, then HTTP.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    watcher: Watcher,
+) {
+    match tls {
+        None => http(stream, peer, router, watcher).await,
+        Some(acceptor) => {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => http(stream, peer, router, watcher).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        }
     }
 }
 
 /// Serve one connection; every request carries the peer's address, which
 /// the per-IP limits read (`http::client_ip`).
-async fn connection<I>(io: I, peer: SocketAddr, router: Router, watcher: Watcher)
+async fn http<I>(io: I, peer: SocketAddr, router: Router, watcher: Watcher)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {

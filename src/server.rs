@@ -48,25 +48,54 @@ impl Server {
 
     /// Serve until `shutdown` resolves, then let in-flight requests finish
     /// and flush the audit trail. With `tls`, serve HTTPS (rustls on ring).
-    /// Connections are served thread per core: see [`crate::lanes`].
+    /// With `threads` set, connections are served on lanes ([`crate::lanes`]).
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
         tls: Option<&TlsFiles>,
     ) -> anyhow::Result<()> {
-        let acceptor = match tls {
-            None => None,
-            Some(files) => Some(tokio_rustls::TlsAcceptor::from(
-                load_tls(files).await?.get_inner(),
-            )),
-        };
-        let router = crate::app(self.state.clone());
-        let lanes = crate::lanes::count(self.state.config.threads);
+        // Peer addresses feed the per-IP limits.
+        let app =
+            crate::app(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        if let Some(lanes) = self.state.config.threads {
+            let acceptor = match tls {
+                None => None,
+                Some(files) => Some(tokio_rustls::TlsAcceptor::from(
+                    load_tls(files).await?.get_inner(),
+                )),
+            };
+            let router = crate::app(self.state.clone());
+            let janitor = tokio::spawn(janitor(self.state.clone()));
+            let served =
+                crate::lanes::serve(self.listener, router, acceptor, lanes, shutdown).await;
+            janitor.abort();
+            self.state.close().await;
+            return served;
+        }
         let janitor = tokio::spawn(janitor(self.state.clone()));
-        let served = crate::lanes::serve(self.listener, router, acceptor, lanes, shutdown).await;
+        match tls {
+            None => {
+                axum::serve(self.listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await?
+            }
+            Some(files) => {
+                let config = load_tls(files).await?;
+                let handle = axum_server::Handle::new();
+                let stopper = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+                });
+                axum_server::from_tcp_rustls(self.listener.into_std()?, config)?
+                    .handle(handle)
+                    .serve(app)
+                    .await?;
+            }
+        }
         janitor.abort();
         self.state.close().await;
-        served
+        Ok(())
     }
 
     /// Check TLS files before announcing readiness: a bad certificate is a

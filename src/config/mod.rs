@@ -93,7 +93,8 @@ pub struct RegistrationSettings {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    /// Serving threads (`lanes`); one per core unless set.
+    /// Serve on this many lanes (thread per core, `lanes`) instead of the
+    /// shared work-stealing runtime.
     pub threads: Option<usize>,
     pub issuer: Issuer,
     pub database_url: String,

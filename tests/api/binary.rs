@@ -573,59 +573,41 @@ async fn built_in_tls_serves_https_with_an_https_issuer() {
     let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = tessera(&db)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--issuer",
-            &format!("https://localhost:{port}"),
-        ])
-        .args([
-            "--tls-cert",
-            cert_path.to_str().unwrap(),
-            "--tls-key",
-            key_path.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert!(lines.next().unwrap().unwrap().contains("listening"));
-    std::thread::spawn(move || for _ in lines {});
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
-        .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
-        .build()
-        .unwrap();
-    let meta: Value = http
-        .get(format!(
-            "https://localhost:{port}/.well-known/oauth-authorization-server"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(meta["issuer"], format!("https://localhost:{port}"));
-    assert_eq!(
-        meta["token_endpoint"],
-        format!("https://localhost:{port}/token")
-    );
-    let plain = reqwest::get(format!("http://127.0.0.1:{port}/health/live")).await;
-    assert!(
-        plain.is_err() || !plain.unwrap().status().is_success(),
-        "no plaintext HTTP on the TLS port"
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Shared by the runtime's workers (the default), then on two lanes.
+    let lanes = dir.path().join("lanes.toml");
+    std::fs::write(&lanes, "threads = 2\n").unwrap();
+    for config in [None, Some(&lanes)] {
+        let (mut child, port) = tls_server(&db, &cert_path, &key_path, config);
+        let http = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap(),
+            )
+            .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
+            .build()
+            .unwrap();
+        let meta: Value = http
+            .get(format!(
+                "https://localhost:{port}/.well-known/oauth-authorization-server"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(meta["issuer"], format!("https://localhost:{port}"));
+        assert_eq!(
+            meta["token_endpoint"],
+            format!("https://localhost:{port}/token")
+        );
+        let plain = reqwest::get(format!("http://127.0.0.1:{port}/health/live")).await;
+        assert!(
+            plain.is_err() || !plain.unwrap().status().is_success(),
+            "no plaintext HTTP on the TLS port"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 
     let bad = tessera(&db)
         .args([
@@ -641,4 +623,45 @@ async fn built_in_tls_serves_https_with_an_https_issuer() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot load TLS certificate"));
+}
+
+/// `tessera serve` with built-in TLS on a free port (and `config`, if given);
+/// returns the child and its port once it listens.
+fn tls_server(
+    db: &str,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    config: Option<&std::path::PathBuf>,
+) -> (std::process::Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = tessera(db);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let mut child = command
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--issuer",
+            &format!("https://localhost:{port}"),
+        ])
+        .args([
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.next().unwrap().unwrap().contains("listening"));
+    std::thread::spawn(move || for _ in lines {});
+    (child, port)
 }

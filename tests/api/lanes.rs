@@ -1,6 +1,7 @@
-//! Serving thread per core (`tessera::lanes`) over real TCP: connections are
-//! dealt to the lanes in turn, every request knows its peer, and a shutdown
-//! lets a request in flight finish, then stops accepting.
+//! Serving on lanes (`tessera::lanes`) over real TCP: connections are dealt
+//! to the lanes in turn, every request knows its peer, and a shutdown lets a
+//! request in flight finish, then stops accepting. `binary` serves HTTPS on
+//! lanes from the real binary.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -108,7 +109,13 @@ async fn connections_are_dealt_to_the_lanes_in_turn_and_keep_their_lane() {
 
 #[tokio::test]
 async fn every_request_carries_its_peer_address() {
-    let (addr, stop, served) = start(2).await;
+    for lanes in [1, 2] {
+        peer_address_is_known(lanes).await;
+    }
+}
+
+async fn peer_address_is_known(lanes: usize) {
+    let (addr, stop, served) = start(lanes).await;
     for _ in 0..2 {
         let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let local = stream.local_addr().unwrap();
@@ -135,7 +142,13 @@ async fn every_request_carries_its_peer_address() {
 
 #[tokio::test]
 async fn a_shutdown_finishes_the_request_in_flight_then_stops_accepting() {
-    let (addr, stop, served) = start(2).await;
+    for lanes in [1, 2] {
+        graceful_shutdown(lanes).await;
+    }
+}
+
+async fn graceful_shutdown(lanes: usize) {
+    let (addr, stop, served) = start(lanes).await;
     let client = one_connection_client();
     let slow = tokio::spawn({
         let client = client.clone();
@@ -155,12 +168,4 @@ async fn a_shutdown_finishes_the_request_in_flight_then_stops_accepting() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "the listener is closed after a shutdown"
     );
-}
-
-#[test]
-fn one_lane_per_core_unless_configured() {
-    let cores = std::thread::available_parallelism().unwrap().get();
-    assert_eq!(tessera::lanes::count(None), cores);
-    assert_eq!(tessera::lanes::count(Some(3)), 3);
-    assert_eq!(tessera::lanes::count(Some(0)), 1);
 }
