@@ -6,19 +6,19 @@
 //! request head; a graceful shutdown of at most [`GRACE`]). Unset, the server
 //! uses `axum::serve` on the process's work-stealing runtime (`server`).
 //!
-//! Lanes are faster at saturation and slower in the tail. A saturated
-//! work-stealing runtime keeps parking one worker and waking it again to steal
-//! half of the other's queue; every wake-up is a futex and an inter-processor
-//! interrupt, and on the bench's virtual machine a parked core took a median
-//! 37 µs to run again, so a core sat idle 15% of the time under token load.
-//! Lanes only sleep when none of their own connections has a request: the
-//! idle time fell below 1% and client_credentials rose from 0.53–0.56 to
-//! 0.63–0.64 of the harness's ideal rate. But a connection cannot move off
-//! its lane, so when other work takes the lane's core (password hashing under
-//! a sign-in flood) its requests wait: token p99 beside the flood, paced at
-//! half of the peak, was 22–80 ms against 8.65–31.7 ms shared (BENCHMARKS.md,
-//! seventh session). Hence work-stealing by default; lanes for issuers that
-//! only serve machines, where throughput is what counts.
+//! Lanes are somewhat faster at saturation and slower in the tail. A
+//! saturated work-stealing runtime keeps parking one worker and waking it
+//! again to steal half of the other's queue; every wake-up is a futex and an
+//! inter-processor interrupt, and on the bench's virtual machine a parked core
+//! took a median 37 µs to run again: a core sat idle 15% of the time under
+//! token load (5% with lanes). Over the seventh session's runs
+//! client_credentials reached a median 0.60 of the harness's ideal rate on
+//! lanes (0.52–0.70, 11 runs) against 0.54 work-stealing (0.41–0.57, 14 runs).
+//! But a connection cannot move off its lane, so when other work takes the
+//! lane's core (password hashing under a sign-in flood) its requests wait:
+//! token p99 beside the flood, paced at half of the peak, was 22–80 ms against
+//! 8.65–31.7 ms work-stealing (BENCHMARKS.md, seventh session). Hence
+//! work-stealing by default; lanes for issuers that only serve machines.
 //!
 //! The shared state (the store, the keys, the limiters, the audit trail) is
 //! the same `AppState` on every lane.
