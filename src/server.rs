@@ -48,54 +48,21 @@ impl Server {
 
     /// Serve until `shutdown` resolves, then let in-flight requests finish
     /// and flush the audit trail. With `tls`, serve HTTPS (rustls on ring).
-    /// With `threads` set, connections are served on lanes ([`crate::lanes`]).
+    /// With `threads` set, connections are served on lanes ([`crate::lanes`]),
+    /// else shared by the runtime's workers (`axum::serve`).
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
         tls: Option<&TlsFiles>,
     ) -> anyhow::Result<()> {
-        // Peer addresses feed the per-IP limits.
-        let app =
-            crate::app(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        if let Some(lanes) = self.state.config.threads {
-            let acceptor = match tls {
-                None => None,
-                Some(files) => Some(tokio_rustls::TlsAcceptor::from(
-                    load_tls(files).await?.get_inner(),
-                )),
-            };
-            let router = crate::app(self.state.clone());
-            let janitor = tokio::spawn(janitor(self.state.clone()));
-            let served =
-                crate::lanes::serve(self.listener, router, acceptor, lanes, shutdown).await;
-            janitor.abort();
-            self.state.close().await;
-            return served;
-        }
         let janitor = tokio::spawn(janitor(self.state.clone()));
-        match tls {
-            None => {
-                axum::serve(self.listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await?
-            }
-            Some(files) => {
-                let config = load_tls(files).await?;
-                let handle = axum_server::Handle::new();
-                let stopper = handle.clone();
-                tokio::spawn(async move {
-                    shutdown.await;
-                    stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
-                });
-                axum_server::from_tcp_rustls(self.listener.into_std()?, config)?
-                    .handle(handle)
-                    .serve(app)
-                    .await?;
-            }
-        }
+        let served = match self.state.config.threads {
+            Some(lanes) => serve_on_lanes(self.listener, &self.state, lanes, shutdown, tls).await,
+            None => serve_shared(self.listener, &self.state, shutdown, tls).await,
+        };
         janitor.abort();
         self.state.close().await;
-        Ok(())
+        served
     }
 
     /// Check TLS files before announcing readiness: a bad certificate is a
@@ -103,6 +70,60 @@ impl Server {
     pub async fn check_tls(tls: &TlsFiles) -> anyhow::Result<()> {
         load_tls(tls).await.map(|_| ())
     }
+}
+
+async fn serve_on_lanes(
+    listener: TcpListener,
+    state: &AppState,
+    lanes: usize,
+    shutdown: impl Future<Output = ()>,
+    tls: Option<&TlsFiles>,
+) -> anyhow::Result<()> {
+    let acceptor = match tls {
+        None => None,
+        Some(files) => Some(tokio_rustls::TlsAcceptor::from(
+            load_tls(files).await?.get_inner(),
+        )),
+    };
+    crate::lanes::serve(
+        listener,
+        crate::app(state.clone()),
+        acceptor,
+        lanes,
+        shutdown,
+    )
+    .await
+}
+
+async fn serve_shared(
+    listener: TcpListener,
+    state: &AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    tls: Option<&TlsFiles>,
+) -> anyhow::Result<()> {
+    // Peer addresses feed the per-IP limits.
+    let app = crate::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await?
+        }
+        Some(files) => {
+            let config = load_tls(files).await?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopper.graceful_shutdown(Some(crate::lanes::GRACE));
+            });
+            axum_server::from_tcp_rustls(listener.into_std()?, config)?
+                .handle(handle)
+                .serve(app)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The certificate chain and key, with ALPN offering h2 and http/1.1.

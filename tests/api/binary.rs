@@ -605,6 +605,12 @@ async fn built_in_tls_serves_https_with_an_https_issuer() {
             plain.is_err() || !plain.unwrap().status().is_success(),
             "no plaintext HTTP on the TLS port"
         );
+        // The configuration chose how connections are served.
+        let lane_threads = thread_names(child.id())
+            .iter()
+            .filter(|n| n.starts_with("tessera-lane-"))
+            .count();
+        assert_eq!(lane_threads, if config.is_some() { 2 } else { 0 });
         child.kill().unwrap();
         child.wait().unwrap();
     }
@@ -664,4 +670,13 @@ fn tls_server(
     assert!(lines.next().unwrap().unwrap().contains("listening"));
     std::thread::spawn(move || for _ in lines {});
     (child, port)
+}
+
+/// The names of a running process's threads (Linux `/proc`).
+fn thread_names(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap())
+        .map(|n| n.trim().to_owned())
+        .collect()
 }

@@ -56,6 +56,15 @@ async fn start(
     (addr, stop, served)
 }
 
+/// Trigger the shutdown and wait until serving has ended.
+async fn stop_serving(
+    stop: oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    stop.send(()).unwrap();
+    served.await.unwrap().unwrap();
+}
+
 /// One keep-alive connection per client (no pool sharing between them).
 fn one_connection_client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -103,8 +112,7 @@ async fn connections_are_dealt_to_the_lanes_in_turn_and_keep_their_lane() {
             .unwrap();
         assert_eq!(&again, lane);
     }
-    stop.send(()).unwrap();
-    served.await.unwrap().unwrap();
+    stop_serving(stop, served).await;
 }
 
 #[tokio::test]
@@ -136,8 +144,7 @@ async fn peer_address_is_known(lanes: usize) {
             .to_bytes();
         assert_eq!(std::str::from_utf8(&body).unwrap(), local.to_string());
     }
-    stop.send(()).unwrap();
-    served.await.unwrap().unwrap();
+    stop_serving(stop, served).await;
 }
 
 #[tokio::test]
