@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use percent_encoding::percent_decode_str;
@@ -28,7 +28,13 @@ pub struct Presented {
     secret: Option<String>,
 }
 
+/// Form-urldecode one half of Basic credentials (RFC 6749 §2.3.1). Issued
+/// ids and secrets are URL-safe, so usually there is nothing to decode and
+/// nothing is allocated beyond the owned result.
 fn form_decode(s: &str) -> Option<String> {
+    if !s.bytes().any(|b| b == b'+' || b == b'%') {
+        return Some(s.to_owned());
+    }
     percent_decode_str(&s.replace('+', " "))
         .decode_utf8()
         .ok()
@@ -62,9 +68,14 @@ fn basic(value: &str) -> Result<(String, String)> {
 
 /// Read the presented credentials without touching the database.
 pub fn presented(headers: &HeaderMap, form: &OAuthForm) -> Result<Presented> {
+    presented_with(headers.get(header::AUTHORIZATION), form)
+}
+
+/// [`presented`], given only the `Authorization` header.
+pub fn presented_with(authorization: Option<&HeaderValue>, form: &OAuthForm) -> Result<Presented> {
     let body_id = form.get("client_id");
     let body_secret = form.get("client_secret");
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
+    if let Some(value) = authorization {
         let value = value
             .to_str()
             .map_err(|_| Error::invalid_client("malformed Authorization header"))?;
@@ -123,4 +134,29 @@ pub async fn authenticate(app: &App, presented: &Presented) -> Result<Arc<Client
         (None, None) => {}
     }
     Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::basic;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
+    fn header(id: &str, secret: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+    }
+
+    #[test]
+    fn basic_halves_are_form_urldecoded_only_when_encoded() {
+        let plain = basic(&header("AaJLVh8o-_x", "ESjb_S6n-12k")).unwrap();
+        assert_eq!(plain, ("AaJLVh8o-_x".into(), "ESjb_S6n-12k".into()));
+        // RFC 6749 §2.3.1: each half is application/x-www-form-urlencoded.
+        let encoded = basic(&header("my%3Aclient", "a+b%2Bc%25")).unwrap();
+        assert_eq!(encoded, ("my:client".into(), "a b+c%".into()));
+        assert!(
+            basic(&header("id", "%FF")).is_err(),
+            "not UTF-8 once decoded"
+        );
+        assert!(basic(&header("", "secret")).is_err(), "an empty id");
+    }
 }

@@ -12,6 +12,7 @@ use sqlx::sqlite::SqliteRow;
 
 use super::Store;
 use crate::oauth::client::{AuthMethod, ClientMetadata, GrantType};
+use crate::oauth::scope::{ScopeError, ScopeSet};
 
 /// What the token endpoint needs to authenticate and authorize a client.
 #[derive(Debug, Clone)]
@@ -22,6 +23,10 @@ pub struct ClientAuth {
     pub auth_method: AuthMethod,
     pub grant_types: Vec<GrantType>,
     pub scope: String,
+    /// `scope` parsed once when the row is read (it is cached and reused by
+    /// every token request of the client); an error if the stored value is not
+    /// a valid scope, which registration prevents.
+    pub allowed: Result<ScopeSet, ScopeError>,
     pub audience: Vec<String>,
     /// A resource server allowed to call the introspection endpoint.
     pub can_introspect: bool,
@@ -108,6 +113,7 @@ impl Store {
                  can_introspect FROM clients WHERE id = ?",
             )?
             .query_row([id], |r| {
+                let scope: String = r.get(4)?;
                 Ok(ClientAuth {
                     id: id.to_owned(),
                     secret_hash: r.get(0)?,
@@ -120,7 +126,8 @@ impl Store {
                         .split(' ')
                         .filter_map(GrantType::parse)
                         .collect(),
-                    scope: r.get(4)?,
+                    allowed: ScopeSet::parse(&scope),
+                    scope,
                     audience: r
                         .get_ref(5)?
                         .as_str()?

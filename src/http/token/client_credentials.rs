@@ -28,9 +28,11 @@ pub fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<TokenRe
         .map(ScopeSet::parse)
         .transpose()
         .map_err(|e| Error::invalid_scope(e.to_string()))?;
-    let allowed =
-        ScopeSet::parse(&client.scope).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
-    let scope = grant_scope::decide(scope.as_ref(), &allowed, &resources, &app.config.scopes)?;
+    let allowed = client
+        .allowed
+        .as_ref()
+        .map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
+    let scope = grant_scope::decide(scope.as_ref(), allowed, &resources, &app.config.scopes)?;
     let token = mint(
         app,
         &Grant {

@@ -11,13 +11,13 @@ mod authorization_code;
 mod client_credentials;
 mod refresh;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::body::OAuthForm;
-use super::client_auth::{Presented, authenticate, presented};
+use super::client_auth::{Presented, authenticate, presented_with};
 use crate::error::{Error, ErrorCode, Result};
 use crate::oauth::resource::Resource;
 use crate::state::{App, AppState};
@@ -84,13 +84,13 @@ fn token_limit(app: &App, client: &ClientAuth) -> u32 {
 
 /// Answer a token request and record it in the audit trail (the flows
 /// document's `oauth_token_request`, batched: see `audit`).
-pub async fn token(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    form: OAuthForm,
-) -> Result<Response> {
+pub async fn token(State(app): State<AppState>, request: Request) -> Result<Response> {
+    // Only `Authorization` is needed from the head: keep it (a reference-counted
+    // clone) rather than have axum copy the whole header map for the handler.
+    let authorization = request.headers().get(header::AUTHORIZATION).cloned();
+    let form = OAuthForm::from_request(request, &()).await?;
     // Read the credentials once: the answer authenticates them, the audit names the client.
-    let credentials = presented(&headers, &form);
+    let credentials = presented_with(authorization.as_ref(), &form);
     let client_id = credentials.as_ref().ok().map(|p| p.client_id.clone());
     let result = answer(&app, credentials, &form).await;
     let fields = TokenRequestEvent {
