@@ -140,7 +140,8 @@ async fn load_tls(tls: &TlsFiles) -> anyhow::Result<axum_server::tls_rustls::Rus
 }
 
 /// Every ten seconds, pick up key changes (rotation from the CLI, a pending
-/// key activating) and rotate when due; every ten minutes, purge expired rows.
+/// key activating) and rotate when due; every ten minutes, purge expired rows
+/// and prune audit records past their retention.
 async fn janitor(state: AppState) {
     let mut tick = tokio::time::interval(crate::signing::RELOAD_EVERY);
     let mut ticks: u64 = 0;
@@ -175,6 +176,18 @@ async fn janitor(state: AppState) {
             Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+        }
+        if let Some(retention) = state.config.audit.retention {
+            let before = now - retention.as_secs() as i64;
+            match crate::audit::retention::prune(&state, before, "retention").await {
+                Ok(Some(p)) => {
+                    tracing::info!(records = p.records, "pruned audit records past retention")
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "pruning the audit trail failed")
+                }
+            }
         }
     }
 }

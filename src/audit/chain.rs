@@ -40,6 +40,16 @@ impl Default for Verifier {
 }
 
 impl Verifier {
+    /// Verify a chain whose records up to `seq` were pruned: the next record
+    /// must be `seq + 1` and link to `hash` (see `audit_anchor`).
+    pub fn from_anchor(seq: i64, hash: Vec<u8>) -> Self {
+        Self {
+            prev: hash,
+            next_seq: seq + 1,
+            checked: 0,
+        }
+    }
+
     /// `Err((seq, why))` at the first record that breaks the chain.
     pub fn feed(&mut self, r: &Record) -> Result<(), (i64, String)> {
         if r.seq != self.next_seq {
@@ -108,5 +118,20 @@ mod tests {
         let mut reordered = chain(5);
         reordered.swap(3, 4);
         assert_eq!(first_break(&reordered).unwrap().0, 5);
+    }
+
+    #[test]
+    fn a_pruned_chain_verifies_from_its_anchor() {
+        let records = chain(6);
+        // Records 1..=2 pruned: the anchor is record 2's hash.
+        let mut v = Verifier::from_anchor(2, records[1].hash.clone());
+        assert!(records[2..].iter().all(|r| v.feed(r).is_ok()));
+        assert_eq!(v.checked, 4);
+        // One more record removed from the front (without moving the anchor).
+        let mut v = Verifier::from_anchor(2, records[1].hash.clone());
+        assert_eq!(v.feed(&records[3]).unwrap_err().0, 4);
+        // An anchor that is not the pruned record's hash.
+        let mut v = Verifier::from_anchor(2, records[0].hash.clone());
+        assert_eq!(v.feed(&records[2]).unwrap_err().0, 3);
     }
 }

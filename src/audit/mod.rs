@@ -14,6 +14,7 @@
 //! (milliseconds); a graceful shutdown flushes everything.
 
 pub mod chain;
+pub mod retention;
 
 use std::sync::Arc;
 

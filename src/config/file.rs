@@ -34,6 +34,8 @@ pub(super) struct FileConfig {
     #[serde(default)]
     security: FileSecurity,
     #[serde(default)]
+    audit: FileAudit,
+    #[serde(default)]
     scopes: Vec<FileScope>,
     #[serde(default)]
     resources: Vec<FileResource>,
@@ -90,6 +92,12 @@ pub(super) struct FileRegistration {
     rate_limit_burst: Option<u32>,
     rate_limit_per_hour: Option<u32>,
     prune_unused_after: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileAudit {
+    retention: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -223,6 +231,18 @@ impl Config {
                         "30d",
                         DAY,
                         3650 * DAY,
+                    )?),
+                },
+            },
+            audit: AuditSettings {
+                retention: match file.audit.retention.as_deref() {
+                    Some("off") => None,
+                    _ => Some(duration(
+                        &file.audit.retention,
+                        "audit.retention",
+                        "90d",
+                        DAY,
+                        36_525 * DAY,
                     )?),
                 },
             },

@@ -90,6 +90,13 @@ pub struct RegistrationSettings {
     pub prune_unused_after: Option<Duration>,
 }
 
+/// The persisted audit trail.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// Prune records older than this (`None`: keep every record).
+    pub retention: Option<Duration>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -103,6 +110,7 @@ pub struct Config {
     pub rate_limits: RateLimitSettings,
     pub signing: SigningSettings,
     pub registration: RegistrationSettings,
+    pub audit: AuditSettings,
     pub scopes: ScopeCatalog,
     pub resources: ResourceRegistry,
     /// Overrides the client-secret pepper kept in the database.

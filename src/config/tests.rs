@@ -15,6 +15,16 @@ fn the_shipped_example_config_loads() {
 }
 
 #[test]
+fn audit_retention_defaults_to_ninety_days_and_can_be_off() {
+    let day = Duration::from_secs(86_400);
+    assert_eq!(load("").unwrap().audit.retention, Some(90 * day));
+    let year = load("[audit]\nretention = \"365d\"").unwrap();
+    assert_eq!(year.audit.retention, Some(365 * day));
+    let off = load("[audit]\nretention = \"off\"").unwrap();
+    assert_eq!(off.audit.retention, None);
+}
+
+#[test]
 fn bad_configs_are_refused_with_one_line() {
     let cases = [
         ("bogus = 1", "unknown field"),
@@ -31,6 +41,8 @@ fn bad_configs_are_refused_with_one_line() {
         ),
         ("[[scopes]]\nname = \"mcp:tools\"", "grammar"),
         ("[signing]\nalgorithm = \"HS256\"", "ES256"),
+        ("[audit]\nretention = \"1h\"", "between 1day and 100years"),
+        ("[audit]\nretain = \"30d\"", "unknown field"),
     ];
     for (text, want) in cases {
         let err = format!("{:#}", load(text).unwrap_err());

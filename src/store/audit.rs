@@ -1,4 +1,6 @@
-//! Persisted audit records.
+//! Persisted audit records, and their pruning by retention: the oldest
+//! records go as a prefix of the chain, and `audit_anchor` keeps the hash the
+//! first remaining record links to.
 
 use std::sync::Arc;
 
@@ -62,6 +64,11 @@ fn append(conn: &rusqlite::Connection, events: &[(i64, String)]) -> rusqlite::Re
         .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
+    // With every record pruned, the chain continues from the anchor.
+    let tip = match tip {
+        Some(tip) => Some(tip),
+        None => anchor(conn)?,
+    };
     let (mut seq, mut prev) = tip.unwrap_or((0, GENESIS.to_vec()));
     let mut insert = conn.prepare_cached(
         "INSERT INTO audit_log (seq, at, event, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
@@ -73,6 +80,93 @@ fn append(conn: &rusqlite::Connection, events: &[(i64, String)]) -> rusqlite::Re
         prev = hash;
     }
     Ok(())
+}
+
+/// Records pruned from the front of the chain by one call of
+/// [`Store::prune_audit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub records: u64,
+    /// The last pruned record: the chain now starts after it.
+    pub through_seq: i64,
+}
+
+/// Records deleted per transaction: each step holds the write lock (and the
+/// group-committed batch it runs in) for milliseconds, not for a whole
+/// backlog of months.
+const PRUNE_STEP: i64 = 5_000;
+
+impl Store {
+    /// Delete the oldest records, those from before `before` (unix seconds),
+    /// as a prefix of the chain: pruning stops at the first record that is
+    /// not old enough, even if later ones are. The anchor moves to the last
+    /// record deleted, in the same transaction, so the rest still verifies.
+    /// `None` when nothing was old enough.
+    pub async fn prune_audit(&self, before: i64, now: i64) -> Result<Option<Pruned>, sqlx::Error> {
+        let mut total: Option<Pruned> = None;
+        loop {
+            let step = self.write((before, now), prune_step).await?;
+            let Some(step) = step else { break };
+            total = Some(Pruned {
+                records: total.map_or(0, |t| t.records) + step.records,
+                through_seq: step.through_seq,
+            });
+            if step.records < PRUNE_STEP as u64 {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// The anchor the retained chain starts from (`None`: never pruned, the
+    /// chain starts at the genesis hash).
+    pub async fn audit_anchor(&self) -> Result<Option<(i64, Vec<u8>)>, sqlx::Error> {
+        self.read(anchor)
+    }
+}
+
+fn anchor(conn: &rusqlite::Connection) -> rusqlite::Result<Option<(i64, Vec<u8>)>> {
+    conn.prepare_cached("SELECT seq, hash FROM audit_anchor WHERE id = 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+}
+
+/// One transaction of [`Store::prune_audit`]: up to [`PRUNE_STEP`] records.
+fn prune_step(
+    &(before, now): &(i64, i64),
+    conn: &rusqlite::Connection,
+) -> rusqlite::Result<Option<Pruned>> {
+    // The oldest records in chain order; the prefix ends at the first one
+    // that is recent enough (times may interleave slightly across batches).
+    let mut oldest = conn.prepare_cached("SELECT seq, at FROM audit_log ORDER BY seq LIMIT ?")?;
+    let mut rows = oldest.query([PRUNE_STEP])?;
+    let mut last: Option<i64> = None;
+    let mut records = 0u64;
+    while let Some(row) = rows.next()? {
+        if row.get::<_, i64>(1)? >= before {
+            break;
+        }
+        last = Some(row.get(0)?);
+        records += 1;
+    }
+    drop(rows);
+    let Some(through_seq) = last else {
+        return Ok(None);
+    };
+    let hash: Vec<u8> = conn
+        .prepare_cached("SELECT hash FROM audit_log WHERE seq = ?")?
+        .query_row([through_seq], |r| r.get(0))?;
+    conn.prepare_cached("DELETE FROM audit_log WHERE seq <= ?")?
+        .execute([through_seq])?;
+    conn.prepare_cached(
+        "INSERT INTO audit_anchor (id, seq, hash, pruned_at) VALUES (1, ?, ?, ?) \
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, pruned_at = excluded.pruned_at",
+    )?
+    .execute(params![through_seq, hash, now])?;
+    Ok(Some(Pruned {
+        records,
+        through_seq,
+    }))
 }
 
 fn record(r: &sqlx::sqlite::SqliteRow) -> Record {

@@ -130,3 +130,95 @@ async fn verify_finds_the_first_modified_record() {
         "a removed record breaks the chain too"
     );
 }
+
+/// `tessera audit …` against the test app's database; (success, stdout, stderr).
+fn audit_cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("audit")
+        .args(args)
+        .args(["--database", &db_url(&app.dir)])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Write every event queued so far: a durable record commits after them.
+async fn flush(app: &TestApp) {
+    let now = app.state.clock.now();
+    app.state
+        .audit
+        .record_durably("test_flush", now, serde_json::json!({}))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn pruning_removes_the_oldest_records_and_the_rest_still_verifies() {
+    let start = 1_760_000_000;
+    let clock = tessera::clock::FixedClock::new(start);
+    let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
+    let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
+    for _ in 0..4 {
+        app.client_credentials(&id, &secret).await;
+    }
+    flush(&app).await;
+    clock.advance(100);
+    for _ in 0..3 {
+        app.client_credentials(&id, &secret).await;
+    }
+    flush(&app).await;
+    let before = app.state.store.audit_page(0, 1000).await.unwrap();
+    let old = before.iter().filter(|r| r.at < start + 100).count() as u64;
+    assert!(old >= 5, "four token requests and a flush at the start");
+
+    // The server's retention: everything older than the second batch goes.
+    let pruned = tessera::audit::retention::prune(&app.state, start + 100, "retention")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pruned.records, old);
+    let kept = app.state.store.audit_page(0, 1000).await.unwrap();
+    assert_eq!(kept[0].seq, pruned.through_seq + 1);
+    assert!(kept.iter().all(|r| r.at >= start + 100));
+    let last: Value = serde_json::from_str(&kept.last().unwrap().event).unwrap();
+    assert_eq!(last["event"], "audit_pruned");
+    assert_eq!(last["records"], old);
+    let (anchor_seq, anchor_hash) = app.state.store.audit_anchor().await.unwrap().unwrap();
+    assert_eq!(anchor_seq, pruned.through_seq);
+    let mut v = Verifier::from_anchor(anchor_seq, anchor_hash);
+    assert!(kept.iter().all(|r| v.feed(r).is_ok()));
+    let (ok, out, err) = audit_cli(&app, &["verify"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("{} records verified", kept.len()))
+            && out.contains(&format!("records 1 to {anchor_seq} were pruned")),
+        "{out}"
+    );
+
+    // The CLI prunes everything; the chain goes on from the anchor.
+    let cutoff = (start + 1000).to_string();
+    let (ok, out, err) = audit_cli(&app, &["prune", "--before", &cutoff]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("pruned {} audit records", kept.len())),
+        "{out}"
+    );
+    let (ok, out, err) = audit_cli(&app, &["verify"]);
+    assert!(ok && out.contains("1 records verified"), "{out} {err}");
+    let (ok, out, _) = audit_cli(&app, &["prune", "--before", &cutoff]);
+    assert!(ok && out.contains("no audit records"), "{out}");
+
+    // A record removed from the front without the anchor moving is caught.
+    app.client_credentials(&id, &secret).await;
+    flush(&app).await;
+    sqlx::query("DELETE FROM audit_log WHERE seq = (SELECT MIN(seq) FROM audit_log)")
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    let (ok, _, err) = audit_cli(&app, &["verify"]);
+    assert!(!ok && err.contains("missing"), "{err}");
+}

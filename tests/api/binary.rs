@@ -680,3 +680,55 @@ fn thread_names(pid: u32) -> Vec<String> {
         .map(|n| n.trim().to_owned())
         .collect()
 }
+
+#[tokio::test]
+async fn the_server_prunes_audit_records_past_retention() {
+    // Records written a hundred days ago by an issuer on this database…
+    let hundred_days_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 100 * 86_400;
+    let clock = tessera::clock::FixedClock::new(hundred_days_ago);
+    let app =
+        crate::helpers::spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
+    let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
+    for _ in 0..3 {
+        assert_eq!(app.client_credentials(&id, &secret).await.status, 200);
+    }
+    app.state.audit.shutdown().await;
+    app.state.store.close().await;
+    let db = crate::helpers::db_url(&app.dir);
+    let old = tessera(&db)
+        .args(["audit", "export", "--since", "0"])
+        .output()
+        .unwrap();
+    let old = String::from_utf8(old.stdout).unwrap().lines().count();
+    assert!(old >= 3, "{old}");
+
+    // …are pruned by the server under the default retention (90 days).
+    let (mut child, _base) = serve(&db);
+    let mut tail = String::new();
+    for _ in 0..100 {
+        let out = tessera(&db)
+            .args(["audit", "tail", "-n", "1"])
+            .output()
+            .unwrap();
+        tail = String::from_utf8(out.stdout).unwrap();
+        if tail.contains("audit_pruned") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let event: Value = serde_json::from_str(tail.trim()).unwrap_or(Value::Null);
+    assert_eq!(event["event"], "audit_pruned", "{tail}");
+    assert_eq!(event["records"], old);
+    assert_eq!(event["by"], "retention");
+    let verify = tessera(&db).args(["audit", "verify"]).output().unwrap();
+    let out = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success() && out.contains(&format!("records 1 to {old} were pruned")),
+        "{out} {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
