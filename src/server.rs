@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::clock::SystemClock;
 use crate::config::Config;
+use crate::serving::{Limits, Placement};
 use crate::state::AppState;
 
 /// PEM certificate chain and private key for built-in HTTPS.
@@ -48,18 +49,31 @@ impl Server {
 
     /// Serve until `shutdown` resolves, then let in-flight requests finish
     /// and flush the audit trail. With `tls`, serve HTTPS (rustls on ring).
-    /// With `threads` set, connections are served on lanes ([`crate::lanes`]),
-    /// else shared by the runtime's workers (`axum::serve`).
+    /// With `threads` set, connections are served on lanes, else shared by
+    /// the runtime's workers ([`crate::serving`]).
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
         tls: Option<&TlsFiles>,
     ) -> anyhow::Result<()> {
-        let janitor = tokio::spawn(janitor(self.state.clone()));
-        let served = match self.state.config.threads {
-            Some(lanes) => serve_on_lanes(self.listener, &self.state, lanes, shutdown, tls).await,
-            None => serve_shared(self.listener, &self.state, shutdown, tls).await,
+        let acceptor = match tls {
+            Some(files) => Some(load_tls(files).await?),
+            None => None,
         };
+        let placement = match self.state.config.threads {
+            Some(lanes) => Placement::Lanes(lanes),
+            None => Placement::Shared,
+        };
+        let janitor = tokio::spawn(janitor(self.state.clone()));
+        let served = crate::serving::serve(
+            self.listener,
+            crate::app(self.state.clone()),
+            acceptor,
+            placement,
+            Limits::default(),
+            shutdown,
+        )
+        .await;
         janitor.abort();
         self.state.close().await;
         served
@@ -72,71 +86,18 @@ impl Server {
     }
 }
 
-async fn serve_on_lanes(
-    listener: TcpListener,
-    state: &AppState,
-    lanes: usize,
-    shutdown: impl Future<Output = ()>,
-    tls: Option<&TlsFiles>,
-) -> anyhow::Result<()> {
-    let acceptor = match tls {
-        None => None,
-        Some(files) => Some(tokio_rustls::TlsAcceptor::from(
-            load_tls(files).await?.get_inner(),
-        )),
+/// The certificate chain and key (PEM), with ALPN offering h2 and http/1.1.
+async fn load_tls(tls: &TlsFiles) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    let context = || {
+        format!(
+            "cannot load TLS certificate {} and key {}",
+            tls.cert.display(),
+            tls.key.display()
+        )
     };
-    crate::lanes::serve(
-        listener,
-        crate::app(state.clone()),
-        acceptor,
-        lanes,
-        shutdown,
-    )
-    .await
-}
-
-async fn serve_shared(
-    listener: TcpListener,
-    state: &AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    tls: Option<&TlsFiles>,
-) -> anyhow::Result<()> {
-    // Peer addresses feed the per-IP limits.
-    let app = crate::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    match tls {
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await?
-        }
-        Some(files) => {
-            let config = load_tls(files).await?;
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                stopper.graceful_shutdown(Some(crate::lanes::GRACE));
-            });
-            axum_server::from_tcp_rustls(listener.into_std()?, config)?
-                .handle(handle)
-                .serve(app)
-                .await?;
-        }
-    }
-    Ok(())
-}
-
-/// The certificate chain and key, with ALPN offering h2 and http/1.1.
-async fn load_tls(tls: &TlsFiles) -> anyhow::Result<axum_server::tls_rustls::RustlsConfig> {
-    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot load TLS certificate {} and key {}",
-                tls.cert.display(),
-                tls.key.display()
-            )
-        })
+    let cert = tokio::fs::read(&tls.cert).await.with_context(context)?;
+    let key = tokio::fs::read(&tls.key).await.with_context(context)?;
+    crate::serving::tls_acceptor(&cert, &key).with_context(context)
 }
 
 /// Every ten seconds, pick up key changes (rotation from the CLI, a pending

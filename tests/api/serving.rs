@@ -1,0 +1,309 @@
+//! Serving (`tessera::serving`) over real TCP, shared by the runtime's
+//! workers and on lanes: connections are dealt to the lanes in turn, every
+//! request knows its peer, a shutdown lets a request in flight finish, then
+//! stops accepting, and a client that is slow to send its request head is
+//! cut off. `binary` serves HTTPS both ways from the real binary.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::routing::get;
+use tessera::serving::{Limits, Placement};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// Every placement the server can run with.
+const PLACEMENTS: [Placement; 3] = [Placement::Shared, Placement::Lanes(1), Placement::Lanes(2)];
+
+/// A router that tells which thread answered, who asked, and one slow route.
+fn probe_router() -> Router {
+    Router::new()
+        .route(
+            "/thread",
+            get(|| async { std::thread::current().name().unwrap_or("?").to_owned() }),
+        )
+        .route(
+            "/peer",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "done"
+            }),
+        )
+}
+
+type Serving = (
+    SocketAddr,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+);
+
+/// Serve the probe router; returns the address, the shutdown trigger and
+/// the serving task.
+async fn start(placement: Placement, limits: Limits) -> Serving {
+    start_tls(placement, limits, None).await
+}
+
+async fn start_tls(
+    placement: Placement,
+    limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> Serving {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = tokio::spawn(tessera::serving::serve(
+        listener,
+        probe_router(),
+        tls,
+        placement,
+        limits,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (addr, stop, served)
+}
+
+/// Trigger the shutdown and wait until serving has ended.
+async fn stop_serving(
+    stop: oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    stop.send(()).unwrap();
+    served.await.unwrap().unwrap();
+}
+
+/// One keep-alive connection per client (no pool sharing between them).
+fn one_connection_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn connections_are_dealt_to_the_lanes_in_turn_and_keep_their_lane() {
+    let (addr, stop, served) = start(Placement::Lanes(2), Limits::default()).await;
+    let mut lanes = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let client = one_connection_client();
+        let name = client
+            .get(format!("http://{addr}/thread"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        lanes.push(name);
+        clients.push(client);
+    }
+    assert_eq!(
+        lanes,
+        [
+            "tessera-lane-0",
+            "tessera-lane-1",
+            "tessera-lane-0",
+            "tessera-lane-1"
+        ]
+    );
+    // A kept-alive connection stays on its lane.
+    for (client, lane) in clients.iter().zip(&lanes) {
+        let again = client
+            .get(format!("http://{addr}/thread"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(&again, lane);
+    }
+    stop_serving(stop, served).await;
+}
+
+#[tokio::test]
+async fn every_request_carries_its_peer_address() {
+    for placement in PLACEMENTS {
+        peer_address_is_known(placement).await;
+    }
+}
+
+async fn peer_address_is_known(placement: Placement) {
+    let (addr, stop, served) = start(placement, Limits::default()).await;
+    for _ in 0..2 {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let local = stream.local_addr().unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let request = hyper::Request::get("/peer")
+            .header("host", addr.to_string())
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(std::str::from_utf8(&body).unwrap(), local.to_string());
+    }
+    stop_serving(stop, served).await;
+}
+
+#[tokio::test]
+async fn a_shutdown_finishes_the_request_in_flight_then_stops_accepting() {
+    for placement in PLACEMENTS {
+        graceful_shutdown(placement).await;
+    }
+}
+
+async fn graceful_shutdown(placement: Placement) {
+    let (addr, stop, served) = start(placement, Limits::default()).await;
+    let client = one_connection_client();
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move { client.get(format!("http://{addr}/slow")).send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.send(()).unwrap();
+    let answer = slow.await.unwrap().unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.unwrap(), "done");
+    tokio::time::timeout(Duration::from_secs(5), served)
+        .await
+        .expect("serve returns once the last connection is closed")
+        .unwrap()
+        .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the listener is closed after a shutdown"
+    );
+}
+
+#[tokio::test]
+async fn a_client_slow_to_send_its_request_head_is_cut_off() {
+    for placement in PLACEMENTS {
+        slow_head_is_cut_off(placement).await;
+    }
+}
+
+async fn slow_head_is_cut_off(placement: Placement) {
+    let limits = Limits {
+        header_read: Duration::from_millis(300),
+    };
+    let (addr, stop, served) = start(placement, limits).await;
+    // A head that never ends (slow loris), and a connection that sends nothing.
+    for opening in [&b"GET /thread HTTP/1.1\r\nhost: x\r\n"[..], b""] {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(opening).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+            .await
+            .expect("the server closes the connection");
+        let waited = started.elapsed();
+        // Closed (or reset) with at most a 408, not served.
+        assert!(
+            read.is_err() || answer.is_empty() || answer.starts_with(b"HTTP/1.1 408"),
+            "{placement:?}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        assert!(
+            waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+            "{placement:?}: closed after {waited:?}"
+        );
+    }
+    // A client that sends its head in time is served on a fresh connection.
+    let ok = reqwest::get(format!("http://{addr}/peer")).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    stop_serving(stop, served).await;
+}
+
+/// GET `/peer` over HTTP/2 on an established stream; returns the version answered.
+async fn get_over_h2<I>(io: I, addr: SocketAddr) -> hyper::Version
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(io),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let request = hyper::Request::get(format!("http://{addr}/peer"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.version()
+}
+
+#[tokio::test]
+async fn http2_is_served_by_prior_knowledge_and_by_alpn() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let acceptor = tessera::serving::tls_acceptor(
+        cert.cert.pem().as_bytes(),
+        cert.signing_key.serialize_pem().as_bytes(),
+    )
+    .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    for placement in PLACEMENTS {
+        // Plain TCP: the client opens with HTTP/2's preface.
+        let (addr, stop, served) = start(placement, Limits::default()).await;
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert_eq!(get_over_h2(stream, addr).await, hyper::Version::HTTP_2);
+        stop_serving(stop, served).await;
+
+        // TLS: ALPN decides; a client offering only http/1.1 gets HTTP/1.1.
+        let (addr, stop, served) =
+            start_tls(placement, Limits::default(), Some(acceptor.clone())).await;
+        for (offer, want) in [
+            (vec![b"h2".to_vec(), b"http/1.1".to_vec()], Some(&b"h2"[..])),
+            (vec![b"http/1.1".to_vec()], Some(&b"http/1.1"[..])),
+        ] {
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots.clone())
+                .with_no_client_auth();
+            config.alpn_protocols = offer;
+            let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let tls = connector.connect(name, tcp).await.unwrap();
+            assert_eq!(tls.get_ref().1.alpn_protocol(), want, "{placement:?}");
+            if want == Some(&b"h2"[..]) {
+                assert_eq!(get_over_h2(tls, addr).await, hyper::Version::HTTP_2);
+            } else {
+                let (mut sender, conn) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                        .await
+                        .unwrap();
+                tokio::spawn(conn);
+                let request = hyper::Request::get("/peer")
+                    .header("host", "localhost")
+                    .body(http_body_util::Empty::<bytes::Bytes>::new())
+                    .unwrap();
+                let response = sender.send_request(request).await.unwrap();
+                assert_eq!(response.status(), 200);
+                assert_eq!(response.version(), hyper::Version::HTTP_11);
+            }
+        }
+        stop_serving(stop, served).await;
+    }
+}
