@@ -114,29 +114,33 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let with = Connections {
+        router,
+        tls,
+        limits,
+    };
     match placement {
-        Placement::Shared => serve_shared(listener, router, tls, limits, shutdown).await,
-        Placement::Lanes(n) => serve_lanes(listener, router, tls, n, limits, shutdown).await,
+        Placement::Shared => serve_shared(listener, with, shutdown).await,
+        Placement::Lanes(n) => serve_lanes(listener, with, n, shutdown).await,
     }
+}
+
+/// What every connection is served with, whatever thread serves it.
+#[derive(Clone)]
+struct Connections {
+    router: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: Limits,
 }
 
 async fn serve_shared(
     listener: TcpListener,
-    router: Router,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    limits: Limits,
+    with: Connections,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let graceful = GracefulShutdown::new();
     accept(&listener, shutdown, |stream, peer| {
-        tokio::spawn(connection(
-            stream,
-            peer,
-            router.clone(),
-            tls.clone(),
-            limits,
-            graceful.watcher(),
-        ));
+        tokio::spawn(connection(stream, peer, with.clone(), graceful.watcher()));
     })
     .await;
     drop(listener);
@@ -146,10 +150,8 @@ async fn serve_shared(
 
 async fn serve_lanes(
     listener: TcpListener,
-    router: Router,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    with: Connections,
     lanes: usize,
-    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let lanes = lanes.max(1);
@@ -161,10 +163,10 @@ async fn serve_lanes(
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let (router, tls) = (router.clone(), tls.clone());
+        let with = with.clone();
         let thread = std::thread::Builder::new()
             .name(format!("tessera-lane-{i}"))
-            .spawn(move || runtime.block_on(lane(rx, router, tls, limits)))?;
+            .spawn(move || runtime.block_on(lane(rx, with)))?;
         senders.push(tx);
         threads.push(thread);
     }
@@ -232,40 +234,26 @@ async fn wind_down(graceful: GracefulShutdown) {
 
 /// One lane: serve every connection handed over until the acceptor stops,
 /// then shut them down gracefully.
-async fn lane(
-    mut incoming: mpsc::UnboundedReceiver<Accepted>,
-    router: Router,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    limits: Limits,
-) {
+async fn lane(mut incoming: mpsc::UnboundedReceiver<Accepted>, with: Connections) {
     let graceful = GracefulShutdown::new();
     while let Some((stream, peer)) = incoming.recv().await {
         // Registers the socket with this lane's reactor.
         let Ok(stream) = TcpStream::from_std(stream) else {
             continue;
         };
-        tokio::spawn(connection(
-            stream,
-            peer,
-            router.clone(),
-            tls.clone(),
-            limits,
-            graceful.watcher(),
-        ));
+        tokio::spawn(connection(stream, peer, with.clone(), graceful.watcher()));
     }
     wind_down(graceful).await;
 }
 
 /// One connection: the TLS handshake if any, then HTTP/2 or HTTP/1.1 (ALPN
 /// over TLS, else the client's first bytes).
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    router: Router,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    limits: Limits,
-    watcher: Watcher,
-) {
+async fn connection(stream: TcpStream, peer: SocketAddr, with: Connections, watcher: Watcher) {
+    let Connections {
+        router,
+        tls,
+        limits,
+    } = with;
     match tls {
         None => match speaks_h2(&stream, limits.header_read).await {
             Some(h2) => http(stream, peer, router, limits, h2, watcher).await,

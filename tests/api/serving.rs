@@ -88,6 +88,12 @@ fn one_connection_client() -> reqwest::Client {
         .unwrap()
 }
 
+/// The name of the thread that answers `client` (on its kept-alive connection).
+async fn thread_of(client: &reqwest::Client, addr: SocketAddr) -> String {
+    let answer = client.get(format!("http://{addr}/thread")).send().await;
+    answer.unwrap().text().await.unwrap()
+}
+
 #[tokio::test]
 async fn connections_are_dealt_to_the_lanes_in_turn_and_keep_their_lane() {
     let (addr, stop, served) = start(Placement::Lanes(2), Limits::default()).await;
@@ -95,14 +101,7 @@ async fn connections_are_dealt_to_the_lanes_in_turn_and_keep_their_lane() {
     let mut clients = Vec::new();
     for _ in 0..4 {
         let client = one_connection_client();
-        let name = client
-            .get(format!("http://{addr}/thread"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let name = thread_of(&client, addr).await;
         lanes.push(name);
         clients.push(client);
     }
@@ -117,49 +116,44 @@ async fn connections_are_dealt_to_the_lanes_in_turn_and_keep_their_lane() {
     );
     // A kept-alive connection stays on its lane.
     for (client, lane) in clients.iter().zip(&lanes) {
-        let again = client
-            .get(format!("http://{addr}/thread"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let again = thread_of(client, addr).await;
         assert_eq!(&again, lane);
     }
     stop_serving(stop, served).await;
 }
 
+/// GET `path` over HTTP/1.1 on an established stream.
+async fn get_over_h1<I>(io: I, path: &str) -> hyper::Response<bytes::Bytes>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let request = hyper::Request::get(path)
+        .header("host", "localhost")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let (head, body) = sender.send_request(request).await.unwrap().into_parts();
+    let body = http_body_util::BodyExt::collect(body).await.unwrap();
+    hyper::Response::from_parts(head, body.to_bytes())
+}
+
 #[tokio::test]
 async fn every_request_carries_its_peer_address() {
     for placement in PLACEMENTS {
-        peer_address_is_known(placement).await;
+        let (addr, stop, served) = start(placement, Limits::default()).await;
+        for _ in 0..2 {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let local = stream.local_addr().unwrap();
+            let response = get_over_h1(stream, "/peer").await;
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.body(), local.to_string().as_bytes());
+        }
+        stop_serving(stop, served).await;
     }
-}
-
-async fn peer_address_is_known(placement: Placement) {
-    let (addr, stop, served) = start(placement, Limits::default()).await;
-    for _ in 0..2 {
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let local = stream.local_addr().unwrap();
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .unwrap();
-        tokio::spawn(conn);
-        let request = hyper::Request::get("/peer")
-            .header("host", addr.to_string())
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .unwrap();
-        let response = sender.send_request(request).await.unwrap();
-        assert_eq!(response.status(), 200);
-        let body = http_body_util::BodyExt::collect(response.into_body())
-            .await
-            .unwrap()
-            .to_bytes();
-        assert_eq!(std::str::from_utf8(&body).unwrap(), local.to_string());
-    }
-    stop_serving(stop, served).await;
 }
 
 #[tokio::test]
@@ -169,6 +163,8 @@ async fn a_shutdown_finishes_the_request_in_flight_then_stops_accepting() {
     }
 }
 
+/// A request in flight when the shutdown starts is answered, then `serve`
+/// returns and the listener is gone.
 async fn graceful_shutdown(placement: Placement) {
     let (addr, stop, served) = start(placement, Limits::default()).await;
     let client = one_connection_client();
@@ -290,16 +286,7 @@ async fn http2_is_served_by_prior_knowledge_and_by_alpn() {
             if want == Some(&b"h2"[..]) {
                 assert_eq!(get_over_h2(tls, addr).await, hyper::Version::HTTP_2);
             } else {
-                let (mut sender, conn) =
-                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-                        .await
-                        .unwrap();
-                tokio::spawn(conn);
-                let request = hyper::Request::get("/peer")
-                    .header("host", "localhost")
-                    .body(http_body_util::Empty::<bytes::Bytes>::new())
-                    .unwrap();
-                let response = sender.send_request(request).await.unwrap();
+                let response = get_over_h1(tls, "/peer").await;
                 assert_eq!(response.status(), 200);
                 assert_eq!(response.version(), hyper::Version::HTTP_11);
             }
