@@ -121,7 +121,7 @@ async fn dispatch(cmd: AuditCommand, store: &Store) -> anyhow::Result<()> {
             }
             match anchor {
                 Some((seq, _)) => println!(
-                    "audit chain intact: {} records verified (records 1 to {seq} were pruned by retention)",
+                    "audit chain intact: {} records verified (records 1 to {seq} were pruned)",
                     verifier.checked
                 ),
                 None => println!("audit chain intact: {} records verified", verifier.checked),
