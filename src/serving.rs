@@ -48,7 +48,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tower::Service;
 
 /// How long a shutdown waits for in-flight requests and open connections.
@@ -114,10 +114,16 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let (stop, stopping) = watch::channel(false);
     let with = Connections {
         router,
         tls,
         limits,
+        stopping,
+    };
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop.send(true);
     };
     match placement {
         Placement::Shared => serve_shared(listener, with, shutdown).await,
@@ -131,6 +137,9 @@ struct Connections {
     router: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: Limits,
+    /// Turns true when the shutdown starts: it ends connections that have
+    /// not reached HTTP yet, which hyper's graceful shutdown cannot reach.
+    stopping: watch::Receiver<bool>,
 }
 
 async fn serve_shared(
@@ -253,22 +262,41 @@ async fn connection(stream: TcpStream, peer: SocketAddr, with: Connections, watc
         router,
         tls,
         limits,
+        mut stopping,
     } = with;
     match tls {
-        None => match speaks_h2(&stream, limits.header_read).await {
-            Some(h2) => http(stream, peer, router, limits, h2, watcher).await,
-            None => tracing::trace!(%peer, "closed or silent before a request"),
-        },
+        None => {
+            match unless_stopping(&mut stopping, speaks_h2(&stream, limits.header_read)).await {
+                Some(Some(h2)) => http(stream, peer, router, limits, h2, watcher).await,
+                Some(None) => tracing::trace!(%peer, "closed or silent before a request"),
+                None => {}
+            }
+        }
         Some(acceptor) => {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => {
+            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+            match unless_stopping(&mut stopping, handshake).await {
+                Some(Ok(Ok(stream))) => {
                     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                     http(stream, peer, router, limits, h2, watcher).await
                 }
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                Some(Ok(Err(e))) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Some(Err(_)) => tracing::debug!(%peer, "TLS handshake timed out"),
+                None => {}
             }
         }
+    }
+}
+
+/// `step`'s outcome, or `None` once the shutdown has started: a client that
+/// is silent or slow to shake hands must not hold the shutdown for the
+/// length of its limit.
+async fn unless_stopping<T>(
+    stopping: &mut watch::Receiver<bool>,
+    step: impl Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        out = step => Some(out),
+        _ = stopping.wait_for(|stopping| *stopping) => None,
     }
 }
 

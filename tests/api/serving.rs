@@ -167,6 +167,8 @@ async fn a_shutdown_finishes_the_request_in_flight_then_stops_accepting() {
 /// returns and the listener is gone.
 async fn graceful_shutdown(placement: Placement) {
     let (addr, stop, served) = start(placement, Limits::default()).await;
+    // A client that never sends a byte must not hold the shutdown for its 30 s limit.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
     let client = one_connection_client();
     let slow = tokio::spawn({
         let client = client.clone();
@@ -182,6 +184,12 @@ async fn graceful_shutdown(placement: Placement) {
         .expect("serve returns once the last connection is closed")
         .unwrap()
         .unwrap();
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(2), silent.read(&mut byte)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "{placement:?}: the silent connection is closed"
+    );
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "the listener is closed after a shutdown"
