@@ -100,6 +100,33 @@ async fn load_tls(tls: &TlsFiles) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
     crate::serving::tls_acceptor(&cert, &key).with_context(context)
 }
 
+/// Let the server hold as many connections as the system allows: raise the
+/// soft limit on open files to the hard one, as Go's runtime does. Shells and
+/// systemd start processes at a soft limit of 1,024, which would refuse
+/// connections beyond about a thousand (every connection is a file). Returns
+/// the limit in force.
+pub fn raise_open_files_limit() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    // An unlimited hard limit cannot be the soft one for files on Linux
+    // (it is capped by fs.nr_open, 1,048,576 by default).
+    let target = limit.maximum.unwrap_or(1 << 20);
+    if limit.current.is_some_and(|current| current >= target) {
+        return limit.current;
+    }
+    let raised = Rlimit {
+        current: Some(target),
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => Some(target),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot raise the open-files limit");
+            limit.current
+        }
+    }
+}
+
 /// Every ten seconds, pick up key changes (rotation from the CLI, a pending
 /// key activating) and rotate when due; every ten minutes, purge expired rows
 /// and prune audit records past their retention.

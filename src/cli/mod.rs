@@ -178,6 +178,8 @@ async fn serve(config: Config, tls: Option<crate::server::TlsFiles>) -> anyhow::
         Server::check_tls(files).await?;
     }
     let issuer = config.issuer.clone();
+    let open_files = crate::server::raise_open_files_limit();
+    tracing::debug!(?open_files, "open-files limit");
     let server = Server::bind(config).await?;
     let addr = server.local_addr()?;
     let state = server.state();

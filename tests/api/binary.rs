@@ -732,3 +732,36 @@ async fn the_server_prunes_audit_records_past_retention() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+#[test]
+fn serve_raises_its_open_files_limit_to_the_hard_limit() {
+    // Started with a low soft limit, as a shell or systemd would give it.
+    let (_dir, db) = temp_db();
+    let mut child = Command::new("prlimit")
+        .arg("--nofile=256:")
+        .arg(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
+        .env_remove("TESSERA_CONFIG")
+        .env_remove("TESSERA_ISSUER")
+        .env_remove("TESSERA_LISTEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prlimit (util-linux) runs the server");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.next().unwrap().unwrap().contains("listening"));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .skip(3)
+        .take(2)
+        .collect();
+    assert_eq!(open_files.len(), 2, "{limits}");
+    assert_ne!(open_files[0], "256", "the soft limit was raised: {limits}");
+    assert_eq!(open_files[0], open_files[1], "soft = hard: {limits}");
+}
