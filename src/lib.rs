@@ -12,7 +12,13 @@
 
 #![cfg_attr(
     test,
-    allow(clippy::unwrap_used, reason = "a failing test panics by design")
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        reason = "a failing test panics by design"
+    )
 )]
 
 pub mod audit;

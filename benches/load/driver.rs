@@ -74,6 +74,10 @@ pub struct Usage {
 
 const KEEP_ERRORS: usize = 5;
 
+#[allow(
+    clippy::expect_used,
+    reason = "the bounds are constants that hdrhistogram accepts"
+)]
 pub fn histogram() -> Histogram<u64> {
     // 1 µs .. 10 min, 3 significant digits.
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("constant histogram bounds are valid")

@@ -1,7 +1,13 @@
 //! The one integration-test binary: every test drives the real router (or a
 //! real TCP server, or the real `tessera` binary) over a real SQLite file.
 
-#![allow(clippy::unwrap_used, reason = "a failing test panics by design")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    reason = "a failing test panics by design"
+)]
 
 mod helpers;
 
