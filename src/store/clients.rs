@@ -22,10 +22,9 @@ pub struct ClientAuth {
     pub secret_expires_at: i64,
     pub auth_method: AuthMethod,
     pub grant_types: Vec<GrantType>,
-    pub scope: String,
-    /// `scope` parsed once when the row is read (it is cached and reused by
-    /// every token request of the client); an error if the stored value is not
-    /// a valid scope, which registration prevents.
+    /// The registered scope, parsed once when the row is read (the row is
+    /// cached and serves every token request of the client); an error if the
+    /// stored value is not a valid scope, which registration prevents.
     pub allowed: Result<ScopeSet, ScopeError>,
     pub audience: Vec<String>,
     /// A resource server allowed to call the introspection endpoint.
@@ -113,7 +112,7 @@ impl Store {
                  can_introspect FROM clients WHERE id = ?",
             )?
             .query_row([id], |r| {
-                let scope: String = r.get(4)?;
+                let allowed = ScopeSet::parse(r.get_ref(4)?.as_str()?);
                 Ok(ClientAuth {
                     id: id.to_owned(),
                     secret_hash: r.get(0)?,
@@ -126,8 +125,7 @@ impl Store {
                         .split(' ')
                         .filter_map(GrantType::parse)
                         .collect(),
-                    allowed: ScopeSet::parse(&scope),
-                    scope,
+                    allowed,
                     audience: r
                         .get_ref(5)?
                         .as_str()?

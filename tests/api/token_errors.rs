@@ -266,3 +266,17 @@ async fn a_client_removed_by_another_process_is_refused_within_the_cache_lifetim
         .await
         .assert_error(401, "invalid_client");
 }
+
+#[tokio::test]
+async fn a_missing_grant_type_is_reported_before_missing_credentials() {
+    let app = spawn_app().await;
+    let res = app
+        .post_form("/token", "scope=mcp:tools:weather", None)
+        .await;
+    res.assert_error(400, "invalid_request");
+    // With a grant type, the missing credentials are the error.
+    let res = app
+        .post_form("/token", "grant_type=client_credentials", None)
+        .await;
+    res.assert_error(401, "invalid_client");
+}

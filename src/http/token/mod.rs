@@ -72,7 +72,7 @@ fn token_limit(app: &App, client: &ClientAuth) -> u32 {
     if let Some(n) = limits.token_per_client.get(&client.id) {
         return *n;
     }
-    let has = |s: &str| client.scope.split(' ').any(|x| x == s);
+    let has = |s: &str| client.allowed.as_ref().is_ok_and(|set| set.contains(s));
     if has("mcp:tools:*") {
         limits.token_premium
     } else if has("mcp:tools:basic") {
@@ -89,10 +89,16 @@ pub async fn token(State(app): State<AppState>, request: Request) -> Result<Resp
     // clone) rather than have axum copy the whole header map for the handler.
     let authorization = request.headers().get(header::AUTHORIZATION).cloned();
     let form = OAuthForm::from_request(request, &()).await?;
-    // Read the credentials once: the answer authenticates them, the audit names the client.
-    let credentials = presented_with(authorization.as_ref(), &form);
-    let client_id = credentials.as_ref().ok().map(|p| p.client_id.clone());
-    let result = answer(&app, credentials, &form).await;
+    // Read the credentials once: the answer authenticates them, the audit
+    // names the client (moved, not copied, once the answer is done).
+    let (client_id, result) = match presented_with(authorization.as_ref(), &form) {
+        // A request without a grant type is refused as such before its credentials.
+        Err(refused) => (None, form.require("grant_type").and(Err(refused))),
+        Ok(presented) => {
+            let result = answer(&app, &presented, &form).await;
+            (Some(presented.client_id), result)
+        }
+    };
     let fields = TokenRequestEvent {
         client_id: client_id.as_deref(),
         grant_type: form.get("grant_type"),
@@ -117,10 +123,9 @@ struct TokenRequestEvent<'a> {
     error: Option<&'a str>,
 }
 
-async fn answer(app: &App, credentials: Result<Presented>, form: &OAuthForm) -> Result<Response> {
+async fn answer(app: &App, credentials: &Presented, form: &OAuthForm) -> Result<Response> {
     let grant_type = form.require("grant_type")?;
-    let credentials = credentials?;
-    let client = authenticate(app, &credentials).await?;
+    let client = authenticate(app, credentials).await?;
     let quota = app
         .token_limiter
         .check(&client.id, token_limit(app, &client), app.clock.now())
