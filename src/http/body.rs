@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, header};
 use bytes::Bytes;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::serving::BodyTimedOut;
 
 /// Token, revocation and introspection requests are small; registration
 /// documents a little larger. Anything bigger is refused unread.
@@ -29,12 +30,25 @@ pub fn has_content_type(headers: &HeaderMap, expected: &str) -> bool {
 pub async fn read_body(req: Request, limit: usize, code: ErrorCode) -> Result<Bytes> {
     axum::body::to_bytes(req.into_body(), limit)
         .await
-        .map_err(|_| {
-            Error::new(
+        .map_err(|e| match timed_out(&e) {
+            Some(late) => Error::new(code, late.to_string()),
+            None => Error::new(
                 code,
                 format!("the request body is unreadable or larger than {limit} bytes"),
-            )
+            ),
         })
+}
+
+/// The serving deadline a body missed, if that is why it could not be read.
+fn timed_out(e: &axum::Error) -> Option<&BodyTimedOut> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(e) = cause {
+        if let Some(late) = e.downcast_ref::<BodyTimedOut>() {
+            return Some(late);
+        }
+        cause = e.source();
+    }
+    None
 }
 
 /// An `application/x-www-form-urlencoded` body.

@@ -171,18 +171,25 @@ impl TestApp {
         (c.client_id, c.client_secret.unwrap().expose().to_owned())
     }
 
-    /// Serve the router on a real loopback TCP port; returns its base URL.
+    /// Serve the router on a real loopback TCP port, as `tessera serve`
+    /// does; returns its base URL.
     pub async fn serve_tcp(&self) -> String {
+        self.serve_tcp_with(tessera::serving::Limits::default())
+            .await
+    }
+
+    /// [`Self::serve_tcp`] with other connection limits.
+    pub async fn serve_tcp_with(&self, limits: tessera::serving::Limits) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router = self.router.clone();
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-        });
+        tokio::spawn(tessera::serving::serve(
+            listener,
+            self.router.clone(),
+            None,
+            tessera::serving::Placement::Shared,
+            limits,
+            std::future::pending(),
+        ));
         format!("http://{addr}")
     }
 }

@@ -1,15 +1,16 @@
 //! Serving (`tessera::serving`) over real TCP, shared by the runtime's
 //! workers and on lanes: connections are dealt to the lanes in turn, every
 //! request knows its peer, a shutdown lets a request in flight finish, then
-//! stops accepting, and a client that is slow to send its request head is
-//! cut off. `binary` serves HTTPS both ways from the real binary.
+//! stops accepting, a client that is slow to send its request head or body
+//! is cut off, and an idle HTTP/2 connection is closed. `binary` serves HTTPS both ways from the real binary.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use tessera::serving::{Limits, Placement};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -28,6 +29,15 @@ fn probe_router() -> Router {
         .route(
             "/peer",
             get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
+        )
+        .route(
+            "/echo",
+            post(|body: axum::body::Body| async move {
+                match axum::body::to_bytes(body, 1 << 16).await {
+                    Ok(bytes) => (StatusCode::OK, format!("{} bytes", bytes.len())),
+                    Err(e) => (StatusCode::BAD_REQUEST, format!("{e}")),
+                }
+            }),
         )
         .route(
             "/slow",
@@ -206,6 +216,7 @@ async fn a_client_slow_to_send_its_request_head_is_cut_off() {
 async fn slow_head_is_cut_off(placement: Placement) {
     let limits = Limits {
         header_read: Duration::from_millis(300),
+        ..Limits::default()
     };
     let (addr, stop, served) = start(placement, limits).await;
     // A head that never ends (slow loris), and a connection that sends nothing.
@@ -299,6 +310,148 @@ async fn http2_is_served_by_prior_knowledge_and_by_alpn() {
                 assert_eq!(response.version(), hyper::Version::HTTP_11);
             }
         }
+        stop_serving(stop, served).await;
+    }
+}
+
+/// Send `head` and then `body` in pieces `gap` apart on a fresh connection;
+/// returns what the server answered and how long after the first piece.
+async fn send_slowly(
+    addr: SocketAddr,
+    head: &str,
+    pieces: &[&[u8]],
+    gap: Duration,
+) -> (String, Duration) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let (mut reader, mut writer) = stream.into_split();
+    let pieces: Vec<Vec<u8>> = pieces.iter().map(|p| p.to_vec()).collect();
+    let trickle = tokio::spawn(async move {
+        for piece in pieces {
+            if writer.write_all(&piece).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(gap).await;
+        }
+        // Keep the write half open: the client never finishes its body.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    });
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), reader.read(&mut answer))
+        .await
+        .expect("the server answers a stalled body")
+        .unwrap();
+    trickle.abort();
+    (
+        String::from_utf8_lossy(&answer[..n]).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test]
+async fn a_request_body_that_stalls_is_answered_after_its_limit() {
+    let limits = Limits {
+        body_read: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let head = "POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n";
+    for placement in PLACEMENTS {
+        let (addr, stop, served) = start(placement, limits).await;
+        // Withheld, and trickled: neither may keep the request waiting.
+        for (pieces, gap) in [
+            (&[&b"abc"[..]][..], Duration::ZERO),
+            (
+                &[&b"a"[..], b"b", b"c", b"d", b"e", b"f", b"g"][..],
+                Duration::from_millis(100),
+            ),
+        ] {
+            let (answer, waited) = send_slowly(addr, head, pieces, gap).await;
+            assert!(
+                answer.starts_with("HTTP/1.1 400"),
+                "{placement:?}: {answer}"
+            );
+            assert!(answer.contains("did not arrive within 300ms"), "{answer}");
+            assert!(
+                waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+                "{placement:?}: answered after {waited:?}"
+            );
+        }
+        // A body sent in time, even in pieces, is read whole.
+        let (answer, _) =
+            send_slowly(addr, head, &[b"abcde", b"fghij"], Duration::from_millis(50)).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "{placement:?}: {answer}"
+        );
+        assert!(answer.ends_with("10 bytes"), "{answer}");
+        stop_serving(stop, served).await;
+    }
+}
+
+/// Open an HTTP/2 connection by prior knowledge; returns its request sender
+/// and the task driving it, which ends when the server closes it.
+async fn h2_connection(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let driving = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    (sender, driving)
+}
+
+async fn h2_get(
+    sender: &mut hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    addr: SocketAddr,
+    path: &str,
+) -> String {
+    let request = hyper::Request::get(format!("http://{addr}{path}"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = http_body_util::BodyExt::collect(response.into_body()).await;
+    String::from_utf8(body.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed_after_its_requests_are_answered() {
+    let limits = Limits {
+        header_read: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    for placement in PLACEMENTS {
+        let (addr, stop, served) = start(placement, limits).await;
+        // Idle after one request: closed after the limit, not before.
+        let (mut sender, driving) = h2_connection(addr).await;
+        h2_get(&mut sender, addr, "/peer").await;
+        let started = std::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(5), driving)
+            .await
+            .expect("the server closes an idle HTTP/2 connection")
+            .unwrap();
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(150) && waited < Duration::from_secs(3),
+            "{placement:?}: closed after {waited:?}"
+        );
+        // A request that outlasts the limit with no byte moving is still answered.
+        let (mut sender, driving) = h2_connection(addr).await;
+        assert_eq!(h2_get(&mut sender, addr, "/slow").await, "done");
+        tokio::time::timeout(Duration::from_secs(5), driving)
+            .await
+            .expect("and then the connection is closed")
+            .unwrap();
         stop_serving(stop, served).await;
     }
 }

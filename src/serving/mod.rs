@@ -1,9 +1,11 @@
 //! Serving connections: accepting them, TLS (rustls on ring, ALPN h2 and
 //! http/1.1), HTTP/1.1 and HTTP/2 through hyper, and a graceful shutdown of at
-//! most [`GRACE`]. Every connection gets the same limits: a TLS handshake must
-//! finish within 10 s, and a request head must arrive whole within
-//! [`Limits::header_read`] (30 s; it also closes a keep-alive connection
-//! idle that long), so slow-loris clients cannot hold connections open.
+//! most [`GRACE`]. Every connection gets the same limits (`connection`,
+//! `guards`): a TLS handshake must finish within 10 s, a request head must
+//! arrive whole within [`Limits::header_read`] (30 s; a connection idle that
+//! long is closed, an HTTP/2 one after a GOAWAY), and a request body within
+//! [`Limits::body_read`] of its first stall, so slow-loris clients cannot
+//! hold connections or requests open.
 //!
 //! Two placements of connections on threads:
 //!
@@ -30,32 +32,27 @@
 //! The shared state (the store, the keys, the limiters, the audit trail) is
 //! the same `AppState` on every thread.
 
+mod connection;
+mod guards;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-use axum::Router;
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-use tower::Service;
+use tokio_util::task::TaskTracker;
+
+use connection::connection;
+pub use guards::{BodyTimedOut, Limits};
 
 /// How long a shutdown waits for in-flight requests and open connections.
 pub const GRACE: Duration = Duration::from_secs(30);
-
-/// How long a TLS client may take to finish its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Accepted = (std::net::TcpStream, SocketAddr);
 
@@ -77,22 +74,6 @@ pub fn tls_acceptor(cert: &[u8], key: &[u8]) -> anyhow::Result<tokio_rustls::Tls
         .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
-}
-
-/// Limits every connection is served with.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// The longest a client may take to send a whole request head, and the
-    /// longest a keep-alive connection may stay idle.
-    pub header_read: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            header_read: Duration::from_secs(30),
-        }
-    }
 }
 
 /// Where connections are served (see the module documentation).
@@ -147,13 +128,13 @@ async fn serve_shared(
     with: Connections,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let graceful = GracefulShutdown::new();
+    let tracker = TaskTracker::new();
     accept(&listener, shutdown, |stream, peer| {
-        tokio::spawn(connection(stream, peer, with.clone(), graceful.watcher()));
+        tracker.spawn(connection(stream, peer, with.clone()));
     })
     .await;
     drop(listener);
-    wind_down(graceful).await;
+    wind_down(&tracker).await;
     Ok(())
 }
 
@@ -231,12 +212,11 @@ async fn accept(
     }
 }
 
-/// Let in-flight requests finish and close idle connections, for at most [`GRACE`].
-async fn wind_down(graceful: GracefulShutdown) {
-    if tokio::time::timeout(GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
+/// Wait for the connections, which the shutdown has asked to finish what is
+/// in flight and close, for at most [`GRACE`].
+async fn wind_down(tracker: &TaskTracker) {
+    tracker.close();
+    if tokio::time::timeout(GRACE, tracker.wait()).await.is_err() {
         tracing::warn!("connections still open after the shutdown grace period were closed");
     }
 }
@@ -244,127 +224,13 @@ async fn wind_down(graceful: GracefulShutdown) {
 /// One lane: serve every connection handed over until the acceptor stops,
 /// then shut them down gracefully.
 async fn lane(mut incoming: mpsc::UnboundedReceiver<Accepted>, with: Connections) {
-    let graceful = GracefulShutdown::new();
+    let tracker = TaskTracker::new();
     while let Some((stream, peer)) = incoming.recv().await {
         // Registers the socket with this lane's reactor.
         let Ok(stream) = TcpStream::from_std(stream) else {
             continue;
         };
-        tokio::spawn(connection(stream, peer, with.clone(), graceful.watcher()));
+        tracker.spawn(connection(stream, peer, with.clone()));
     }
-    wind_down(graceful).await;
-}
-
-/// One connection: the TLS handshake if any, then HTTP/2 or HTTP/1.1 (ALPN
-/// over TLS, else the client's first bytes).
-async fn connection(stream: TcpStream, peer: SocketAddr, with: Connections, watcher: Watcher) {
-    let Connections {
-        router,
-        tls,
-        limits,
-        mut stopping,
-    } = with;
-    match tls {
-        None => {
-            match unless_stopping(&mut stopping, speaks_h2(&stream, limits.header_read)).await {
-                Some(Some(h2)) => http(stream, peer, router, limits, h2, watcher).await,
-                Some(None) => tracing::trace!(%peer, "closed or silent before a request"),
-                None => {}
-            }
-        }
-        Some(acceptor) => {
-            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
-            match unless_stopping(&mut stopping, handshake).await {
-                Some(Ok(Ok(stream))) => {
-                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                    http(stream, peer, router, limits, h2, watcher).await
-                }
-                Some(Ok(Err(e))) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                Some(Err(_)) => tracing::debug!(%peer, "TLS handshake timed out"),
-                None => {}
-            }
-        }
-    }
-}
-
-/// `step`'s outcome, or `None` once the shutdown has started: a client that
-/// is silent or slow to shake hands must not hold the shutdown for the
-/// length of its limit.
-async fn unless_stopping<T>(
-    stopping: &mut watch::Receiver<bool>,
-    step: impl Future<Output = T>,
-) -> Option<T> {
-    tokio::select! {
-        out = step => Some(out),
-        _ = stopping.wait_for(|stopping| *stopping) => None,
-    }
-}
-
-/// HTTP/2's connection preface (RFC 9113 §3.4), which a client with prior
-/// knowledge sends first on a plain connection.
-const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// Whether a plain-TCP client opens with HTTP/2's preface, read without
-/// consuming it; `None` if it closed, or sent nothing conclusive within
-/// `limit`. hyper's own detection would wait for those bytes for ever, and
-/// its head timeout only starts once it knows the version.
-async fn speaks_h2(stream: &TcpStream, limit: Duration) -> Option<bool> {
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut first = [0u8; 24];
-    loop {
-        let n = tokio::time::timeout_at(deadline, stream.peek(&mut first))
-            .await
-            .ok()?
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        if first[..n] != H2_PREFACE[..n] {
-            return Some(false);
-        }
-        if n == H2_PREFACE.len() {
-            return Some(true);
-        }
-        // A preface split across segments: wait for the rest of it.
-        tokio::time::sleep_until(
-            deadline.min(tokio::time::Instant::now() + Duration::from_millis(1)),
-        )
-        .await;
-    }
-}
-
-/// Serve one connection; every request carries the peer's address, which
-/// the per-IP limits read (`http::client_ip`).
-async fn http<I>(
-    io: I,
-    peer: SocketAddr,
-    router: Router,
-    limits: Limits,
-    h2: bool,
-    watcher: Watcher,
-) where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        // A Router is always ready, and its future never fails.
-        router.clone().call(request.map(Body::new))
-    });
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let mut builder = if h2 {
-        builder.http2_only()
-    } else {
-        builder.http1_only()
-    };
-    // hyper enforces its head timeout only with a timer (axum::serve sets
-    // none): without one a client could hold a connection for ever.
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read);
-    builder.http2().timer(TokioTimer::new());
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    if let Err(e) = watcher.watch(conn.into_owned()).await {
-        tracing::trace!(%peer, error = %e, "connection ended with an error");
-    }
+    wind_down(&tracker).await;
 }
