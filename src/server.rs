@@ -70,7 +70,10 @@ impl Server {
             crate::app(self.state.clone()),
             acceptor,
             placement,
-            Limits::default(),
+            Limits {
+                max_connections: self.state.config.max_connections,
+                ..Limits::default()
+            },
             shutdown,
         )
         .await;

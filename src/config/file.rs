@@ -21,6 +21,7 @@ pub(super) struct FileConfig {
     issuer: Option<String>,
     database: Option<String>,
     threads: Option<usize>,
+    max_connections: Option<usize>,
     #[serde(default)]
     tokens: FileTokens,
     #[serde(default)]
@@ -155,6 +156,12 @@ impl Config {
         {
             bail!("threads must be between 1 and 1024 (it is {n})");
         }
+        let max_connections = file
+            .max_connections
+            .unwrap_or(crate::serving::DEFAULT_MAX_CONNECTIONS);
+        if !(1..=1_000_000).contains(&max_connections) {
+            bail!("max_connections must be between 1 and 1000000 (it is {max_connections})");
+        }
         let tokens = token_settings(&file.tokens)?;
         let sign_in = SignInSettings {
             session_ttl: duration(
@@ -206,6 +213,7 @@ impl Config {
         Ok(Self {
             listen,
             threads: file.threads,
+            max_connections,
             issuer,
             database_url,
             tokens,

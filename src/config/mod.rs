@@ -103,6 +103,8 @@ pub struct Config {
     /// Serve on this many lanes (thread per core, `lanes`) instead of the
     /// shared work-stealing runtime.
     pub threads: Option<usize>,
+    /// The most connections open at once (`serving::Limits`).
+    pub max_connections: usize,
     pub issuer: Issuer,
     pub database_url: String,
     pub tokens: TokenSettings,

@@ -25,6 +25,12 @@ fn audit_retention_defaults_to_ninety_days_and_can_be_off() {
 }
 
 #[test]
+fn the_connection_limit_defaults_to_ten_thousand() {
+    assert_eq!(load("").unwrap().max_connections, 10_000);
+    assert_eq!(load("max_connections = 64").unwrap().max_connections, 64);
+}
+
+#[test]
 fn bad_configs_are_refused_with_one_line() {
     let cases = [
         ("bogus = 1", "unknown field"),
@@ -34,6 +40,7 @@ fn bad_configs_are_refused_with_one_line() {
         ("issuer = \"https://auth.example.com?x=1\"", "query"),
         ("listen = \"nope\"", "IP:PORT"),
         ("threads = 0", "between 1 and 1024"),
+        ("max_connections = 0", "between 1 and 1000000"),
         ("[[resources]]\nuri = \"not a url\"", "absolute"),
         (
             "[[resources]]\nuri = \"https://x.example\"\nscopes = [\"mcp:tools:x\"]",

@@ -13,21 +13,28 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tower::Service;
 
-use super::Connections;
 use super::guards::{Active, Activity, Deadline, Limits};
+use super::{Connections, Slot};
 
 /// How long a TLS client may take to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serve one accepted connection.
-pub(super) async fn connection(stream: TcpStream, peer: SocketAddr, with: Connections) {
+/// Serve one accepted connection, which holds its `slot` until it closes.
+/// The HTTP phase is boxed once the protocol is known, so a connection that
+/// never gets there (silent, or still shaking hands) stays a few hundred bytes.
+pub(super) async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    with: Connections,
+    _slot: Slot,
+) {
     let Connections {
         router,
         tls,
@@ -42,7 +49,7 @@ pub(super) async fn connection(stream: TcpStream, peer: SocketAddr, with: Connec
     match tls {
         None => {
             match unless_stopping(&mut stopping, speaks_h2(&stream, limits.header_read)).await {
-                Some(Some(h2)) => serve.http(stream, h2, stopping).await,
+                Some(Some(h2)) => Box::pin(serve.http(stream, h2, stopping)).await,
                 Some(None) => tracing::trace!(%peer, "closed or silent before a request"),
                 None => {}
             }
@@ -52,7 +59,7 @@ pub(super) async fn connection(stream: TcpStream, peer: SocketAddr, with: Connec
             match unless_stopping(&mut stopping, handshake).await {
                 Some(Ok(Ok(stream))) => {
                     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                    serve.http(stream, h2, stopping).await
+                    Box::pin(serve.http(stream, h2, stopping)).await
                 }
                 Some(Ok(Err(e))) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Some(Err(_)) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -133,31 +140,23 @@ impl Serve {
             // A Router is always ready, and its future never fails.
             router.clone().call(request)
         });
-        let builder = auto::Builder::new(TokioExecutor::new());
         let ended = if h2 {
             // hyper has no idle limit for HTTP/2: watch the connection's bytes.
             let activity = Activity::new();
             let idle = activity.clone();
-            let mut builder = builder.http2_only();
-            builder.http2().timer(TokioTimer::new());
-            let conn = builder
-                .serve_connection_with_upgrades(TokioIo::new(Active::new(io, activity)), service);
-            drive(
-                conn,
-                |c| c.graceful_shutdown(),
-                stopping,
-                idle.idle_for(limits.header_read),
-            )
-            .await
+            let conn = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .serve_connection(TokioIo::new(Active::new(io, activity)), service);
+            let idle = idle.idle_for(limits.header_read);
+            drive(conn, |c| c.graceful_shutdown(), stopping, idle).await
         } else {
-            let mut builder = builder.http1_only();
             // hyper enforces its head timeout only with a timer (axum::serve
             // sets none): without one a client could hold a connection for ever.
-            builder
-                .http1()
+            let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read);
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+                .header_read_timeout(limits.header_read)
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades();
             drive(
                 conn,
                 |c| c.graceful_shutdown(),

@@ -18,6 +18,9 @@ use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+/// The default of [`Limits::max_connections`] (and `max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
 /// Limits every connection is served with.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -29,6 +32,9 @@ pub struct Limits {
     /// first moment it is not all there: a client that announces a body and
     /// then trickles or withholds it is answered with an error, not waited for.
     pub body_read: Duration,
+    /// The most connections open at once; beyond it, new ones wait to be
+    /// accepted until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +42,7 @@ impl Default for Limits {
         Self {
             header_read: Duration::from_secs(30),
             body_read: Duration::from_secs(30),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

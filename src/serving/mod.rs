@@ -5,7 +5,8 @@
 //! arrive whole within [`Limits::header_read`] (30 s; a connection idle that
 //! long is closed, an HTTP/2 one after a GOAWAY), and a request body within
 //! [`Limits::body_read`] of its first stall, so slow-loris clients cannot
-//! hold connections or requests open.
+//! hold connections or requests open. At most [`Limits::max_connections`]
+//! are open at once.
 //!
 //! Two placements of connections on threads:
 //!
@@ -45,16 +46,17 @@ use axum::Router;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use connection::connection;
-pub use guards::{BodyTimedOut, Limits};
+pub use guards::{BodyTimedOut, DEFAULT_MAX_CONNECTIONS, Limits};
 
 /// How long a shutdown waits for in-flight requests and open connections.
 pub const GRACE: Duration = Duration::from_secs(30);
 
-type Accepted = (std::net::TcpStream, SocketAddr);
+type Accepted = (std::net::TcpStream, SocketAddr, Slot);
 
 /// A TLS acceptor for a PEM certificate chain and private key (rustls on
 /// ring), offering h2 and http/1.1 by ALPN.
@@ -129,8 +131,9 @@ async fn serve_shared(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
-    accept(&listener, shutdown, |stream, peer| {
-        tracker.spawn(connection(stream, peer, with.clone()));
+    let max = with.limits.max_connections;
+    accept(&listener, shutdown, max, |stream, peer, slot| {
+        tracker.spawn(connection(stream, peer, with.clone(), slot));
     })
     .await;
     drop(listener);
@@ -161,11 +164,12 @@ async fn serve_lanes(
         threads.push(thread);
     }
     let mut next = 0;
-    accept(&listener, shutdown, |stream, peer| {
+    let max = with.limits.max_connections;
+    accept(&listener, shutdown, max, |stream, peer, slot| {
         let Ok(stream) = stream.into_std() else {
             return;
         };
-        if senders[next].send((stream, peer)).is_err() {
+        if senders[next].send((stream, peer, slot)).is_err() {
             tracing::error!(lane = next, "a serving lane has stopped");
         }
         next = (next + 1) % senders.len();
@@ -183,14 +187,43 @@ async fn serve_lanes(
     Ok(())
 }
 
-/// Accept until `shutdown`, handing each connection to `place`.
+/// A connection's place under [`Limits::max_connections`], given back when
+/// its task ends.
+pub(super) type Slot = OwnedSemaphorePermit;
+
+/// Accept until `shutdown`, handing each connection to `place`. At most
+/// `max` are open at once: at the limit the acceptor waits for one to close,
+/// and new connections wait in the kernel's backlog (as Go's LimitListener),
+/// so a flood of connections cannot exhaust memory or descriptors.
 async fn accept(
     listener: &TcpListener,
     shutdown: impl Future<Output = ()>,
-    mut place: impl FnMut(TcpStream, SocketAddr),
+    max: usize,
+    mut place: impl FnMut(TcpStream, SocketAddr, Slot),
 ) {
+    let slots = Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS)));
+    let mut warned: Option<Instant> = None;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if warned.is_none_or(|at| at.elapsed() >= LIMIT_WARNING_EVERY) {
+                    tracing::warn!(
+                        max,
+                        "connection limit reached: new connections wait for one to close"
+                    );
+                    warned = Some(Instant::now());
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => return,
+                    },
+                    () = &mut shutdown => return,
+                }
+            }
+        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => return,
@@ -200,7 +233,7 @@ async fn accept(
                 // Answers are written whole; Nagle's algorithm would only delay
                 // the pieces of a streamed body (the demo MCP server's events).
                 let _ = stream.set_nodelay(true);
-                place(stream, peer);
+                place(stream, peer, slot);
             }
             Err(e) => {
                 // Out of file descriptors, or a connection reset before it was
@@ -211,6 +244,9 @@ async fn accept(
         }
     }
 }
+
+/// How often a server held at its connection limit says so.
+const LIMIT_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// Wait for the connections, which the shutdown has asked to finish what is
 /// in flight and close, for at most [`GRACE`].
@@ -225,12 +261,12 @@ async fn wind_down(tracker: &TaskTracker) {
 /// then shut them down gracefully.
 async fn lane(mut incoming: mpsc::UnboundedReceiver<Accepted>, with: Connections) {
     let tracker = TaskTracker::new();
-    while let Some((stream, peer)) = incoming.recv().await {
+    while let Some((stream, peer, slot)) = incoming.recv().await {
         // Registers the socket with this lane's reactor.
         let Ok(stream) = TcpStream::from_std(stream) else {
             continue;
         };
-        tracker.spawn(connection(stream, peer, with.clone()));
+        tracker.spawn(connection(stream, peer, with.clone(), slot));
     }
     wind_down(&tracker).await;
 }

@@ -455,3 +455,42 @@ async fn an_idle_http2_connection_is_closed_after_its_requests_are_answered() {
         stop_serving(stop, served).await;
     }
 }
+
+#[tokio::test]
+async fn beyond_the_connection_limit_a_client_waits_for_a_connection_to_close() {
+    let limits = Limits {
+        max_connections: 2,
+        ..Limits::default()
+    };
+    for placement in PLACEMENTS {
+        let (addr, stop, served) = start(placement, limits).await;
+        // Two open connections take both places (one silent, one kept alive).
+        let silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut kept = tokio::net::TcpStream::connect(addr).await.unwrap();
+        kept.write_all(b"GET /peer HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut first = [0u8; 12];
+        kept.read_exact(&mut first).await.unwrap();
+        assert_eq!(&first, b"HTTP/1.1 200");
+        // A third connects (the kernel's backlog) but is not served...
+        let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+        third
+            .write_all(b"GET /peer HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let early =
+            tokio::time::timeout(Duration::from_millis(400), third.read_to_end(&mut answer)).await;
+        assert!(early.is_err(), "{placement:?}: served beyond the limit");
+        // ...until a place is free.
+        drop(silent);
+        tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut answer))
+            .await
+            .expect("served once a connection closed")
+            .unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "{placement:?}");
+        drop(kept);
+        stop_serving(stop, served).await;
+    }
+}
