@@ -111,15 +111,29 @@ enum Command {
 /// Keep the guard alive: dropping it flushes.
 const LOG_BUFFER_LINES: usize = 8_192;
 
+/// The background writer drains every line queued, then flushes: buffering
+/// stderr turns a burst of lines (an audit line per token request) into a
+/// few writes instead of a system call per line, and delays no line past
+/// the end of its burst.
+const LOG_WRITE_BYTES: usize = 64 * 1024;
+
 fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .buffered_lines_limit(LOG_BUFFER_LINES)
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::with_capacity(
+            LOG_WRITE_BYTES,
+            std::io::stderr(),
+        ));
+    // Colours only for a person at a terminal: a file, a pipe or journald
+    // would keep the escape codes (NO_COLOR turns them off there too).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(writer);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -503,6 +503,24 @@ fn json_logs_are_one_object_per_line() {
     assert!(v["level"].is_string() && v["message"].is_string(), "{v}");
 }
 
+#[test]
+fn text_logs_to_a_pipe_carry_no_colour_codes() {
+    let (_dir, db) = temp_db();
+    let mut child = tessera(&db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first.contains("INFO"), "{first}");
+    assert!(!first.contains('\x1b'), "{first:?}");
+}
+
 #[tokio::test]
 async fn a_graceful_shutdown_loses_no_acknowledged_audit_record() {
     let (_dir, db) = temp_db();
