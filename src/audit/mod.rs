@@ -14,6 +14,7 @@
 //! (milliseconds); a graceful shutdown flushes everything.
 
 pub mod chain;
+pub mod line;
 pub mod retention;
 
 use std::sync::Arc;
@@ -84,7 +85,7 @@ pub fn event_json<F: Serialize + ?Sized>(kind: &str, at: i64, fields: &F) -> Str
         out.truncate(start);
         out.push(b'}');
     }
-    String::from_utf8(out).unwrap_or_default()
+    line::terminal_safe(String::from_utf8(out).unwrap_or_default())
 }
 
 impl Audit {

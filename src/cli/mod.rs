@@ -118,8 +118,13 @@ const LOG_BUFFER_LINES: usize = 8_192;
 const LOG_WRITE_BYTES: usize = 64 * 1024;
 
 fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{Layer, fmt};
+
+    let filter =
+        || EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .buffered_lines_limit(LOG_BUFFER_LINES)
@@ -131,16 +136,42 @@ fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
     // would keep the escape codes (NO_COLOR turns them off there too).
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colour)
-        .with_writer(writer);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
+    match format {
+        LogFormat::Text => {
+            // Audit lines arrive terminal-safe (`audit::line`), so they skip
+            // the sanitizer every other line goes through, which escapes a
+            // character at a time (about 10,000 instructions per audit line,
+            // that is per token request).
+            let audit = |m: &tracing::Metadata<'_>| m.target() == AUDIT_TARGET;
+            let audit_lines = fmt::layer()
+                .with_ansi(colour)
+                .with_ansi_sanitization(false)
+                .with_writer(writer.clone())
+                .with_filter(filter().and(filter_fn(audit)));
+            let other_lines = fmt::layer()
+                .with_ansi(colour)
+                .with_writer(writer)
+                .with_filter(filter().and(filter_fn(move |m| !audit(m))));
+            let _ = tracing_subscriber::registry()
+                .with(audit_lines)
+                .with(other_lines)
+                .try_init();
+        }
+        // JSON lines escape every control character as JSON does.
+        LogFormat::Json => {
+            let _ = fmt()
+                .with_env_filter(filter())
+                .with_writer(writer)
+                .json()
+                .flatten_event(true)
+                .try_init();
+        }
+    }
     guard
 }
+
+/// The log target of audit events (`audit`, `resource::audit`).
+const AUDIT_TARGET: &str = "tessera::audit";
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut overrides = Overrides {

@@ -56,7 +56,10 @@ pub fn audit_tool_access<E: std::fmt::Display>(
         user_agent: auth.user_agent.clone(),
     };
     match serde_json::to_string(&event) {
-        Ok(line) => tracing::info!(target: "tessera::audit", "{line}"),
+        Ok(line) => {
+            let line = crate::audit::line::terminal_safe(line);
+            tracing::info!(target: "tessera::audit", "{line}")
+        }
         Err(e) => {
             tracing::warn!(target: "tessera::audit", error = %e, "audit event not serializable")
         }

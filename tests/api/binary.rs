@@ -522,6 +522,54 @@ fn text_logs_to_a_pipe_carry_no_colour_codes() {
 }
 
 #[tokio::test]
+async fn audit_log_lines_escape_terminal_controls_a_client_sent() {
+    let (_dir, db) = temp_db();
+    let mut child = tessera(&db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("TESSERA_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let addr = first.rsplit(' ').next().unwrap().to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // ESC [2J (clear the screen), DEL and CSI (C1) in a scope the client sends.
+    let res = reqwest::Client::new()
+        .post(format!("http://{addr}/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&client_id=x&client_secret=y&scope=%1B%5B2J%7F%C2%9Bowned")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let line = loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the token request's audit line");
+        if line.contains("oauth_token_request") {
+            break line;
+        }
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!line.chars().any(char::is_control), "{line:?}");
+    let json = &line[line.find('{').unwrap()..];
+    let event: Value = serde_json::from_str(json).unwrap();
+    assert_eq!(event["requested_scopes"], "\u{1b}[2J\u{7f}\u{9b}owned");
+}
+
+#[tokio::test]
 async fn a_graceful_shutdown_loses_no_acknowledged_audit_record() {
     let (_dir, db) = temp_db();
     let out = tessera(&db)
