@@ -11,7 +11,8 @@
 pub fn terminal_safe(json: String) -> String {
     // DEL is 0x7F; C1 controls are encoded as 0xC2 0x80..=0x9F in UTF-8
     // (0xC2 also starts U+00A0..U+00BF, which the slow path leaves alone).
-    if !json.bytes().any(|b| b == 0x7f || b == 0xc2) {
+    // memchr's SIMD scan: a plain byte loop costs about 6 instructions a byte.
+    if memchr::memchr2(0x7f, 0xc2, json.as_bytes()).is_none() {
         return json;
     }
     let mut out = String::with_capacity(json.len() + 16);
