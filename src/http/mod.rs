@@ -49,6 +49,12 @@ fn cors() -> CorsLayer {
             HeaderName::from_static("mcp-protocol-version"),
         ])
         .max_age(Duration::from_secs(86_400))
+        // The policy is the same for every origin and request (`*`, fixed
+        // lists), so no answer varies by the request's CORS headers and needs
+        // no `Vary`. tower-http's default list would also be cloned into a new
+        // Vec, and joined into a new header, on every request (axum clones a
+        // route's layers per request).
+        .vary([])
 }
 
 async fn not_found() -> Error {

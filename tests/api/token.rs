@@ -271,6 +271,8 @@ async fn cors_preflight_on_the_token_endpoint_allows_browser_clients() {
         assert!(allowed.contains(h), "{h} in {allowed}");
     }
     assert!(res.header("access-control-allow-credentials").is_empty());
+    // One policy for every origin and request: nothing for a cache to vary by.
+    assert!(res.header("vary").is_empty());
 }
 
 #[tokio::test]
