@@ -120,8 +120,8 @@ struct Connections {
     router: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: Limits,
-    /// Turns true when the shutdown starts: it ends connections that have
-    /// not reached HTTP yet, which hyper's graceful shutdown cannot reach.
+    /// Turns true when the shutdown starts: connections that have not
+    /// reached HTTP yet end, the others finish what is in flight and close.
     stopping: watch::Receiver<bool>,
 }
 

@@ -486,28 +486,13 @@ async fn backup_makes_a_consistent_copy_while_the_server_runs() {
     assert!(shown.status.success());
 }
 
-#[test]
-fn json_logs_are_one_object_per_line() {
-    let (_dir, db) = temp_db();
-    let mut child = tessera(&db)
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let v: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
-    assert!(v["level"].is_string() && v["message"].is_string(), "{v}");
-}
-
-#[test]
-fn text_logs_to_a_pipe_carry_no_colour_codes() {
+/// The first line `tessera serve` logs to a pipe, with `args` after the
+/// listen address (`NO_COLOR` unset, as a plain shell would leave it).
+fn first_log_line(args: &[&str]) -> String {
     let (_dir, db) = temp_db();
     let mut child = tessera(&db)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .env_remove("NO_COLOR")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -517,6 +502,19 @@ fn text_logs_to_a_pipe_carry_no_colour_codes() {
     let first = lines.next().unwrap().unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
+    first
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let first = first_log_line(&["--log-format", "json"]);
+    let v: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert!(v["level"].is_string() && v["message"].is_string(), "{v}");
+}
+
+#[test]
+fn text_logs_to_a_pipe_carry_no_colour_codes() {
+    let first = first_log_line(&[]);
     assert!(first.contains("INFO"), "{first}");
     assert!(!first.contains('\x1b'), "{first:?}");
 }
