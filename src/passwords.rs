@@ -12,6 +12,7 @@
 //! enumeration by timing).
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString, rand_core::OsRng};
@@ -130,6 +131,7 @@ fn work(jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
             Ok(mut rx) => rx.blocking_recv(),
             Err(_) => return,
         };
+        let cpu = thread_cpu();
         match job {
             Some(Job::Hash(password, reply)) => {
                 let _ = reply.send(memory.hash(&password));
@@ -139,7 +141,33 @@ fn work(jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
             }
             None => return,
         }
+        // Rest as long as the job computed before taking the next one, so
+        // hashing takes at most half of a core however many sign-ins queue:
+        // at nice 10 alone a sign-in flood took a whole core and the token
+        // path queued behind it whenever it needed both (BENCHMARKS.md, ninth
+        // session). A lone sign-in never waits for the rest; a queue of them
+        // is served at half the speed.
+        let spent = thread_cpu().saturating_sub(cpu);
+        if !spent.is_zero() {
+            std::thread::sleep(spent);
+        }
     }
+}
+
+/// This thread's CPU time.
+#[cfg(target_os = "linux")]
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// Elsewhere the worker never rests.
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu() -> Duration {
+    Duration::ZERO
 }
 
 #[derive(Clone)]
