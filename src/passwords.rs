@@ -7,7 +7,9 @@
 //! allocator arenas full of freed 19 MiB blocks, and a flood of sign-ins queues
 //! on the workers while the other cores keep serving tokens. The workers run
 //! at nice 10, so a runnable request thread preempts a hash even on the
-//! worker's own core. Unknown users are
+//! worker's own core, and each rests as long as its last hash computed before
+//! taking the next job, so a queue of sign-ins takes at most half of a core
+//! (a lone sign-in never waits for the rest). Unknown users are
 //! verified against a dummy hash so they take as long as known ones (no user
 //! enumeration by timing).
 

@@ -157,7 +157,10 @@ fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
                 .with(other_lines)
                 .try_init();
         }
-        // JSON lines escape every control character as JSON does.
+        // tracing-subscriber sanitizes no JSON line: serde_json escapes the
+        // C0 controls in every string, and audit lines also arrive with DEL
+        // and the C1 controls escaped (`audit::line`); other lines' DEL and
+        // C1 characters pass as they are, as they did before.
         LogFormat::Json => {
             let _ = fmt()
                 .with_env_filter(filter())

@@ -28,14 +28,20 @@ pub fn has_content_type(headers: &HeaderMap, expected: &str) -> bool {
 }
 
 pub async fn read_body(req: Request, limit: usize, code: ErrorCode) -> Result<Bytes> {
+    read_limited(req, limit)
+        .await
+        .map_err(|why| Error::new(code, why))
+}
+
+/// The request body, at most `limit` bytes, or why it could not be read
+/// (too large, broken off, or not sent within the serving deadline), worded
+/// for the OAuth error description or a person's error page alike.
+pub async fn read_limited(req: Request, limit: usize) -> std::result::Result<Bytes, String> {
     axum::body::to_bytes(req.into_body(), limit)
         .await
         .map_err(|e| match timed_out(&e) {
-            Some(late) => Error::new(code, late.to_string()),
-            None => Error::new(
-                code,
-                format!("the request body is unreadable or larger than {limit} bytes"),
-            ),
+            Some(late) => late.to_string(),
+            None => format!("the request body is unreadable or larger than {limit} bytes"),
         })
 }
 

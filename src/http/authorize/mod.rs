@@ -21,7 +21,7 @@ use axum::response::Response;
 pub use consent::{consent, continue_after_sign_in};
 pub use sign_in::sign_in;
 
-use super::body::{MAX_FORM_BYTES, OAuthForm};
+use super::body::{MAX_FORM_BYTES, OAuthForm, read_limited};
 use super::client_ip;
 use super::page;
 use super::session::{self, Current};
@@ -32,6 +32,14 @@ use crate::oauth::metadata_document::is_document_url;
 use crate::oauth::scope::ScopeSet;
 use crate::state::{App, AppState};
 use crate::store::clients::StoredClient;
+
+/// A reason worded for an OAuth description, as a sentence on a page.
+fn capitalized(why: &str) -> String {
+    let mut chars = why.chars();
+    chars.next().map_or_else(String::new, |first| {
+        format!("{}{}.", first.to_uppercase(), chars.as_str())
+    })
+}
 
 fn bad_request(app: &App, message: impl Into<String>) -> Response {
     page::error(
@@ -116,8 +124,9 @@ pub async fn authorize_post(State(app): State<AppState>, request: Request) -> Re
         return r;
     }
     let headers = request.headers().clone();
-    let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_FORM_BYTES).await else {
-        return bad_request(&app, "The request was too large.");
+    let body = match read_limited(request, MAX_FORM_BYTES).await {
+        Ok(body) => body,
+        Err(why) => return bad_request(&app, capitalized(&why)),
     };
     match OAuthForm::parse(&body) {
         Ok(form) => authorize(&app, &headers, &form).await,
