@@ -352,29 +352,10 @@ async fn the_consent_page_warns_when_every_redirect_is_localhost() {
 
 #[tokio::test]
 async fn a_sign_in_form_whose_body_stalls_gets_an_error_page_after_the_limit() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_app().await;
-    let limits = tessera::serving::Limits {
-        body_read: std::time::Duration::from_millis(300),
-        ..tessera::serving::Limits::default()
-    };
-    let base = app.serve_tcp_with(limits).await;
-    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    let head = "POST /authorize/sign-in HTTP/1.1\r\nhost: x\r\n\
-                content-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\n\
-                username=a";
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        stream.read_to_end(&mut answer),
-    )
-    .await
-    .expect("answered, not left waiting")
-    .unwrap();
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = app
+        .post_stalled_form("/authorize/sign-in", "username=a")
+        .await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("text/html"), "{answer}");
     assert!(

@@ -178,6 +178,34 @@ impl TestApp {
             .await
     }
 
+    /// Serve with a 300 ms body limit, POST a form to `path` announcing 100
+    /// bytes but sending only `start`, and return the whole raw answer.
+    pub async fn post_stalled_form(&self, path: &str, start: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let limits = tessera::serving::Limits {
+            body_read: std::time::Duration::from_millis(300),
+            ..tessera::serving::Limits::default()
+        };
+        let base = self.serve_tcp_with(limits).await;
+        let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\n\
+             content-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\n{start}"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            stream.read_to_end(&mut answer),
+        )
+        .await
+        .expect("answered, not left waiting")
+        .unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
     /// [`Self::serve_tcp`] with other connection limits.
     pub async fn serve_tcp_with(&self, limits: tessera::serving::Limits) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

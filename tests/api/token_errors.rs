@@ -283,30 +283,11 @@ async fn a_missing_grant_type_is_reported_before_missing_credentials() {
 
 #[tokio::test]
 async fn a_token_request_whose_body_stalls_is_invalid_request_after_the_limit() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_app().await;
-    let limits = tessera::serving::Limits {
-        body_read: std::time::Duration::from_millis(300),
-        ..tessera::serving::Limits::default()
-    };
-    let base = app.serve_tcp_with(limits).await;
-    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
-        .await
-        .unwrap();
     // Announces 100 bytes of form, sends 29, then waits.
-    let head = "POST /token HTTP/1.1\r\nhost: x\r\n\
-                content-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\n\
-                grant_type=client_credentials";
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        stream.read_to_end(&mut answer),
-    )
-    .await
-    .expect("answered, not left waiting")
-    .unwrap();
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = app
+        .post_stalled_form("/token", "grant_type=client_credentials")
+        .await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     let body = answer.split("\r\n\r\n").nth(1).unwrap();
     let error: serde_json::Value = serde_json::from_str(body).unwrap();
