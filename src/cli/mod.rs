@@ -233,16 +233,19 @@ async fn serve(config: Config, tls: Option<crate::server::TlsFiles>) -> anyhow::
     let state = server.state();
     let admin =
         crate::users::bootstrap_admin(&state.store, &state.passwords, state.clock.now()).await?;
-    println!("Tessera is listening on {addr}");
-    println!("issuer:   {}", issuer.as_str());
-    println!(
-        "metadata: {}/.well-known/oauth-authorization-server{}",
+    let mut banner = format!(
+        "Tessera is listening on {addr}\nissuer:   {}\nmetadata: {}/.well-known/oauth-authorization-server{}\n",
+        issuer.as_str(),
         issuer.origin(),
         issuer.path()
     );
     if let Some(password) = admin {
-        println!("Created the first user: admin / {password}");
-        println!("  (shown only now; change it with: tessera user passwd admin)");
+        banner.push_str(&format!(
+            "Created the first user: admin / {password}\n  (shown only now; change it with: tessera user passwd admin)\n"
+        ));
     }
+    // One write, and its failure ignored: `println!` panics when stdout is a
+    // closed pipe (`tessera serve | head -1`), which would end the server.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), banner.as_bytes());
     server.run_until(shutdown_signal(), tls.as_ref()).await
 }

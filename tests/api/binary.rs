@@ -529,12 +529,11 @@ async fn audit_log_lines_escape_terminal_controls_a_client_sent() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let first = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = stdout.next().unwrap().unwrap();
     let addr = first.rsplit(' ').next().unwrap().to_owned();
+    // Keep reading: a first start prints more, and a closed pipe would end the server.
+    std::thread::spawn(move || for _ in stdout {});
     let (tx, rx) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
@@ -828,4 +827,35 @@ fn serve_raises_its_open_files_limit_to_the_hard_limit() {
     assert_eq!(open_files.len(), 2, "{limits}");
     assert_ne!(open_files[0], "256", "the soft limit was raised: {limits}");
     assert_eq!(open_files[0], open_files[1], "soft = hard: {limits}");
+}
+
+#[tokio::test]
+async fn a_closed_stdout_does_not_stop_the_server() {
+    let (_dir, db) = temp_db();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tessera(&db)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // A pipe whose reader has gone (`tessera serve | head -1` after its line).
+    drop(child.stdout.take());
+    let mut answered = None;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if let Ok(res) = reqwest::get(format!("http://127.0.0.1:{port}/health/live")).await {
+            answered = Some(res.status());
+            break;
+        }
+    }
+    let exited = child.try_wait().unwrap();
+    child.kill().ok();
+    child.wait().unwrap();
+    assert_eq!(exited, None, "the server exited");
+    assert_eq!(answered, Some(reqwest::StatusCode::OK));
 }
