@@ -37,15 +37,22 @@ fn cli_json(db: &str, args: &[&str]) -> Value {
 
 /// Start `tessera serve` on a free port; returns the child and its base URL.
 fn serve(db: &str) -> (Child, String) {
+    serve_logging_to(db, Stdio::null())
+}
+
+/// [`serve`] with its log (stderr, at the default level) going to `stderr`.
+fn serve_logging_to(db: &str, stderr: Stdio) -> (Child, String) {
     let mut child = tessera(db)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("TESSERA_LOG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     let addr = first.rsplit(' ').next().unwrap().to_owned();
+    // Keep reading: a first start prints more after this line.
     std::thread::spawn(move || for _ in lines {});
     (child, format!("http://{addr}"))
 }
@@ -522,18 +529,7 @@ fn text_logs_to_a_pipe_carry_no_colour_codes() {
 #[tokio::test]
 async fn audit_log_lines_escape_terminal_controls_a_client_sent() {
     let (_dir, db) = temp_db();
-    let mut child = tessera(&db)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("TESSERA_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = stdout.next().unwrap().unwrap();
-    let addr = first.rsplit(' ').next().unwrap().to_owned();
-    // Keep reading: a first start prints more, and a closed pipe would end the server.
-    std::thread::spawn(move || for _ in stdout {});
+    let (mut child, base) = serve_logging_to(&db, Stdio::piped());
     let (tx, rx) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
@@ -543,7 +539,7 @@ async fn audit_log_lines_escape_terminal_controls_a_client_sent() {
     });
     // ESC [2J (clear the screen), DEL and CSI (C1) in a scope the client sends.
     let res = reqwest::Client::new()
-        .post(format!("http://{addr}/token"))
+        .post(format!("{base}/token"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body("grant_type=client_credentials&client_id=x&client_secret=y&scope=%1B%5B2J%7F%C2%9Bowned")
         .send()
