@@ -16,6 +16,8 @@
 mod baseline;
 #[path = "load/breakdown.rs"]
 mod breakdown;
+#[path = "load/ceiling.rs"]
+mod ceiling;
 #[path = "load/driver.rs"]
 mod driver;
 #[path = "load/http.rs"]
@@ -45,8 +47,9 @@ use clap::Parser;
 use breakdown::Breakdown;
 use driver::{Load, Measured, Usage, Window, spawn_group, watch_server};
 use prepare::{Prepared, prepare};
-use report::{Baselines, Machine, PreloadInfo, Report, Row, Settings, Suite};
+use report::{Baselines, CeilingRows, Machine, PreloadInfo, Report, Row, Settings, Suite};
 use scenarios::{Fixture, Scenario};
+use server::Server;
 
 /// Load harness for Tessera.
 #[derive(Debug, Parser)]
@@ -88,6 +91,10 @@ struct Options {
     /// The `tessera` binary (default: the one cargo built for this bench).
     #[arg(long)]
     tessera: Option<PathBuf>,
+    /// Run as the harness's ceiling server on this address (the harness
+    /// starts itself so; see `ceiling.rs`).
+    #[arg(long, hide = true)]
+    ceiling_server: Option<std::net::SocketAddr>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -154,6 +161,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let options = Options::parse().finish();
+    if let Some(listen) = options.ceiling_server {
+        return ceiling::main(listen);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.client_threads.max(1))
         .enable_all()
@@ -216,6 +226,13 @@ async fn run(options: &Options) -> Result<Report, String> {
         }
         None => None,
     };
+    // The ceiling runs beside the efficiency ratio's own windows.
+    let ceiling = if scenarios.contains(&Scenario::ClientCredentials) {
+        Some(Ceiling::start(&empty.prepared.fixture).await?)
+    } else {
+        None
+    };
+    let mut ceiling_rows = None;
     let mut empty_rows = Vec::new();
     let mut grown_rows = Vec::new();
     for &scenario in &scenarios {
@@ -223,6 +240,12 @@ async fn run(options: &Options) -> Result<Report, String> {
         if let Some(g) = &grown {
             grown_rows.extend(run_scenario(options, g, scenario).await?);
         }
+        if let (Scenario::ClientCredentials, Some(c)) = (scenario, &ceiling) {
+            ceiling_rows = Some(c.measure(options).await?);
+        }
+    }
+    if let Some(c) = ceiling {
+        c.stop();
     }
     if options.isolation {
         let peak = empty_rows
@@ -241,6 +264,8 @@ async fn run(options: &Options) -> Result<Report, String> {
     let baselines = match (suites[0].row("floor"), suites[0].row("client_credentials")) {
         (Some(floor), Some(cc)) => Some(Baselines {
             breakdown: Some(Breakdown::new(floor, cc, signing_rate, cores)),
+            ceiling: ceiling_rows
+                .map(|(f, t)| CeilingRows::new(f, t, signing_rate, cores, cc.rate)),
             ..Baselines::new(floor.rate, signing_rate, cores, cc.rate)
         }),
         _ => None,
@@ -337,7 +362,7 @@ async fn run_scenario(
         return Ok(vec![Row::skipped(scenario.name(), why)]);
     }
     let load = options.load();
-    let (m, u) = drive(p, &p.fixture, scenario, load, options.window()).await?;
+    let (m, u) = drive(&p.server, &p.fixture, scenario, load, options.window()).await?;
     let row = Row::measured(
         scenario.name(),
         scenario.unit(),
@@ -356,7 +381,7 @@ async fn run_scenario(
             rate: Some(rows[0].rate / 2.0),
             ..load
         };
-        let (m, u) = drive(p, &p.fixture, scenario, half, options.window()).await?;
+        let (m, u) = drive(&p.server, &p.fixture, scenario, half, options.window()).await?;
         // The suite in the label: both suites run this, and the file of one
         // must not overwrite the other's.
         let label = format!("client_credentials @50% peak, {}", suite.label);
@@ -374,18 +399,79 @@ async fn run_scenario(
 }
 
 async fn drive(
-    p: &Prepared,
+    server: &Server,
     fixture: &Arc<Fixture>,
     scenario: Scenario,
     load: Load,
     window: Window,
 ) -> Result<(Measured, Usage), String> {
     let group = spawn_group(scenario, fixture, load, window, 0);
-    let usage = watch_server(&p.server, window).await;
+    let usage = watch_server(server, window).await;
     let measured = group
         .await
         .map_err(|e| format!("{}: {e}", scenario.name()))?;
     Ok((measured, usage))
+}
+
+/// The ceiling server (`ceiling.rs`) and the fixture aimed at it.
+struct Ceiling {
+    server: Server,
+    fixture: Arc<Fixture>,
+    /// Holds the ceiling's log until it is kept beside the results.
+    dir: tempfile::TempDir,
+}
+
+impl Ceiling {
+    async fn start(tessera: &Fixture) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+        let server = Server::start_ceiling(dir.path()).await?;
+        let fixture = Arc::new(tessera.aimed_at(server.addr));
+        Ok(Self {
+            server,
+            fixture,
+            dir,
+        })
+    }
+
+    /// Its floor, then the very token request Tessera was sent.
+    async fn measure(&self, options: &Options) -> Result<(Row, Row), String> {
+        let load = options.load();
+        let mut rows = Vec::new();
+        for (scenario, name) in [
+            (Scenario::Floor, "ceiling: floor"),
+            (
+                Scenario::ClientCredentials,
+                "ceiling: HTTP work + one signature",
+            ),
+        ] {
+            let (m, u) = drive(
+                &self.server,
+                &self.fixture,
+                scenario,
+                load,
+                options.window(),
+            )
+            .await
+            .map_err(|e| format!("ceiling: {e}"))?;
+            let row = Row::measured(name, "req", load.concurrency, None, &m, u);
+            eprintln!(
+                "-- {}: {:.0} req/s, p99 {:.2} ms, {} errors",
+                row.scenario, row.rate, row.p99_ms, row.errors
+            );
+            rows.push(row);
+        }
+        let token = rows.pop().ok_or("ceiling: no token row")?;
+        let floor = rows.pop().ok_or("ceiling: no floor row")?;
+        Ok((floor, token))
+    }
+
+    fn stop(self) {
+        self.server.keep_log(Path::new("target/bench"), "ceiling");
+        if let Err(e) = self.server.stop() {
+            eprintln!("warning: ceiling: {e}");
+        }
+        drop(self.dir);
+    }
 }
 
 /// Write a paced run's latency timeline beside the JSON and name its stalls.

@@ -18,19 +18,7 @@ pub fn signing_rate(run: Duration) -> Result<f64, String> {
 fn sign_loop(run: Duration) -> Result<f64, String> {
     let key = KeyMaterial::generate(Algorithm::Es256).map_err(|e| format!("{e:#}"))?;
     let signer = Signer::new(&key).map_err(|e| format!("{e:#}"))?;
-    // What the token path signs, serialized the way it serializes it.
-    let claims = AccessTokenClaims {
-        iss: "http://127.0.0.1:8080".into(),
-        sub: "Yk3q2n1hO0m5c4t7b8a9dQ".into(),
-        aud: Audience::One("http://127.0.0.1:3000/mcp".into()),
-        client_id: "Yk3q2n1hO0m5c4t7b8a9dQ".into(),
-        scope: "mcp:tools:weather mcp:tools:calendar:read".into(),
-        iat: 1_760_000_000,
-        exp: 1_760_000_900,
-        jti: "0199a7c25b7e7cc39d6a3f0e2b1c4d5e".into(),
-        auth_time: None,
-        permissions: vec!["weather:read".into(), "calendar:events:read".into()],
-    };
+    let claims = claims();
     let started = Instant::now();
     let mut signed: u64 = 0;
     while started.elapsed() < run {
@@ -44,4 +32,21 @@ fn sign_loop(run: Duration) -> Result<f64, String> {
         signed += 32;
     }
     Ok(signed as f64 / started.elapsed().as_secs_f64())
+}
+
+/// What the token path signs, shaped like a real access token; serialized
+/// with `to_json` as the token path serializes it.
+pub fn claims() -> AccessTokenClaims {
+    AccessTokenClaims {
+        iss: "http://127.0.0.1:8080".into(),
+        sub: "Yk3q2n1hO0m5c4t7b8a9dQ".into(),
+        aud: Audience::One("http://127.0.0.1:3000/mcp".into()),
+        client_id: "Yk3q2n1hO0m5c4t7b8a9dQ".into(),
+        scope: "mcp:tools:weather mcp:tools:calendar:read".into(),
+        iat: 1_760_000_000,
+        exp: 1_760_000_900,
+        jti: "0199a7c25b7e7cc39d6a3f0e2b1c4d5e".into(),
+        auth_time: None,
+        permissions: vec!["weather:read".into(), "calendar:events:read".into()],
+    }
 }

@@ -109,11 +109,51 @@ pub struct Baselines {
     pub efficiency: f64,
     /// Where a token's time went against the ideal (when the rows were measured).
     pub breakdown: Option<Breakdown>,
+    /// The same model applied to a server that does only the HTTP work and
+    /// one signature (`ceiling.rs`), measured in the same run.
+    pub ceiling: Option<CeilingRows>,
+}
+
+/// The ceiling's two windows and where they stand against the model.
+#[derive(Debug, Clone, Serialize)]
+pub struct CeilingRows {
+    pub floor: Row,
+    pub token: Row,
+    /// 1 / (1/the ceiling's floor + 1/(signing × cores)).
+    pub ideal_rate: f64,
+    /// The ceiling's token rate over its ideal: the most any token path
+    /// could reach on this machine with this harness.
+    pub efficiency: f64,
+    /// client_credentials' rate over the ceiling's token rate: what the
+    /// token path's own work (client authentication, limits, claims, audit)
+    /// leaves of the ceiling.
+    pub client_credentials_share: f64,
+    pub breakdown: Breakdown,
+}
+
+impl CeilingRows {
+    pub fn new(floor: Row, token: Row, signing_rate: f64, cores: usize, cc_rate: f64) -> Self {
+        let ideal_rate = ideal(floor.rate, signing_rate, cores);
+        Self {
+            ideal_rate,
+            efficiency: token.rate / ideal_rate,
+            client_credentials_share: cc_rate / token.rate,
+            breakdown: Breakdown::new(&floor, &token, signing_rate, cores),
+            floor,
+            token,
+        }
+    }
+}
+
+/// The efficiency model's ideal token rate: a token is the floor's HTTP work
+/// plus one signature, on `cores` cores.
+fn ideal(floor_rate: f64, signing_rate: f64, cores: usize) -> f64 {
+    1.0 / (1.0 / floor_rate + 1.0 / (signing_rate * cores as f64))
 }
 
 impl Baselines {
     pub fn new(floor_rate: f64, signing_rate: f64, cores: usize, cc_rate: f64) -> Self {
-        let ideal = 1.0 / (1.0 / floor_rate + 1.0 / (signing_rate * cores as f64));
+        let ideal = ideal(floor_rate, signing_rate, cores);
         Self {
             floor_rate,
             es256_signs_per_second_one_core: signing_rate,
@@ -122,6 +162,7 @@ impl Baselines {
             client_credentials_rate: cc_rate,
             efficiency: cc_rate / ideal,
             breakdown: None,
+            ceiling: None,
         }
     }
 }
@@ -239,9 +280,12 @@ pub struct Report {
 
 impl Report {
     pub fn errors(&self) -> u64 {
+        let ceiling = self.baselines.iter().flat_map(|b| &b.ceiling);
+        let ceiling_rows = ceiling.flat_map(|c| [&c.floor, &c.token]);
         self.suites
             .iter()
             .flat_map(|s| &s.rows)
+            .chain(ceiling_rows)
             .map(|r| r.errors)
             .sum()
     }
@@ -289,11 +333,16 @@ fn suite_markdown(out: &mut String, s: &Suite) {
         "Server: ready {:.0} ms after spawn on first start, {:.0} ms on the existing database; idle RSS {:.1} MiB.\n\n",
         s.first_start_ready_ms, s.ready_ms, s.idle_rss_mib
     ));
+    rows_markdown(out, &s.rows);
+}
+
+/// The scenario table, one line per row, and the errors of each row that had any.
+fn rows_markdown<'a>(out: &mut String, rows: impl IntoIterator<Item = &'a Row> + Clone) {
     out.push_str("| scenario | users | rate /s | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU s | CPU µs/step | peak RSS MiB | threads | generator CPU s | other CPU s |\n");
     out.push_str(
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
-    for r in &s.rows {
+    for r in rows.clone() {
         match &r.skipped {
             Some(why) => out.push_str(&format!("| {} | {why} | | | | | | | | | | | | |\n", r.scenario)),
             None => out.push_str(&format!(
@@ -318,7 +367,7 @@ fn suite_markdown(out: &mut String, s: &Suite) {
         }
     }
     out.push('\n');
-    for r in s.rows.iter().filter(|r| r.errors > 0) {
+    for r in rows.into_iter().filter(|r| r.errors > 0) {
         out.push_str(&format!(
             "Errors in {}: {}\n",
             r.scenario,
@@ -344,6 +393,25 @@ fn baselines_markdown(out: &mut String, b: &Baselines) {
     if let Some(breakdown) = &b.breakdown {
         breakdown.markdown(out);
     }
+    if let Some(c) = &b.ceiling {
+        ceiling_markdown(out, c, b.client_credentials_rate);
+    }
+}
+
+fn ceiling_markdown(out: &mut String, c: &CeilingRows, cc_rate: f64) {
+    out.push_str(
+        "### The ceiling (same run)\n\n\
+         A server that does only a token request's HTTP work and one signature (Tessera's serving code, \
+         no middleware, store or audit; `benches/load/ceiling.rs`), sent the same requests:\n\n",
+    );
+    rows_markdown(out, [&c.floor, &c.token]);
+    out.push_str(&format!(
+        "- ideal rate = 1 / (1/its floor + 1/(signing × cores)) = {:.0} /s; measured {:.0} /s → \
+         **ceiling efficiency {:.2}**: the most a token path reaches against the model on this machine\n\
+         - client_credentials ({:.0} /s) reached **{:.2}** of the ceiling's rate\n\n",
+        c.ideal_rate, c.token.rate, c.efficiency, cc_rate, c.client_credentials_share
+    ));
+    c.breakdown.markdown(out);
 }
 
 fn growth_markdown(out: &mut String, empty: &Suite, grown: &Suite) {

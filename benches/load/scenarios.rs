@@ -133,6 +133,23 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// The same fixture, sent to another server (the harness's ceiling).
+    pub fn aimed_at(&self, addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            machine_basic: self.machine_basic.clone(),
+            introspector_basic: self.introspector_basic.clone(),
+            access_token: self.access_token.clone(),
+            kit: self.kit.clone(),
+            kit_cold: self.kit_cold.clone(),
+            public_client: self.public_client.clone(),
+            authorize_path: self.authorize_path.clone(),
+            password: self.password.clone(),
+            identities: self.identities.clone(),
+            registrations: AtomicU64::new(0),
+        }
+    }
+
     pub fn authorize_path(public_client: &str) -> String {
         let query = form(&[
             ("response_type", "code"),

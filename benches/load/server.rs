@@ -156,15 +156,39 @@ impl Server {
         label: &str,
     ) -> Result<Self, String> {
         let addr: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+        let mut command = tessera(bin, database);
+        command.args(["serve", "--listen", &addr.to_string()]);
         let log = dir.join(format!("server-{label}.log"));
+        Self::spawn(command, addr, log, "Tessera is listening on ").await
+    }
+
+    /// Start the harness's ceiling (`ceiling.rs`): this bench binary again,
+    /// serving on a free loopback port.
+    pub async fn start_ceiling(dir: &Path) -> Result<Self, String> {
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+        let exe = std::env::current_exe().map_err(|e| format!("the bench's own path: {e}"))?;
+        let mut command = Command::new(exe);
+        command.args(["--ceiling-server", &addr.to_string()]);
+        let log = dir.join("server-ceiling.log");
+        Self::spawn(command, addr, log, crate::ceiling::LISTENING).await
+    }
+
+    /// Spawn `command` (a server that will listen on `addr`), logging its
+    /// stderr to `log`, and wait until it answers `GET /health/live` and has
+    /// written a first line that starts with `listening`.
+    async fn spawn(
+        mut command: Command,
+        addr: SocketAddr,
+        log: PathBuf,
+        listening: &str,
+    ) -> Result<Self, String> {
         let stderr = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let spawned = Instant::now();
-        let mut child = tessera(bin, database)
-            .args(["serve", "--listen", &addr.to_string()])
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+            .map_err(|e| format!("cannot start {:?}: {e}", command.get_program()))?;
         let pid = child.id();
         let stdout = child.stdout.take().ok_or("no stdout pipe")?;
         let first_line = drain_stdout(stdout);
@@ -172,9 +196,10 @@ impl Server {
         let first = first_line
             .recv_timeout(Duration::from_secs(5))
             .unwrap_or_default();
-        if !first.starts_with("Tessera is listening on ") {
+        if !first.starts_with(listening) {
             return Err(format!(
-                "unexpected first line from tessera serve: {first:?}"
+                "unexpected first line from {:?}: {first:?}",
+                command.get_program()
             ));
         }
         let idle_rss_kib = proc_status_kib(pid, "VmRSS").unwrap_or(0);
@@ -268,12 +293,12 @@ async fn wait_ready(
         if let Ok(Some(status)) = child.try_wait() {
             let log = std::fs::read_to_string(log).unwrap_or_default();
             return Err(format!(
-                "tessera serve exited ({status}) before it was ready:\n{log}"
+                "the server exited ({status}) before it was ready:\n{log}"
             ));
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    Err("tessera serve was not ready within 60 s".to_owned())
+    Err("the server was not ready within 60 s".to_owned())
 }
 
 /// utime + stime from `/proc/PID/stat`, in seconds.

@@ -30,8 +30,13 @@ pub fn evaluate(suites: &[Suite], baselines: Option<&Baselines>) -> Vec<Target> 
             "client_credentials efficiency ratio",
             "≥ 0.8",
             baselines.map(|b| {
+                let ceiling = b
+                    .ceiling
+                    .as_ref()
+                    .map(|c| format!(" (the ceiling: {:.2})", c.efficiency))
+                    .unwrap_or_default();
                 (
-                    format!("{:.2}", b.efficiency),
+                    format!("{:.2}{ceiling}", b.efficiency),
                     b.efficiency >= EFFICIENCY_GOAL,
                 )
             }),
