@@ -19,8 +19,8 @@
 //! - `POST /token`: reads the form body, checks that the request carries
 //!   credentials and a grant type, signs the signing baseline's claims
 //!   (serialized per request, as the baseline and the token path do) with an
-//!   ES256 key made at start-up, and answers with a token response of the real
-//!   one's shape and headers.
+//!   ES256 key made at start-up, and answers with Tessera's own token response
+//!   type (its JSON writer and headers).
 //!
 //! The harness sends both the very requests it sends Tessera, so the
 //! ceiling's efficiency is the most any token path could reach here, and
@@ -33,9 +33,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tessera::http::token::TokenResponse;
 use tessera::keys::{Algorithm, KeyMaterial, Signer};
 use tessera::oauth::claims::AccessTokenClaims;
 use tessera::serving::{Limits, Placement};
@@ -120,19 +121,13 @@ async fn token(State(signing): State<Arc<Signing>>, request: Request) -> Respons
         Ok(jwt) => jwt,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
     };
-    let mut answer = tessera::json_out::Object::with_capacity(jwt.len() + claims.scope.len() + 160);
-    answer
-        .str("access_token", &jwt)
-        .str("token_type", "Bearer")
-        .int("expires_in", 900)
-        .str("scope", &claims.scope);
-    let headers = [
-        (
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        ),
-        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        (header::PRAGMA, HeaderValue::from_static("no-cache")),
-    ];
-    (headers, answer.finish()).into_response()
+    // Tessera's own answer type: the same JSON writer and headers.
+    TokenResponse {
+        access_token: jwt,
+        token_type: "Bearer",
+        expires_in: 900,
+        scope: claims.scope.clone(),
+        refresh_token: None,
+    }
+    .into_response()
 }
