@@ -2,8 +2,9 @@
 //!
 //! Request counts and latency histograms per (route, status), tokens issued
 //! per grant type, rate-limited requests per limiter, registrations, and the
-//! audit backlog. Recording takes one short uncontended lock; rendering happens
-//! only when `/metrics` is scraped.
+//! audit backlog. Recording takes one short uncontended lock and, once a
+//! series exists, allocates nothing; rendering happens only when `/metrics` is
+//! scraped.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -22,9 +23,14 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
+/// One route's series, by (method, status).
+type RouteSeries = BTreeMap<(&'static str, u16), Series>;
+
 #[derive(Default)]
 pub struct Metrics {
-    http: Mutex<BTreeMap<(String, &'static str, u16), Series>>,
+    /// Route, then (method, status): a request is counted under its route's
+    /// template without allocating a key once the series exists.
+    http: Mutex<BTreeMap<String, RouteSeries>>,
     tokens: Mutex<BTreeMap<&'static str, u64>>,
     limited: Mutex<BTreeMap<&'static str, u64>>,
     registrations: AtomicU64,
@@ -36,8 +42,11 @@ impl Metrics {
         let Ok(mut map) = self.http.lock() else {
             return;
         };
-        let key = (route.to_owned(), method, status);
-        let s = map.entry(key).or_default();
+        let series = match map.get_mut(route) {
+            Some(series) => series,
+            None => map.entry(route.to_owned()).or_default(),
+        };
+        let s = series.entry((method, status)).or_default();
         s.count += 1;
         s.sum += seconds;
         for (i, bound) in BUCKETS.iter().enumerate() {
@@ -114,7 +123,12 @@ impl Metrics {
             "# HELP tessera_http_requests_total HTTP requests, by route, method and status.\n",
         );
         out.push_str("# TYPE tessera_http_requests_total counter\n");
-        for ((route, method, status), s) in map.iter() {
+        let all = map.iter().flat_map(|(route, series)| {
+            series
+                .iter()
+                .map(move |((method, status), s)| (route, method, status, s))
+        });
+        for (route, method, status, s) in all {
             let _ = writeln!(
                 out,
                 "tessera_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {}",
@@ -125,16 +139,15 @@ impl Metrics {
             "# HELP tessera_http_request_duration_seconds HTTP request latency, by route.\n",
         );
         out.push_str("# TYPE tessera_http_request_duration_seconds histogram\n");
-        let mut per_route: BTreeMap<&str, Series> = BTreeMap::new();
-        for ((route, _, _), s) in map.iter() {
-            let r = per_route.entry(route.as_str()).or_default();
-            r.count += s.count;
-            r.sum += s.sum;
-            for (a, b) in r.buckets.iter_mut().zip(s.buckets) {
-                *a += b;
+        for (route, series) in map.iter() {
+            let mut s = Series::default();
+            for one in series.values() {
+                s.count += one.count;
+                s.sum += one.sum;
+                for (a, b) in s.buckets.iter_mut().zip(one.buckets) {
+                    *a += b;
+                }
             }
-        }
-        for (route, s) in per_route {
             let name = "tessera_http_request_duration_seconds";
             for (bound, n) in BUCKETS.iter().zip(s.buckets) {
                 let _ = writeln!(out, "{name}_bucket{{route=\"{route}\",le=\"{bound}\"}} {n}");
@@ -172,5 +185,33 @@ mod tests {
         ));
         assert!(text.contains("tessera_http_request_duration_seconds_count{route=\"/token\"} 2"));
         assert!(text.contains("tessera_tokens_issued_total{grant_type=\"client_credentials\"} 1"));
+    }
+
+    #[test]
+    fn series_are_listed_by_route_then_method_and_status_and_summed_per_route() {
+        let m = Metrics::default();
+        m.observe_request("/token", "POST", 400, 0.001);
+        m.observe_request("/jwks.json", "GET", 200, 0.001);
+        m.observe_request("/token", "POST", 200, 0.001);
+        m.observe_request("/token", "OPTIONS", 204, 0.001);
+        m.observe_request("/token", "POST", 200, 0.001);
+        let text = m.render();
+        let counts: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("tessera_http_requests_total{"))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                "tessera_http_requests_total{route=\"/jwks.json\",method=\"GET\",status=\"200\"} 1",
+                "tessera_http_requests_total{route=\"/token\",method=\"OPTIONS\",status=\"204\"} 1",
+                "tessera_http_requests_total{route=\"/token\",method=\"POST\",status=\"200\"} 2",
+                "tessera_http_requests_total{route=\"/token\",method=\"POST\",status=\"400\"} 1",
+            ]
+        );
+        assert!(text.contains("tessera_http_request_duration_seconds_count{route=\"/token\"} 4"));
+        assert!(
+            text.contains("tessera_http_request_duration_seconds_count{route=\"/jwks.json\"} 1")
+        );
     }
 }

@@ -56,10 +56,8 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
 /// would make unbounded label values) and records its latency.
 pub async fn observe(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    // A reference-counted clone of the template, not a copy of its text.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let method = match *request.method() {
         axum::http::Method::GET => "GET",
         axum::http::Method::POST => "POST",
@@ -70,7 +68,7 @@ pub async fn observe(State(app): State<AppState>, request: Request, next: Next) 
     };
     let response = next.run(request).await;
     app.metrics.observe_request(
-        &route,
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
         method,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
