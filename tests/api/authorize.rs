@@ -351,29 +351,19 @@ async fn the_consent_page_warns_when_every_redirect_is_localhost() {
 }
 
 #[tokio::test]
-async fn a_sign_in_form_whose_body_stalls_gets_an_error_page_after_the_limit() {
+async fn a_form_of_the_persons_pages_whose_body_stalls_gets_an_error_page_after_the_limit() {
     let app = spawn_app().await;
-    let answer = app
-        .post_stalled_form("/authorize/sign-in", "username=a")
-        .await;
-    assert_stalled_form_page(&answer);
-}
-
-#[tokio::test]
-async fn a_consent_form_whose_body_stalls_gets_an_error_page_after_the_limit() {
-    let app = spawn_app().await;
-    let answer = app
-        .post_stalled_form("/authorize/consent", "decision=allow")
-        .await;
-    assert_stalled_form_page(&answer);
-}
-
-/// The person's pages answer a stalled form with the HTML error page.
-fn assert_stalled_form_page(answer: &str) {
-    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
-    assert!(answer.contains("text/html"), "{answer}");
-    assert!(
-        answer.contains("The request body did not arrive within 300ms."),
-        "{answer}"
-    );
+    for (path, start) in [
+        ("/authorize", "response_type=code"),
+        ("/authorize/sign-in", "username=a"),
+        ("/authorize/consent", "decision=allow"),
+    ] {
+        let answer = app.post_stalled_form(path, start).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        assert!(answer.contains("text/html"), "{path}: {answer}");
+        assert!(
+            answer.contains("The request body did not arrive within 300ms."),
+            "{path}: {answer}"
+        );
+    }
 }

@@ -13,7 +13,7 @@ use url::Url;
 
 use super::{bad_request, or_error_page, proceed, respond, ticket, with_cookie};
 use crate::error::{Error, ErrorCode, Result};
-use crate::http::body::{MAX_FORM_BYTES, OAuthForm, read_limited};
+use crate::http::body::OAuthForm;
 use crate::http::page::{html, issuer_host};
 use crate::http::pages::{ConsentPage, ResourceView, ScopeView};
 use crate::http::session::{self, Current};
@@ -171,13 +171,9 @@ fn parse_form(body: &[u8]) -> Option<(OAuthForm, Vec<String>)> {
 }
 
 pub async fn consent(State(app): State<AppState>, request: Request) -> Response {
-    // Read as the other forms are, so a stalled or oversized body gets the
-    // HTML error page that says so (axum's `Bytes` extractor answered with
-    // plain text).
-    let headers = request.headers().clone();
-    let body = match read_limited(request, MAX_FORM_BYTES).await {
-        Ok(body) => body,
-        Err(why) => return bad_request(&app, super::capitalized(&why)),
+    let (headers, body) = match super::read_form(&app, request).await {
+        Ok(form) => form,
+        Err(page) => return page,
     };
     let Some((form, ticked)) = parse_form(&body) else {
         return bad_request(&app, "The consent form was malformed.");

@@ -32,6 +32,21 @@ use crate::oauth::metadata_document::is_document_url;
 use crate::oauth::scope::ScopeSet;
 use crate::state::{App, AppState};
 use crate::store::clients::StoredClient;
+use bytes::Bytes;
+
+/// A posted form of the person's pages (authorize, sign-in, consent): its
+/// head and its body, read like the OAuth endpoints' bodies. A body that is
+/// too large, broken off or late gets the error page that says which.
+async fn read_form(
+    app: &App,
+    request: Request,
+) -> std::result::Result<(HeaderMap, Bytes), Response> {
+    let headers = request.headers().clone();
+    match read_limited(request, MAX_FORM_BYTES).await {
+        Ok(body) => Ok((headers, body)),
+        Err(why) => Err(bad_request(app, capitalized(&why))),
+    }
+}
 
 /// A reason worded for an OAuth description, as a sentence on a page.
 fn capitalized(why: &str) -> String {
@@ -123,10 +138,9 @@ pub async fn authorize_post(State(app): State<AppState>, request: Request) -> Re
     ) {
         return r;
     }
-    let headers = request.headers().clone();
-    let body = match read_limited(request, MAX_FORM_BYTES).await {
-        Ok(body) => body,
-        Err(why) => return bad_request(&app, capitalized(&why)),
+    let (headers, body) = match read_form(&app, request).await {
+        Ok(form) => form,
+        Err(page) => return page,
     };
     match OAuthForm::parse(&body) {
         Ok(form) => authorize(&app, &headers, &form).await,

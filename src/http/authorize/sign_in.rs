@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{bad_request, or_error_page, ticket, with_cookie};
-use crate::http::body::{MAX_FORM_BYTES, OAuthForm, read_limited};
+use crate::http::body::OAuthForm;
 use crate::http::page::{html, issuer_host};
 use crate::http::pages::SignInPage;
 use crate::http::session::{self, Current};
@@ -52,10 +52,9 @@ pub async fn sign_in(State(app): State<AppState>, request: Request) -> Response 
     }
     let trusted = &app.config.rate_limits.trusted_proxies;
     let peer = crate::http::client_ip::client_ip(request.extensions(), request.headers(), trusted);
-    let headers = request.headers().clone();
-    let body = match read_limited(request, MAX_FORM_BYTES).await {
-        Ok(body) => body,
-        Err(why) => return bad_request(&app, super::capitalized(&why)),
+    let (headers, body) = match super::read_form(&app, request).await {
+        Ok(form) => form,
+        Err(page) => return page,
     };
     let Ok(form) = OAuthForm::parse(&body) else {
         return bad_request(&app, "The sign-in form was malformed.");
