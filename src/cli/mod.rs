@@ -123,6 +123,8 @@ fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{Layer, fmt};
 
+    use crate::audit::line::TerminalSafe;
+
     let filter =
         || EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
@@ -138,15 +140,15 @@ fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     match format {
         LogFormat::Text => {
-            // Audit lines arrive terminal-safe (`audit::line`), so they skip
-            // the sanitizer every other line goes through, which escapes a
-            // character at a time (about 10,000 instructions per audit line,
-            // that is per token request).
+            // Audit lines skip the sanitizer every other line goes through,
+            // which escapes a character at a time (about 10,000 instructions
+            // per audit line, that is per token request): they are JSON, and
+            // their writer escapes what JSON leaves raw (`audit::line`).
             let audit = |m: &tracing::Metadata<'_>| m.target() == AUDIT_TARGET;
             let audit_lines = fmt::layer()
                 .with_ansi(colour)
                 .with_ansi_sanitization(false)
-                .with_writer(writer.clone())
+                .with_writer(TerminalSafe(writer.clone()))
                 .with_filter(filter().and(filter_fn(audit)));
             let other_lines = fmt::layer()
                 .with_ansi(colour)
@@ -158,13 +160,12 @@ fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
                 .try_init();
         }
         // tracing-subscriber sanitizes no JSON line: serde_json escapes the
-        // C0 controls in every string, and audit lines also arrive with DEL
-        // and the C1 controls escaped (`audit::line`); other lines' DEL and
-        // C1 characters pass as they are, as they did before.
+        // C0 controls in every string, and the writer DEL and the C1
+        // controls (`audit::line`).
         LogFormat::Json => {
             let _ = fmt()
                 .with_env_filter(filter())
-                .with_writer(writer)
+                .with_writer(TerminalSafe(writer))
                 .json()
                 .flatten_event(true)
                 .try_init();

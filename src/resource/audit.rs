@@ -57,6 +57,8 @@ pub fn audit_tool_access<E: std::fmt::Display>(
     };
     match serde_json::to_string(&event) {
         Ok(line) => {
+            // Escaped here, not only by Tessera's log writer: the kit runs in
+            // resource servers, under their own subscribers.
             let line = crate::audit::line::terminal_safe(line);
             tracing::info!(target: "tessera::audit", "{line}")
         }
