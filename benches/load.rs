@@ -435,34 +435,34 @@ impl Ceiling {
 
     /// Its floor, then the very token request Tessera was sent.
     async fn measure(&self, options: &Options) -> Result<(Row, Row), String> {
-        let load = options.load();
-        let mut rows = Vec::new();
-        for (scenario, name) in [
-            (Scenario::Floor, "ceiling: floor"),
-            (
+        let floor = self.row(options, Scenario::Floor, "ceiling: floor").await?;
+        let token = self
+            .row(
+                options,
                 Scenario::ClientCredentials,
                 "ceiling: HTTP work + one signature",
-            ),
-        ] {
-            let (m, u) = drive(
-                &self.server,
-                &self.fixture,
-                scenario,
-                load,
-                options.window(),
             )
-            .await
-            .map_err(|e| format!("ceiling: {e}"))?;
-            let row = Row::measured(name, "req", load.concurrency, None, &m, u);
-            eprintln!(
-                "-- {}: {:.0} req/s, p99 {:.2} ms, {} errors",
-                row.scenario, row.rate, row.p99_ms, row.errors
-            );
-            rows.push(row);
-        }
-        let token = rows.pop().ok_or("ceiling: no token row")?;
-        let floor = rows.pop().ok_or("ceiling: no floor row")?;
+            .await?;
         Ok((floor, token))
+    }
+
+    async fn row(&self, options: &Options, scenario: Scenario, name: &str) -> Result<Row, String> {
+        let load = options.load();
+        let (m, u) = drive(
+            &self.server,
+            &self.fixture,
+            scenario,
+            load,
+            options.window(),
+        )
+        .await
+        .map_err(|e| format!("ceiling: {e}"))?;
+        let row = Row::measured(name, "req", load.concurrency, None, &m, u);
+        eprintln!(
+            "-- {}: {:.0} req/s, p99 {:.2} ms, {} errors",
+            row.scenario, row.rate, row.p99_ms, row.errors
+        );
+        Ok(row)
     }
 
     fn stop(self) {
