@@ -171,8 +171,8 @@ impl Error {
     }
 }
 
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
+impl From<crate::store::Error> for Error {
+    fn from(e: crate::store::Error) -> Self {
         Self::internal(e)
     }
 }

@@ -76,10 +76,6 @@ impl Metrics {
         self.audit_backlog.store(n, Ordering::Relaxed);
     }
 
-    pub fn add_audit_backlog(&self, delta: i64) {
-        self.audit_backlog.fetch_add(delta, Ordering::Relaxed);
-    }
-
     /// The text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);

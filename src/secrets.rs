@@ -37,6 +37,13 @@ pub fn random_token(n: usize) -> anyhow::Result<String> {
     Ok(B64.encode(&buf))
 }
 
+/// `N` random bytes from the OS generator.
+pub fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
+    let mut buf = [0u8; N];
+    fill_random(&mut buf)?;
+    Ok(buf)
+}
+
 /// Fill `buf` from the OS generator (ring's `SystemRandom`).
 pub(crate) fn fill_random(buf: &mut [u8]) -> anyhow::Result<()> {
     SystemRandom::new()

@@ -170,7 +170,15 @@ async fn janitor(state: AppState) {
         }
         if let Some(retention) = state.config.audit.retention {
             let before = now - retention.as_secs() as i64;
-            match crate::audit::retention::prune(&state, before, "retention").await {
+            match crate::audit::retention::prune(
+                &state.store,
+                &state.audit,
+                before,
+                now,
+                "retention",
+            )
+            .await
+            {
                 Ok(Some(p)) => {
                     tracing::info!(records = p.records, "pruned audit records past retention")
                 }

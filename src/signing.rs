@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use arc_swap::{ArcSwap, Guard};
 
 use crate::config::Config;
@@ -13,6 +13,7 @@ use crate::keys::schedule::{KeyRing, StoredKey, plan};
 use crate::keys::seal::Sealer;
 use crate::keys::{Algorithm, KeyMaterial};
 use crate::store::Store;
+use crate::store::keys::KeyRow;
 
 pub struct Keys {
     ring: ArcSwap<KeyRing>,
@@ -38,12 +39,12 @@ impl Keys {
             .as_ref()
             .map(|k| Sealer::new(k.expose()))
             .transpose()?;
-        let mut stored = store.signing_keys(sealer.as_ref()).await?;
+        let mut stored = stored_keys(store, sealer.as_ref()).await?;
         if stored.is_empty() {
             let key = generate(config.signing.algorithm).await?;
-            store.insert_key(&key, now, now, sealer.as_ref()).await?;
+            insert(store, &key, now, now, sealer.as_ref()).await?;
             tracing::info!(kid = %key.kid, alg = key.alg.as_str(), "generated the first signing key");
-            stored = store.signing_keys(sealer.as_ref()).await?;
+            stored = stored_keys(store, sealer.as_ref()).await?;
         }
         let ring = build(&stored, now, config.max_access_token_ttl())?;
         let keys = Self {
@@ -70,7 +71,7 @@ impl Keys {
     /// Rebuild the ring from the database (keys rotated by another process or
     /// activated since), and delete keys that no token can need any more.
     pub async fn reload(&self, store: &Store, now: i64) -> anyhow::Result<()> {
-        let stored = store.signing_keys(self.sealer.as_ref()).await?;
+        let stored = stored_keys(store, self.sealer.as_ref()).await?;
         if let Some(p) = plan(&stored, now, self.max_token_ttl) {
             for spent in &p.spent {
                 store.delete_key(&spent.material.kid).await?;
@@ -97,9 +98,7 @@ impl Keys {
         } else {
             now + self.publish_lead
         };
-        store
-            .insert_key(&key, now, activates_at, self.sealer.as_ref())
-            .await?;
+        insert(store, &key, now, activates_at, self.sealer.as_ref()).await?;
         self.reload(store, now).await?;
         Ok(key)
     }
@@ -108,7 +107,7 @@ impl Keys {
     /// pending; returns the key it scheduled, if any.
     pub async fn maintain(&self, store: &Store, now: i64) -> anyhow::Result<Option<KeyMaterial>> {
         if let Some(period) = self.rotation_period {
-            let stored = store.signing_keys(self.sealer.as_ref()).await?;
+            let stored = stored_keys(store, self.sealer.as_ref()).await?;
             let pending = stored.iter().any(|k| k.activates_at > now);
             let newest = stored.iter().map(|k| k.activates_at).max().unwrap_or(now);
             if !pending && now - newest >= period {
@@ -118,6 +117,64 @@ impl Keys {
         self.reload(store, now).await?;
         Ok(None)
     }
+}
+
+/// Store a key; sealed when `sealer` is given.
+async fn insert(
+    store: &Store,
+    key: &KeyMaterial,
+    created_at: i64,
+    activates_at: i64,
+    sealer: Option<&Sealer>,
+) -> anyhow::Result<()> {
+    let private_der = match sealer {
+        Some(s) => s.seal(&key.kid, &key.private_der)?,
+        None => key.private_der.clone(),
+    };
+    store
+        .insert_key(KeyRow {
+            kid: key.kid.clone(),
+            alg: key.alg.as_str().to_owned(),
+            private_der,
+            created_at,
+            activates_at,
+            encrypted: sealer.is_some(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Every stored key, opened. Plaintext keys are sealed in place when a
+/// sealer is configured, so turning encryption on needs no extra step.
+async fn stored_keys(store: &Store, sealer: Option<&Sealer>) -> anyhow::Result<Vec<StoredKey>> {
+    let rows = store.signing_keys().await?;
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in rows {
+        let kid = row.kid;
+        let alg = Algorithm::parse(&row.alg)
+            .with_context(|| format!("key {kid} has unknown algorithm {}", row.alg))?;
+        let der = match (row.encrypted, sealer) {
+            (true, Some(s)) => s.open(&kid, &row.private_der)?,
+            (true, None) => bail!("the signing keys are encrypted: set TESSERA_KEY_ENCRYPTION_KEY"),
+            (false, Some(s)) => {
+                store
+                    .seal_key(&kid, s.seal(&kid, &row.private_der)?)
+                    .await?;
+                tracing::info!(
+                    kid,
+                    "sealed a plaintext signing key with the key-encryption key"
+                );
+                row.private_der
+            }
+            (false, None) => row.private_der,
+        };
+        keys.push(StoredKey {
+            material: KeyMaterial::from_private_der(alg, der)?,
+            created_at: row.created_at,
+            activates_at: row.activates_at,
+        });
+    }
+    Ok(keys)
 }
 
 fn build(stored: &[StoredKey], now: i64, max_ttl: i64) -> anyhow::Result<KeyRing> {

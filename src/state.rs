@@ -59,7 +59,7 @@ impl AppState {
     /// Open the store, load or create the signing key and pepper, and
     /// pre-render the public documents.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let store = Store::connect(&config.database_url).await?;
+        let store = Store::open(&config.database_url).await?;
         Self::with_store(config, store, clock).await
     }
 
@@ -71,7 +71,10 @@ impl AppState {
         let keys = Keys::load(&store, &config, clock.now()).await?;
         let pepper = match &config.client_secret_pepper {
             Some(p) => p.expose().as_bytes().to_vec(),
-            None => store.client_secret_pepper().await?,
+            None => {
+                let candidate = crate::secrets::random_bytes::<32>()?;
+                store.client_secret_pepper(&candidate).await?
+            }
         };
         let hasher = SecretHasher::new(&pepper);
         let initial_access_token = config
@@ -91,7 +94,7 @@ impl AppState {
             sign_in_throttle: Throttle::new(limit, window),
             ip_throttle: Throttle::new(limit.saturating_mul(10), window),
             documents: crate::cimd::DocumentCache::default(),
-            audit: crate::audit::Audit::start(store.clone(), Some(metrics.clone())),
+            audit: crate::audit::Audit::new(store.clone()),
             metrics,
             token_limiter: crate::limiter::WindowLimiter::new(
                 config.rate_limits.window.as_secs() as i64
@@ -118,9 +121,9 @@ impl AppState {
 }
 
 impl AppState {
-    /// Flush the audit trail, then close the database.
+    /// Write what is queued (the audit trail's last records), then close
+    /// the database.
     pub async fn close(&self) {
-        self.audit.shutdown().await;
         self.store.close().await;
     }
 }

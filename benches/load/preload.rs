@@ -1,19 +1,21 @@
 //! Data-growth mode: fill a fresh database with N clients and N refresh-token
 //! families (one live token each) before the server starts.
 //!
-//! The schema comes from the crate's own migrations (`Store::connect`); rows
-//! go in through multi-row `INSERT`s in large transactions. Rows look real:
-//! 128-bit random client ids, 32-byte keyed-hash-sized secret and token hashes,
-//! half public registration clients (the families hang off those, spread over
-//! a thousand people) and half administrator machine clients.
+//! The schema comes from the crate's own migrations (`Store::open`); rows go
+//! in through multi-row `INSERT`s in large transactions, on a connection of
+//! the harness's own. Rows look real: 128-bit random client ids, 32-byte
+//! keyed-hash-sized secret and token hashes, half public registration clients
+//! (the families hang off those, spread over a thousand people) and half
+//! administrator machine clients.
 
 use std::time::Instant;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ring::rand::{SecureRandom, SystemRandom};
+use rusqlite::types::Value;
+use rusqlite::{Connection, params_from_iter};
 use serde_json::json;
-use sqlx::{Sqlite, SqlitePool, Transaction};
 use tessera::store::Store;
 
 use crate::scenarios::{CALLBACK, SCOPE};
@@ -35,17 +37,31 @@ pub struct Preloaded {
 
 pub async fn preload(database: &str, n: usize) -> Result<Preloaded, String> {
     let started = Instant::now();
-    let store = Store::connect(database)
+    let store = Store::open(database).await.map_err(|e| format!("{e:#}"))?;
+    store.close().await;
+    let path = database
+        .strip_prefix("sqlite://")
+        .ok_or_else(|| format!("preload: {database} is not a sqlite:// URL"))?
+        .to_owned();
+    tokio::task::spawn_blocking(move || fill(&path, n))
         .await
-        .map_err(|e| format!("{e:#}"))?;
-    let pool = store.pool();
+        .map_err(|e| format!("preload: {e}"))??;
+    Ok(Preloaded {
+        clients: n,
+        families: n,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn fill(path: &str, n: usize) -> Result<(), String> {
+    let mut conn = Connection::open(path).map_err(|e| format!("preload: {e}"))?;
     let now = unix_now();
-    let people = insert_people(pool, now).await?;
+    let people = insert_people(&mut conn, now)?;
     let mut public_clients = Vec::with_capacity(n.div_ceil(2));
     let mut done = 0;
     while done < n {
         let rows = ROWS_PER_COMMIT.min(n - done);
-        let ids = insert_clients(pool, done, rows, now).await?;
+        let ids = insert_clients(&mut conn, done, rows, now)?;
         public_clients.extend(ids);
         done += rows;
         eprintln!("  preload: {done}/{n} clients");
@@ -53,16 +69,11 @@ pub async fn preload(database: &str, n: usize) -> Result<Preloaded, String> {
     let mut done = 0;
     while done < n {
         let rows = ROWS_PER_COMMIT.min(n - done);
-        insert_families(pool, done, rows, &public_clients, &people, now).await?;
+        insert_families(&mut conn, done, rows, &public_clients, &people, now)?;
         done += rows;
         eprintln!("  preload: {done}/{n} refresh-token families");
     }
-    store.close().await;
-    Ok(Preloaded {
-        clients: n,
-        families: n,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok(())
 }
 
 fn unix_now() -> i64 {
@@ -85,36 +96,35 @@ fn placeholders(columns: usize, rows: usize) -> String {
     vec![row; rows].join(", ")
 }
 
-async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, String> {
-    pool.begin().await.map_err(|e| format!("preload: {e}"))
-}
-
-async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), String> {
-    tx.commit()
-        .await
-        .map_err(|e| format!("preload commit: {e}"))
+/// Run a multi-row `INSERT` of `values` (row after row) inside `tx`.
+fn insert(tx: &Connection, sql: &str, values: Vec<Value>, what: &str) -> Result<(), String> {
+    tx.execute(sql, params_from_iter(values))
+        .map(|_| ())
+        .map_err(|e| format!("preload {what}: {e}"))
 }
 
 /// A thousand people to own the families (their password hashes match nothing).
-async fn insert_people(pool: &SqlitePool, now: i64) -> Result<Vec<String>, String> {
-    let mut tx = begin(pool).await?;
+fn insert_people(conn: &mut Connection, now: i64) -> Result<Vec<String>, String> {
+    let tx = conn.transaction().map_err(|e| format!("preload: {e}"))?;
     let ids: Vec<String> = (0..PEOPLE)
         .map(|_| uuid::Uuid::new_v4().to_string())
         .collect();
     for (i, id) in ids.iter().enumerate() {
         let (salt, hash) = (B64.encode(random_bytes(16)?), B64.encode(random_bytes(32)?));
-        sqlx::query(
+        let values = vec![
+            Value::from(id.clone()),
+            Value::from(format!("preload-{i}")),
+            Value::from(format!("$argon2id$v=19$m=19456,t=2,p=1${salt}${hash}")),
+            Value::from(now),
+        ];
+        insert(
+            &tx,
             "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(format!("preload-{i}"))
-        .bind(format!("$argon2id$v=19$m=19456,t=2,p=1${salt}${hash}"))
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| format!("preload users: {e}"))?;
+            values,
+            "users",
+        )?;
     }
-    commit(tx).await?;
+    tx.commit().map_err(|e| format!("preload commit: {e}"))?;
     Ok(ids)
 }
 
@@ -162,8 +172,8 @@ fn client_row(n: usize, id_bytes: &[u8], hash: &[u8]) -> ClientRow {
 }
 
 /// Insert `rows` clients numbered from `first`; returns the public clients' ids.
-async fn insert_clients(
-    pool: &SqlitePool,
+fn insert_clients(
+    conn: &mut Connection,
     first: usize,
     rows: usize,
     now: i64,
@@ -178,32 +188,31 @@ async fn insert_clients(
             )
         })
         .collect();
-    let mut tx = begin(pool).await?;
+    let tx = conn.transaction().map_err(|e| format!("preload: {e}"))?;
     for chunk in all.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO clients (id, secret_hash, secret_expires_at, auth_method, grant_types, scope, audience, \
              metadata, created_by, created_at) VALUES {}",
             placeholders(10, chunk.len())
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut values = Vec::with_capacity(chunk.len() * 10);
         for c in chunk {
-            q = q
-                .bind(&c.id)
-                .bind(&c.secret_hash)
-                .bind(0_i64)
-                .bind(c.auth_method)
-                .bind(c.grant_types)
-                .bind(c.scope)
-                .bind("")
-                .bind(&c.metadata)
-                .bind(c.created_by)
-                .bind(now);
+            values.extend([
+                Value::from(c.id.clone()),
+                Value::from(c.secret_hash.clone()),
+                Value::from(0_i64),
+                Value::from(c.auth_method.to_owned()),
+                Value::from(c.grant_types.to_owned()),
+                Value::from(c.scope.to_owned()),
+                Value::from(String::new()),
+                Value::from(c.metadata.clone()),
+                Value::from(c.created_by.to_owned()),
+                Value::from(now),
+            ]);
         }
-        q.execute(&mut *tx)
-            .await
-            .map_err(|e| format!("preload clients: {e}"))?;
+        insert(&tx, &sql, values, "clients")?;
     }
-    commit(tx).await?;
+    tx.commit().map_err(|e| format!("preload commit: {e}"))?;
     Ok(all
         .into_iter()
         .filter(|c| c.secret_hash.is_none())
@@ -212,8 +221,8 @@ async fn insert_clients(
 }
 
 /// Insert `rows` families (and their one live token) numbered from `first`.
-async fn insert_families(
-    pool: &SqlitePool,
+fn insert_families(
+    conn: &mut Connection,
     first: usize,
     rows: usize,
     clients: &[String],
@@ -227,45 +236,43 @@ async fn insert_families(
         .map(|_| uuid::Uuid::new_v4().simple().to_string())
         .collect();
     let hashes = random_bytes(rows * 32)?;
-    let mut tx = begin(pool).await?;
+    let tx = conn.transaction().map_err(|e| format!("preload: {e}"))?;
     for (c, chunk) in families.chunks(ROWS_PER_STATEMENT).enumerate() {
         let sql = format!(
             "INSERT INTO refresh_families (id, client_id, user_id, scope, resources, auth_time, created_at) VALUES {}",
             placeholders(7, chunk.len())
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut values = Vec::with_capacity(chunk.len() * 7);
         for (j, id) in chunk.iter().enumerate() {
             let n = first + c * ROWS_PER_STATEMENT + j;
-            q = q
-                .bind(id)
-                .bind(&clients[n % clients.len()])
-                .bind(&people[n % people.len()])
-                .bind(SCOPE)
-                .bind(RESOURCE)
-                .bind(now)
-                .bind(now);
+            values.extend([
+                Value::from(id.clone()),
+                Value::from(clients[n % clients.len()].clone()),
+                Value::from(people[n % people.len()].clone()),
+                Value::from(SCOPE.to_owned()),
+                Value::from(RESOURCE.to_owned()),
+                Value::from(now),
+                Value::from(now),
+            ]);
         }
-        q.execute(&mut *tx)
-            .await
-            .map_err(|e| format!("preload families: {e}"))?;
+        insert(&tx, &sql, values, "families")?;
     }
     for (c, chunk) in families.chunks(ROWS_PER_STATEMENT).enumerate() {
         let sql = format!(
             "INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) VALUES {}",
             placeholders(4, chunk.len())
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut values = Vec::with_capacity(chunk.len() * 4);
         for (j, id) in chunk.iter().enumerate() {
             let k = c * ROWS_PER_STATEMENT + j;
-            q = q
-                .bind(&hashes[k * 32..k * 32 + 32])
-                .bind(id)
-                .bind(now)
-                .bind(now + 30 * 86_400);
+            values.extend([
+                Value::from(hashes[k * 32..k * 32 + 32].to_vec()),
+                Value::from(id.clone()),
+                Value::from(now),
+                Value::from(now + 30 * 86_400),
+            ]);
         }
-        q.execute(&mut *tx)
-            .await
-            .map_err(|e| format!("preload tokens: {e}"))?;
+        insert(&tx, &sql, values, "tokens")?;
     }
-    commit(tx).await
+    tx.commit().map_err(|e| format!("preload commit: {e}"))
 }

@@ -1,47 +1,27 @@
 //! The audit trail: security-relevant events as JSON lines on the log target
-//! `tessera::audit`, and persisted in the database in a hash chain
-//! ([`chain`]) that `tessera audit verify` checks.
+//! `tessera::audit`, and persisted in the database's hash chain
+//! (`store::chain`), which `tessera audit verify` checks.
 //!
-//! Writes are batched by one writer task: while it commits a batch, new events
-//! queue, and the next commit takes them all (group commit), so auditing every
-//! token request costs the token path one channel send, not a disk write.
-//! Events that record a security decision (consent, revocation, registration,
-//! client removal, key rotation, detected reuse) are written with
+//! An event costs the request that records it one hand-over to the store's
+//! write queue, where it joins the next group-committed batch. Events that
+//! record a security decision (consent, revocation, registration, client
+//! removal, key rotation, detected reuse) are written with
 //! [`Audit::record_durably`], which returns only after their batch has
 //! committed, so the decision is acknowledged only once it is on disk. Other
-//! events (token requests, sign-ins) wait up to 2 ms for company before their
-//! batch is written, and can be lost by a crash within that last batch
-//! (milliseconds); a graceful shutdown flushes everything.
+//! events (token requests, sign-ins) can be lost by a crash within the last
+//! milliseconds before their batch commits; a graceful shutdown writes them.
 
-pub mod chain;
 pub mod line;
 pub mod retention;
 
-use std::sync::Arc;
-
-use arc_swap::ArcSwapOption;
-
 use serde::Serialize;
-use tokio::sync::{Mutex, mpsc, oneshot};
-use tokio::task::JoinHandle;
 
-use crate::metrics::Metrics;
 use crate::store::Store;
 
-/// Most events written in one transaction.
-const MAX_BATCH: usize = 512;
-
-struct Entry {
-    at: i64,
-    json: String,
-    ack: Option<oneshot::Sender<bool>>,
-}
-
+/// Records events; cheap to clone.
+#[derive(Debug, Clone)]
 pub struct Audit {
-    /// Swapped out at shutdown; a lock-free read on every event.
-    tx: ArcSwapOption<mpsc::Sender<Entry>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
-    metrics: Option<Arc<Metrics>>,
+    store: Store,
 }
 
 /// Append RFC 3339 for a unix time, formatted once per second per thread: at
@@ -89,42 +69,27 @@ pub fn event_json<F: Serialize + ?Sized>(kind: &str, at: i64, fields: &F) -> Str
 }
 
 impl Audit {
-    pub fn start(store: Store, metrics: Option<Arc<Metrics>>) -> Self {
-        let (tx, rx) = mpsc::channel(65_536);
-        let writer = tokio::spawn(write_batches(store, rx, metrics.clone()));
-        Self {
-            tx: ArcSwapOption::from_pointee(tx),
-            writer: Mutex::new(Some(writer)),
-            metrics,
-        }
+    pub fn new(store: Store) -> Self {
+        Self { store }
     }
 
+    /// Log the event and queue it for the chain.
     async fn enqueue<F: Serialize + ?Sized>(
         &self,
         kind: &str,
         at: i64,
         fields: &F,
-        ack: Option<oneshot::Sender<bool>>,
-    ) -> bool {
+        durable: bool,
+    ) -> crate::store::Result<()> {
         let json = event_json(kind, at, fields);
         tracing::info!(target: "tessera::audit", "{json}");
-        let Some(sender) = self.tx.load_full() else {
-            return false;
-        };
-        if let Some(m) = &self.metrics {
-            m.add_audit_backlog(1);
-        }
-        let queued = sender.send(Entry { at, json, ack }).await.is_ok();
-        if let (false, Some(m)) = (queued, &self.metrics) {
-            // The writer has stopped: this event will never leave the backlog.
-            m.add_audit_backlog(-1);
-        }
-        queued
+        self.store.append_audit(at, json, durable).await
     }
 
     /// Record an event; it is written with the next batch.
     pub async fn record<F: Serialize>(&self, kind: &str, at: i64, fields: F) {
-        self.enqueue(kind, at, &fields, None).await;
+        // Only a closed store refuses, at shutdown; the line above was logged.
+        let _ = self.enqueue(kind, at, &fields, false).await;
     }
 
     /// Record an event and wait until it is committed to the database.
@@ -133,75 +98,8 @@ impl Audit {
         kind: &str,
         at: i64,
         fields: F,
-    ) -> anyhow::Result<()> {
-        let (ack, done) = oneshot::channel();
-        if !self.enqueue(kind, at, &fields, Some(ack)).await {
-            anyhow::bail!("the audit trail is closed");
-        }
-        match done.await {
-            Ok(true) => Ok(()),
-            _ => anyhow::bail!("the audit record could not be written"),
-        }
-    }
-
-    /// Stop accepting events and wait until every queued one is written.
-    pub async fn shutdown(&self) {
-        self.tx.store(None);
-        if let Some(writer) = self.writer.lock().await.take() {
-            let _ = writer.await;
-        }
-    }
-}
-
-/// How long a batch of best-effort events waits for company.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
-
-/// Let a small batch of best-effort events gather more before it is written:
-/// a batch costs a transaction and a handful of hand-offs between threads
-/// whatever its size, and at thousands of token requests a second one event
-/// per batch made auditing a tenth of the token endpoint's CPU. A batch that
-/// carries a durable record (someone is waiting for its commit) goes at once.
-async fn linger(rx: &mut mpsc::Receiver<Entry>, batch: &mut Vec<Entry>) {
-    if batch.len() >= MAX_BATCH || batch.iter().any(|e| e.ack.is_some()) {
-        return;
-    }
-    tokio::time::sleep(LINGER).await;
-    while batch.len() < MAX_BATCH {
-        match rx.try_recv() {
-            Ok(entry) => batch.push(entry),
-            Err(_) => break,
-        }
-    }
-}
-
-async fn write_batches(store: Store, mut rx: mpsc::Receiver<Entry>, metrics: Option<Arc<Metrics>>) {
-    let mut batch: Vec<Entry> = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        linger(&mut rx, &mut batch).await;
-        // The JSON moves into the batch: after the write only the acks are needed.
-        let rows: Arc<Vec<(i64, String)>> = Arc::new(
-            batch
-                .iter_mut()
-                .map(|e| (e.at, std::mem::take(&mut e.json)))
-                .collect(),
-        );
-        let mut result = store.append_audit(rows.clone()).await;
-        if result.is_err() {
-            // One retry: a busy database (another process's write) is the usual cause.
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            result = store.append_audit(rows.clone()).await;
-        }
-        if let Err(e) = &result {
-            tracing::error!(error = %e, events = rows.len(), "audit records could not be written");
-        }
-        if let Some(m) = &metrics {
-            m.add_audit_backlog(-(batch.len() as i64));
-        }
-        for entry in batch.drain(..) {
-            if let Some(ack) = entry.ack {
-                let _ = ack.send(result.is_ok());
-            }
-        }
+    ) -> crate::store::Result<()> {
+        self.enqueue(kind, at, &fields, true).await
     }
 }
 

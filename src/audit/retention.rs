@@ -1,15 +1,21 @@
 //! Audit retention: the oldest records are pruned as a prefix of the chain
 //! (see `store::audit`), and the pruning is itself an event of the chain.
 
-use crate::state::AppState;
+use super::Audit;
+use crate::store::Store;
 use crate::store::audit::Pruned;
 
 /// Prune the records from before `before` and record that in the chain
 /// (`audit_pruned`, written before this returns). Shared by the CLI and the
 /// server's retention.
-pub async fn prune(state: &AppState, before: i64, by: &str) -> anyhow::Result<Option<Pruned>> {
-    let now = state.clock.now();
-    let Some(pruned) = state.store.prune_audit(before, now).await? else {
+pub async fn prune(
+    store: &Store,
+    audit: &Audit,
+    before: i64,
+    now: i64,
+    by: &str,
+) -> crate::store::Result<Option<Pruned>> {
+    let Some(pruned) = store.prune_audit(before, now).await? else {
         return Ok(None);
     };
     let fields = serde_json::json!({
@@ -18,9 +24,6 @@ pub async fn prune(state: &AppState, before: i64, by: &str) -> anyhow::Result<Op
         "older_than": before,
         "by": by,
     });
-    state
-        .audit
-        .record_durably("audit_pruned", now, fields)
-        .await?;
+    audit.record_durably("audit_pruned", now, fields).await?;
     Ok(Some(pruned))
 }

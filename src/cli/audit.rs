@@ -4,13 +4,11 @@
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
-use std::sync::Arc;
-
-use crate::audit::chain::Verifier;
-use crate::clock::SystemClock;
+use crate::audit::Audit;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::state::AppState;
 use crate::store::Store;
+use crate::store::chain::Verifier;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -46,18 +44,15 @@ fn parse_since(s: &str) -> anyhow::Result<i64> {
 }
 
 pub async fn run(cmd: AuditCommand, config: Config) -> anyhow::Result<()> {
+    let store = Store::open(&config.database_url).await?;
     if let AuditCommand::Prune { before } = &cmd {
-        // Pruning is itself recorded in the chain: it needs the audit writer.
+        // Pruning is itself recorded in the chain.
         let before = parse_since(before)?;
-        let state = AppState::build(config, Arc::new(SystemClock)).await?;
-        let result = crate::audit::retention::prune(
-            &state,
-            before,
-            "an administrator (tessera audit prune)",
-        )
-        .await;
-        state.audit.shutdown().await;
-        state.store.close().await;
+        let audit = Audit::new(store.clone());
+        let by = "an administrator (tessera audit prune)";
+        let result =
+            crate::audit::retention::prune(&store, &audit, before, SystemClock.now(), by).await;
+        store.close().await;
         return match result? {
             Some(p) => {
                 println!(
@@ -72,8 +67,7 @@ pub async fn run(cmd: AuditCommand, config: Config) -> anyhow::Result<()> {
             }
         };
     }
-    // Only the store: reading the trail must not start a writer or touch keys.
-    let store = Store::connect(&config.database_url).await?;
+    // Only the store: reading the trail must not touch keys.
     let result = dispatch(cmd, &store).await;
     store.close().await;
     result

@@ -4,8 +4,8 @@ use crate::config::Config;
 use crate::store::Store;
 
 pub async fn run(path: &str, config: Config) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database_url).await?;
-    let result = store.backup(path).await;
+    let store = Store::open(&config.database_url).await?;
+    let result = store.backup(std::path::Path::new(path)).await;
     store.close().await;
     result?;
     println!("backed up {} to {path}", config.database_url);

@@ -44,6 +44,7 @@ pub async fn health(State(app): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(app): State<AppState>) -> Response {
+    app.metrics.set_audit_backlog(app.store.audit_backlog());
     let mut response = app.metrics.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -1,8 +1,7 @@
-//! Browser sessions at the authorization server.
+//! Browser sessions at the authorization server, found by the keyed hash of
+//! their cookie.
 
-use rusqlite::OptionalExtension;
-
-use super::Store;
+use super::{Result, Store, on_backend};
 
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -21,50 +20,17 @@ pub struct NewSession<'a> {
 }
 
 impl Store {
-    pub async fn create_session(&self, s: &NewSession<'_>) -> Result<(), sqlx::Error> {
-        let row = (
-            s.id_hash.to_vec(),
-            s.user_id.map(str::to_owned),
-            s.csrf.to_owned(),
-            s.auth_time,
-            s.expires_at,
-        );
-        self.write(row, |r, conn| {
-            conn.prepare_cached(
-                "INSERT INTO sessions (id_hash, user_id, csrf, auth_time, expires_at) VALUES (?, ?, ?, ?, ?)",
-            )?
-            .execute(rusqlite::params![r.0, r.1, r.2, r.3, r.4])
-            .map(|_| ())
-        })
-        .await
+    pub async fn create_session(&self, s: &NewSession<'_>) -> Result<()> {
+        on_backend!(self, db => db.create_session(s).await)
     }
 
     /// A live session by the keyed hash of its cookie.
-    pub async fn session(&self, id_hash: &[u8], now: i64) -> Result<Option<Session>, sqlx::Error> {
-        self.read(|conn| {
-            conn.prepare_cached(
-                "SELECT s.user_id, u.username, s.csrf, s.auth_time FROM sessions s \
-                 LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash = ? AND s.expires_at > ?",
-            )?
-            .query_row(rusqlite::params![id_hash, now], |r| {
-                Ok(Session {
-                    user_id: r.get(0)?,
-                    username: r.get(1)?,
-                    csrf: r.get(2)?,
-                    auth_time: r.get(3)?,
-                })
-            })
-            .optional()
-        })
+    pub async fn session(&self, id_hash: &[u8], now: i64) -> Result<Option<Session>> {
+        on_backend!(self, db => db.session(id_hash, now))
     }
 
     /// Delete a session and, opportunistically, every expired one.
-    pub async fn delete_session(&self, id_hash: &[u8], now: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ? OR expires_at <= ?")
-            .bind(id_hash)
-            .bind(now)
-            .execute(self.writer())
-            .await?;
-        Ok(())
+    pub async fn delete_session(&self, id_hash: &[u8], now: i64) -> Result<()> {
+        on_backend!(self, db => db.delete_session(id_hash, now).await)
     }
 }

@@ -2,7 +2,7 @@
 //! checks, durable security decisions, and nothing acknowledged lost on shutdown.
 
 use serde_json::Value;
-use tessera::audit::chain::Verifier;
+use tessera::store::chain::Verifier;
 
 use crate::browser::Browser;
 use crate::flow::*;
@@ -64,7 +64,7 @@ async fn token_requests_and_decisions_are_audited_in_a_verifiable_chain() {
     )
     .await;
 
-    app.state.audit.shutdown().await;
+    app.state.close().await;
     let all = events(&app).await;
     let token: Vec<&Value> = all
         .iter()
@@ -93,7 +93,7 @@ async fn verify_finds_the_first_modified_record() {
     for _ in 0..5 {
         app.client_credentials(&id, &secret).await;
     }
-    app.state.audit.shutdown().await;
+    app.state.close().await;
     let db = db_url(&app.dir);
     let bin = env!("CARGO_BIN_EXE_tessera");
     let ok = std::process::Command::new(bin)
@@ -106,9 +106,8 @@ async fn verify_finds_the_first_modified_record() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("5 records verified"));
-    sqlx::query("UPDATE audit_log SET event = replace(event, '\"success\":true', '\"success\":false') WHERE seq = 3")
-        .execute(app.state.store.pool())
-        .await
+    app.database()
+        .execute("UPDATE audit_log SET event = replace(event, '\"success\":true', '\"success\":false') WHERE seq = 3", [])
         .unwrap();
     let broken = std::process::Command::new(bin)
         .args(["audit", "verify", "--database", &db])
@@ -117,9 +116,8 @@ async fn verify_finds_the_first_modified_record() {
     assert!(!broken.status.success());
     let err = String::from_utf8_lossy(&broken.stderr);
     assert!(err.contains("record 3") && err.contains("changed"), "{err}");
-    sqlx::query("DELETE FROM audit_log WHERE seq = 3")
-        .execute(app.state.store.pool())
-        .await
+    app.database()
+        .execute("DELETE FROM audit_log WHERE seq = 3", [])
         .unwrap();
     let gap = std::process::Command::new(bin)
         .args(["audit", "verify", "--database", &db])
@@ -176,7 +174,9 @@ async fn pruning_removes_the_oldest_records_and_the_rest_still_verifies() {
     assert!(old >= 5, "four token requests and a flush at the start");
 
     // The server's retention: everything older than the second batch goes.
-    let pruned = tessera::audit::retention::prune(&app.state, start + 100, "retention")
+    let (store, audit) = (&app.state.store, &app.state.audit);
+    let now = app.state.clock.now();
+    let pruned = tessera::audit::retention::prune(store, audit, start + 100, now, "retention")
         .await
         .unwrap()
         .unwrap();
@@ -215,9 +215,11 @@ async fn pruning_removes_the_oldest_records_and_the_rest_still_verifies() {
     // A record removed from the front without the anchor moving is caught.
     app.client_credentials(&id, &secret).await;
     flush(&app).await;
-    sqlx::query("DELETE FROM audit_log WHERE seq = (SELECT MIN(seq) FROM audit_log)")
-        .execute(app.state.store.pool())
-        .await
+    app.database()
+        .execute(
+            "DELETE FROM audit_log WHERE seq = (SELECT MIN(seq) FROM audit_log)",
+            [],
+        )
         .unwrap();
     let (ok, _, err) = audit_cli(&app, &["verify"]);
     assert!(!ok && err.contains("missing"), "{err}");

@@ -751,8 +751,7 @@ async fn the_server_prunes_audit_records_past_retention() {
     for _ in 0..3 {
         assert_eq!(app.client_credentials(&id, &secret).await.status, 200);
     }
-    app.state.audit.shutdown().await;
-    app.state.store.close().await;
+    app.state.close().await;
     let db = crate::helpers::db_url(&app.dir);
     let old = tessera(&db)
         .args(["audit", "export", "--since", "0"])

@@ -72,6 +72,13 @@ pub fn config_from(toml: &str, db: &str) -> Config {
     Config::from_toml(toml, "test config", &overrides).expect("test config is valid")
 }
 
+/// A connection of the test's own to the database at `url` (`sqlite://PATH`),
+/// to change what the server stores behind its back, as another process could.
+pub fn database(url: &str) -> rusqlite::Connection {
+    let path = url.strip_prefix("sqlite://").expect("a sqlite:// URL");
+    rusqlite::Connection::open(path).unwrap()
+}
+
 pub fn db_url(dir: &TempDir) -> String {
     format!("sqlite://{}", dir.path().join("tessera.db").display())
 }
@@ -94,6 +101,11 @@ pub async fn spawn_app_with(toml: &str) -> TestApp {
 }
 
 impl TestApp {
+    /// A connection of the test's own to this app's database (see [`database`]).
+    pub fn database(&self) -> rusqlite::Connection {
+        database(&db_url(&self.dir))
+    }
+
     pub async fn send(&self, req: Request<Body>) -> TestResponse {
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status();

@@ -422,11 +422,11 @@ async fn private_keys_can_be_sealed_at_rest() {
         .await
         .unwrap();
     assert_eq!(sealed.keys.ring().signer.kid(), kid);
-    let (flag, blob): (bool, Vec<u8>) =
-        sqlx::query_as("SELECT encrypted, private_der FROM signing_keys")
-            .fetch_one(sealed.store.pool())
-            .await
-            .unwrap();
+    let (flag, blob): (bool, Vec<u8>) = crate::helpers::database(&db)
+        .query_row("SELECT encrypted, private_der FROM signing_keys", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
     assert!(flag);
     assert!(
         tessera::keys::KeyMaterial::from_private_der(tessera::keys::Algorithm::Es256, blob)

@@ -16,7 +16,7 @@ use crate::oauth::scope::ScopeSet;
 use crate::secrets::ordered_token;
 use crate::state::App;
 use crate::store::clients::ClientAuth;
-use crate::store::codes::{CodeGrant, Issue, Redemption};
+use crate::store::codes::{CodeGrant, Issue, NewFamily, Redemption};
 use crate::tokens::{Grant, mint};
 
 use super::narrow_resources;
@@ -98,8 +98,11 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
             // on a random page; with a million families that random page is a
             // cache miss and one more page in the commit (measured in
             // BENCHMARKS.md, "Data growth").
-            let family_id = uuid::Uuid::now_v7().simple().to_string();
-            (family_id, app.hasher.token_key(token), expires_at)
+            NewFamily {
+                id: uuid::Uuid::now_v7().simple().to_string(),
+                token_hash: app.hasher.token_key(token),
+                token_expires_at: expires_at,
+            }
         }),
         access_jti: access.jti,
         access_exp: access.exp,

@@ -12,7 +12,7 @@ use crate::oauth::scope::ScopeSet;
 use crate::secrets::ordered_token;
 use crate::state::App;
 use crate::store::clients::ClientAuth;
-use crate::store::refresh::{NewToken, Rotation};
+use crate::store::refresh::{Rotate, Rotation};
 use crate::tokens::{Grant, mint};
 
 use super::narrow_resources;
@@ -43,22 +43,15 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
     let next = ordered_token(app.clock.now_millis()).map_err(Error::internal)?;
     let now = app.clock.now();
     let tokens = &app.config.tokens;
-    let new = NewToken {
-        hash: &app.hasher.token_key(&next),
-        expires_at: now + tokens.refresh_token_ttl.as_secs() as i64,
+    let rotate = Rotate {
+        presented: &app.hasher.token_key(presented),
+        client_id: &client.id,
+        next: &app.hasher.token_key(&next),
+        next_expires_at: now + tokens.refresh_token_ttl.as_secs() as i64,
+        now,
+        grace: tokens.refresh_reuse_grace.as_secs() as i64,
     };
-    let grace = tokens.refresh_reuse_grace.as_secs() as i64;
-    let family = match app
-        .store
-        .rotate_refresh(
-            &app.hasher.token_key(presented),
-            &client.id,
-            &new,
-            now,
-            grace,
-        )
-        .await?
-    {
+    let family = match app.store.rotate_refresh(&rotate).await? {
         Rotation::Rotated(f) => f,
         Rotation::Reused => {
             let fields = serde_json::json!({"client_id": client.id, "action": "refresh-token family revoked"});

@@ -1,4 +1,6 @@
-//! The hash chain over audit records (pure).
+//! The hash chain over audit records (pure): how each record links to the one
+//! before it, and the verifier `tessera audit verify` runs. The chain is the
+//! storage format of the trail, extended by the backend inside its write lock.
 
 use ring::digest::{SHA256, digest};
 

@@ -1,0 +1,25 @@
+//! The store's one error type: what callers may need to tell apart, and
+//! nothing of the driver underneath.
+
+/// A failed store operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The URL names no database this store can open.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The database could not be opened or migrated; the text says which file
+    /// and why.
+    #[error("{0}")]
+    Open(String),
+    /// The store was closed (the server is shutting down); nothing was written.
+    #[error("the database is closed")]
+    Closed,
+    /// A stored value cannot be read back (e.g. JSON written by another version).
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    /// The database refused or failed the operation.
+    #[error("database error: {0}")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,225 @@
+//! Clients' SQL.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::Sqlite;
+use crate::oauth::client::{AuthMethod, ClientMetadata, GrantType};
+use crate::oauth::scope::ScopeSet;
+use crate::store::Result;
+use crate::store::clients::{ClientAuth, ClientRow, NewClient, grant_list, metadata_json};
+
+/// An owned copy of a row to insert, for the writer.
+struct Insert {
+    id: String,
+    secret_hash: Option<Vec<u8>>,
+    auth_method: &'static str,
+    grant_types: String,
+    scope: String,
+    audience: String,
+    metadata: String,
+    created_by: String,
+    created_at: i64,
+    can_introspect: bool,
+    registration_token_hash: Option<Vec<u8>>,
+}
+
+fn insert(r: &Insert, conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO clients (id, secret_hash, secret_expires_at, auth_method, grant_types, scope, audience, \
+         metadata, created_by, created_at, can_introspect, registration_token_hash) \
+         VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        r.id,
+        r.secret_hash,
+        r.auth_method,
+        r.grant_types,
+        r.scope,
+        r.audience,
+        r.metadata,
+        r.created_by,
+        r.created_at,
+        r.can_introspect,
+        r.registration_token_hash,
+    ])
+    .map(|_| ())
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
+    Ok(ClientRow {
+        id: r.get(0)?,
+        metadata: r.get(1)?,
+        created_by: r.get(2)?,
+        created_at: r.get(3)?,
+        can_introspect: r.get(4)?,
+    })
+}
+
+struct Metadata {
+    id: String,
+    auth_method: &'static str,
+    grant_types: String,
+    scope: String,
+    audience: String,
+    json: String,
+    now: i64,
+}
+
+impl Metadata {
+    fn of(id: &str, m: &ClientMetadata, now: i64) -> Result<Self> {
+        Ok(Self {
+            id: id.to_owned(),
+            auth_method: m.token_endpoint_auth_method.as_str(),
+            grant_types: grant_list(m),
+            scope: m.scope.clone().unwrap_or_default(),
+            audience: m.audience.join(" "),
+            json: metadata_json(m)?,
+            now,
+        })
+    }
+}
+
+impl Sqlite {
+    pub async fn insert_client(&self, c: &NewClient<'_>) -> Result<()> {
+        let m = c.metadata;
+        let row = Insert {
+            id: c.id.to_owned(),
+            secret_hash: c.secret_hash.map(<[u8]>::to_vec),
+            auth_method: m.token_endpoint_auth_method.as_str(),
+            grant_types: grant_list(m),
+            scope: m.scope.clone().unwrap_or_default(),
+            audience: m.audience.join(" "),
+            metadata: metadata_json(m)?,
+            created_by: c.created_by.to_owned(),
+            created_at: c.created_at,
+            can_introspect: c.can_introspect,
+            registration_token_hash: c.registration_token_hash.map(<[u8]>::to_vec),
+        };
+        self.write(row, insert).await
+    }
+
+    pub fn client_auth(&self, id: &str) -> Result<Option<ClientAuth>> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT secret_hash, secret_expires_at, auth_method, grant_types, scope, audience, \
+                 can_introspect FROM clients WHERE id = ?",
+            )?
+            .query_row([id], |r| {
+                let words = |i: usize| -> rusqlite::Result<Vec<String>> {
+                    Ok(super::split_list(r.get_ref(i)?.as_str()?))
+                };
+                Ok(ClientAuth {
+                    id: id.to_owned(),
+                    secret_hash: r.get(0)?,
+                    secret_expires_at: r.get(1)?,
+                    auth_method: AuthMethod::parse(r.get_ref(2)?.as_str()?)
+                        .unwrap_or(AuthMethod::ClientSecretBasic),
+                    grant_types: r
+                        .get_ref(3)?
+                        .as_str()?
+                        .split(' ')
+                        .filter_map(GrantType::parse)
+                        .collect(),
+                    allowed: ScopeSet::parse(r.get_ref(4)?.as_str()?),
+                    audience: words(5)?,
+                    can_introspect: r.get(6)?,
+                })
+            })
+            .optional()
+        })
+    }
+
+    pub fn find_client(&self, id: &str) -> Result<Option<ClientRow>> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT id, metadata, created_by, created_at, can_introspect FROM clients WHERE id = ?",
+            )?
+            .query_row([id], row)
+            .optional()
+        })
+    }
+
+    pub async fn list_clients(&self) -> Result<Vec<ClientRow>> {
+        self.scan(|conn| {
+            conn.prepare(
+                "SELECT id, metadata, created_by, created_at, can_introspect FROM clients \
+                 ORDER BY created_at, id",
+            )?
+            .query_map([], row)?
+            .collect()
+        })
+        .await
+    }
+
+    pub async fn remove_client(&self, id: &str) -> Result<bool> {
+        self.write(id.to_owned(), |id, conn| {
+            conn.prepare_cached("DELETE FROM clients WHERE id = ?")?
+                .execute([id])
+                .map(|n| n > 0)
+        })
+        .await
+    }
+
+    pub async fn upsert_document_client(
+        &self,
+        id: &str,
+        m: &ClientMetadata,
+        now: i64,
+    ) -> Result<()> {
+        self.write(Metadata::of(id, m, now)?, |m, conn| {
+            conn.prepare_cached(
+                "INSERT INTO clients (id, secret_hash, auth_method, grant_types, scope, audience, metadata, \
+                 created_by, created_at) VALUES (?, NULL, 'none', ?, ?, '', ?, 'metadata_document', ?) \
+                 ON CONFLICT (id) DO UPDATE SET grant_types = excluded.grant_types, scope = excluded.scope, \
+                 metadata = excluded.metadata WHERE clients.created_by = 'metadata_document'",
+            )?
+            .execute(params![m.id, m.grant_types, m.scope, m.json, m.now])
+            .map(|_| ())
+        })
+        .await
+    }
+
+    pub fn registration_token_hash(&self, id: &str) -> Result<Option<Option<Vec<u8>>>> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT registration_token_hash FROM clients WHERE id = ?")?
+                .query_row([id], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    pub async fn update_client_metadata(&self, id: &str, m: &ClientMetadata) -> Result<()> {
+        self.write(Metadata::of(id, m, 0)?, |m, conn| {
+            conn.prepare_cached(
+                "UPDATE clients SET auth_method = ?, grant_types = ?, scope = ?, audience = ?, metadata = ? \
+                 WHERE id = ?",
+            )?
+            .execute(params![m.auth_method, m.grant_types, m.scope, m.audience, m.json, m.id])
+            .map(|_| ())
+        })
+        .await
+    }
+
+    pub async fn touch_client(&self, id: &str, now: i64) -> Result<()> {
+        self.write((id.to_owned(), now), |(id, now), conn| {
+            conn.prepare_cached(
+                "UPDATE clients SET last_used_at = ?1 WHERE id = ?2 \
+                 AND (last_used_at IS NULL OR last_used_at < ?1 - 3600)",
+            )?
+            .execute(params![now, id])
+            .map(|_| ())
+        })
+        .await
+    }
+
+    pub async fn prune_unused_clients(&self, before: i64) -> Result<u64> {
+        self.write(before, |before, conn| {
+            conn.prepare_cached(
+                "DELETE FROM clients WHERE created_by = 'registration' AND last_used_at IS NULL \
+                 AND created_at < ? AND ' ' || grant_types || ' ' NOT LIKE '% client_credentials %'",
+            )?
+            .execute([before])
+            .map(|n| n as u64)
+        })
+        .await
+    }
+}

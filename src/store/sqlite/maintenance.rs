@@ -1,0 +1,37 @@
+//! Purging's SQL: one statement per table, each its own transaction, so the
+//! writer is never held for the whole purge.
+
+use super::Sqlite;
+use crate::store::Result;
+use crate::store::maintenance::CODE_RETENTION;
+
+const PURGES: [(&str, i64); 5] = [
+    ("DELETE FROM revoked_tokens WHERE expires_at <= ?", 0),
+    ("DELETE FROM sessions WHERE expires_at <= ?", 0),
+    (
+        "DELETE FROM authorization_codes WHERE expires_at <= ?",
+        CODE_RETENTION,
+    ),
+    ("DELETE FROM refresh_tokens WHERE expires_at <= ?", 0),
+    (
+        "DELETE FROM refresh_families WHERE NOT EXISTS \
+         (SELECT 1 FROM refresh_tokens t WHERE t.family_id = refresh_families.id AND t.expires_at > ?)",
+        0,
+    ),
+];
+
+impl Sqlite {
+    pub async fn purge_expired(&self, now: i64) -> Result<u64> {
+        let mut removed = 0;
+        for (sql, kept_for) in PURGES {
+            removed += self
+                .write((sql, now - kept_for), |(sql, before), conn| {
+                    conn.prepare_cached(sql)?
+                        .execute([before])
+                        .map(|n| n as u64)
+                })
+                .await?;
+        }
+        Ok(removed)
+    }
+}
