@@ -1,15 +1,14 @@
-//! The one error type of the HTTP API.
-//!
-//! Every endpoint answers failures in the OAuth shape
-//! `{"error": …, "error_description": …}`: RFC 6749 §5.2 (token), RFC 7591 §3.2.2
-//! (registration), RFC 7009/7662 (revocation, introspection), RFC 8707 §2
-//! (`invalid_target`) and RFC 6750 §3.1 (`invalid_token`). Internal faults become
-//! a bare `server_error`; their cause is logged once, here, and never sent.
+//! The one error type of the protocol: an OAuth `error` code with its
+//! description, as RFC 6749 §5.2 (token), RFC 7591 §3.2.2 (registration),
+//! RFC 7009/7662 (revocation, introspection), RFC 8707 §2 (`invalid_target`)
+//! and RFC 6750 §3.1 (`invalid_token`) define them. Pure: how an error is
+//! answered over HTTP (status, headers, JSON body, or a redirect) is
+//! `http::error`'s business. Internal faults become a bare `server_error`
+//! whose cause is kept for the log, never sent.
 
 use std::borrow::Cow;
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use tessera_resource::limits::Quota;
 
 /// The `error` codes Tessera emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,18 +69,6 @@ impl ErrorCode {
             Self::ServerError => "server_error",
         }
     }
-
-    pub const fn status(self) -> StatusCode {
-        match self {
-            Self::InvalidClient | Self::InvalidToken => StatusCode::UNAUTHORIZED,
-            Self::AccessDenied => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
-            Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
 }
 
 /// An error answered to a client. Construct with the shorthands below.
@@ -90,11 +77,9 @@ pub struct Error {
     pub code: ErrorCode,
     pub description: Cow<'static, str>,
     /// The cause of a `server_error`; logged, never sent.
-    source: Option<anyhow::Error>,
-    /// Seconds for `Retry-After` on a 429.
-    retry_after: Option<u64>,
-    /// The quota that refused the request, for `RateLimit-Policy`/`RateLimit`.
-    quota: Option<crate::limiter::Quota>,
+    pub cause: Option<anyhow::Error>,
+    /// The quota that refused the request (a 429).
+    pub quota: Option<Quota>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -104,8 +89,7 @@ impl Error {
         Self {
             code,
             description: description.into(),
-            source: None,
-            retry_after: None,
+            cause: None,
             quota: None,
         }
     }
@@ -147,33 +131,20 @@ impl Error {
         Self {
             code: ErrorCode::ServerError,
             description: Cow::Borrowed("the server could not complete the request"),
-            source: Some(source.into()),
-            retry_after: None,
+            cause: Some(source.into()),
             quota: None,
         }
     }
 
-    /// 429 for a windowed quota, with its `RateLimit-Policy` and `RateLimit` headers.
-    pub fn over_quota(quota: crate::limiter::Quota) -> Self {
-        let mut e = Self::rate_limited(quota.reset.max(1) as u64);
-        e.quota = Some(quota);
-        e
-    }
-
-    /// 429 with the flows document's body and `Retry-After`.
-    pub fn rate_limited(retry_after: u64) -> Self {
+    /// Too many requests: the flows document's `rate_limit_exceeded`, with
+    /// the quota that refused it.
+    pub fn over_quota(quota: Quota) -> Self {
         let mut e = Self::new(
             ErrorCode::RateLimitExceeded,
             "Too many requests from this client",
         );
-        e.retry_after = Some(retry_after);
+        e.quota = Some(quota);
         e
-    }
-}
-
-impl From<crate::store::Error> for Error {
-    fn from(e: crate::store::Error) -> Self {
-        Self::internal(e)
     }
 }
 
@@ -184,53 +155,3 @@ impl std::fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
-
-#[derive(serde::Serialize)]
-struct Body<'a> {
-    error: &'static str,
-    error_description: &'a str,
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        if let Some(source) = &self.source {
-            tracing::error!(error.cause = %format!("{source:#}"), "request failed with a server fault");
-        }
-        let body = serde_json::to_vec(&Body {
-            error: self.code.as_str(),
-            error_description: &self.description,
-        })
-        .unwrap_or_default();
-        let mut response = (self.code.status(), body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        if let Some(seconds) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        if let Some(quota) = self.quota {
-            crate::limiter::quota_headers(headers, &quota);
-        }
-        match self.code {
-            // RFC 6749 §5.2: a 401 must carry a challenge for the scheme used.
-            ErrorCode::InvalidClient => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),
-                );
-            }
-            ErrorCode::InvalidToken => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
-                );
-            }
-            _ => {}
-        }
-        response
-    }
-}

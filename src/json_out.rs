@@ -9,6 +9,8 @@
 //! escaped by serde_json itself, so the output is byte for byte what
 //! `serde_json::to_vec` writes for the same value (the tests compare the two).
 
+use tessera_resource::claims::{AccessTokenClaims, Audience};
+
 /// Append `s` as a JSON string (through [`Object`]; private so every
 /// document is written the one way).
 fn push_str(out: &mut Vec<u8>, s: &str) {
@@ -89,6 +91,29 @@ fn push_str_array<S: AsRef<str>>(out: &mut Vec<u8>, items: &[S]) {
     out.push(b']');
 }
 
+/// RFC 9068 access-token claims as JSON, byte for byte what
+/// `serde_json::to_vec` writes, without its byte-at-a-time string escaping.
+pub fn claims(c: &AccessTokenClaims) -> Vec<u8> {
+    let mut o = Object::with_capacity(512);
+    o.str("iss", &c.iss).str("sub", &c.sub);
+    match &c.aud {
+        Audience::One(a) => o.str("aud", a),
+        Audience::Many(list) => o.str_array("aud", list),
+    };
+    o.str("client_id", &c.client_id)
+        .str("scope", &c.scope)
+        .int("iat", c.iat)
+        .int("exp", c.exp)
+        .str("jti", &c.jti);
+    if let Some(auth_time) = c.auth_time {
+        o.int("auth_time", auth_time);
+    }
+    if !c.permissions.is_empty() {
+        o.str_array("permissions", &c.permissions);
+    }
+    o.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +164,44 @@ mod tests {
         o.str("a", "x").int("b", 2_u8).str_array("c", &["y"]);
         assert_eq!(o.finish(), br#"{"a":"x","b":2,"c":["y"]}"#);
         assert_eq!(Object::with_capacity(2).finish(), b"{}");
+    }
+}
+
+#[cfg(test)]
+mod claims_tests {
+    use super::*;
+
+    fn sample(aud: Audience, auth_time: Option<i64>, permissions: &[&str]) -> AccessTokenClaims {
+        AccessTokenClaims {
+            iss: "https://auth.example.com/tenant\"a\"".into(),
+            sub: "Yk3q2n1hO0m5c4t7b8a9dQ".into(),
+            aud,
+            client_id: "client\\with\u{1}odd".into(),
+            scope: "mcp:tools:weather mcp:tools:calendar:read".into(),
+            iat: 1_760_000_000,
+            exp: 1_760_000_900,
+            jti: "0199a7c25b7e7cc39d6a3f0e2b1c4d5e".into(),
+            auth_time,
+            permissions: permissions.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn hand_written_claims_are_what_serde_writes() {
+        let cases = [
+            sample(Audience::One("http://127.0.0.1:3000/mcp".into()), None, &[]),
+            sample(
+                Audience::Many(vec!["https://a.example/mcp".into(), "https://b\"".into()]),
+                Some(1_759_999_000),
+                &["weather:read", "calendar:events:read"],
+            ),
+            sample(Audience::Many(vec![]), Some(-5), &["x"]),
+        ];
+        for c in cases {
+            assert_eq!(
+                String::from_utf8(claims(&c)).unwrap(),
+                serde_json::to_string(&c).unwrap()
+            );
+        }
     }
 }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::serving::{Limits, Placement};
 use crate::state::AppState;
+use tessera_resource::clock::SystemClock;
 
 /// PEM certificate chain and private key for built-in HTTPS.
 #[derive(Debug, Clone)]

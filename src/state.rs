@@ -11,13 +11,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use bytes::Bytes;
 
-use crate::clock::Clock;
 use crate::config::Config;
 use crate::passwords::Passwords;
 use crate::secrets::SecretHasher;
 use crate::signing::Keys;
 use crate::store::Store;
-use crate::throttle::Throttle;
+use tessera_resource::clock::Clock;
 
 pub struct App {
     pub config: Config,
@@ -29,20 +28,11 @@ pub struct App {
     pub initial_access_token: Option<Vec<u8>>,
     pub metadata: Bytes,
     pub passwords: Passwords,
-    /// Failed sign-ins per account.
-    pub sign_in_throttle: Throttle,
-    /// Failed sign-ins per client IP.
-    pub ip_throttle: Throttle,
     /// Validated client ID metadata documents.
     pub documents: crate::cimd::DocumentCache,
-    /// Registrations per client IP.
-    pub registration_limiter: crate::limiter::Limiter,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub audit: crate::audit::Audit,
-    /// Token requests per client; authorization requests and sign-ins per IP.
-    pub token_limiter: crate::limiter::WindowLimiter,
-    pub authorize_limiter: crate::limiter::WindowLimiter,
-    pub sign_in_limiter: crate::limiter::WindowLimiter,
+    pub limits: crate::limits::Limits,
 }
 
 #[derive(Clone)]
@@ -87,28 +77,12 @@ impl AppState {
             .await
             .context("password setup failed")??;
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        let window = config.sign_in.failure_window.as_secs() as i64;
-        let limit = config.sign_in.max_failures;
         Ok(Self(Arc::new(App {
             passwords,
-            sign_in_throttle: Throttle::new(limit, window),
-            ip_throttle: Throttle::new(limit.saturating_mul(10), window),
             documents: crate::cimd::DocumentCache::default(),
             audit: crate::audit::Audit::new(store.clone()),
             metrics,
-            token_limiter: crate::limiter::WindowLimiter::new(
-                config.rate_limits.window.as_secs() as i64
-            ),
-            authorize_limiter: crate::limiter::WindowLimiter::new(
-                config.rate_limits.window.as_secs() as i64,
-            ),
-            sign_in_limiter: crate::limiter::WindowLimiter::new(
-                config.rate_limits.window.as_secs() as i64,
-            ),
-            registration_limiter: crate::limiter::Limiter::new(
-                config.registration.rate_limit_burst,
-                config.registration.rate_limit_per_hour,
-            ),
+            limits: crate::limits::Limits::new(&config),
             keys,
             hasher,
             initial_access_token,

@@ -7,9 +7,9 @@ use jsonwebtoken::{Validation, decode, decode_header};
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::oauth::claims::{AccessTokenClaims, Audience};
-use crate::oauth::resource::canonical;
 use crate::state::App;
+use tessera_resource::claims::{AccessTokenClaims, Audience};
+use tessera_resource::uri::canonical;
 
 #[derive(Debug, serde::Serialize)]
 pub struct Check {

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::oauth::claims::{AccessTokenClaims, Audience};
 use crate::oauth::resource::Resource;
-use crate::oauth::scope::ScopeSet;
 use crate::state::App;
+use tessera_resource::claims::{AccessTokenClaims, Audience};
+use tessera_resource::scope::ScopeSet;
 
 pub struct AccessToken {
     pub jwt: String,
@@ -56,7 +56,7 @@ pub fn mint(app: &App, grant: &Grant<'_>) -> Result<AccessToken> {
         .keys
         .ring()
         .signer
-        .sign_json(&claims.to_json())
+        .sign_json(&crate::json_out::claims(&claims))
         .map_err(Error::internal)?;
     Ok(AccessToken {
         jwt,

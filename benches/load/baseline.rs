@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use tessera::keys::{Algorithm, KeyMaterial, Signer};
-use tessera::oauth::claims::{AccessTokenClaims, Audience};
+use tessera_resource::claims::{AccessTokenClaims, Audience};
 
 /// Signatures per second on one thread over `run`.
 pub fn signing_rate(run: Duration) -> Result<f64, String> {
@@ -25,7 +25,7 @@ fn sign_loop(run: Duration) -> Result<f64, String> {
         for _ in 0..32 {
             black_box(
                 signer
-                    .sign_json(&black_box(&claims).to_json())
+                    .sign_json(&tessera::json_out::claims(black_box(&claims)))
                     .map_err(|e| format!("{e:#}"))?,
             );
         }

@@ -38,8 +38,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tessera::http::token::TokenResponse;
 use tessera::keys::{Algorithm, KeyMaterial, Signer};
-use tessera::oauth::claims::AccessTokenClaims;
 use tessera::serving::{Limits, Placement};
+use tessera_resource::claims::AccessTokenClaims;
 
 use crate::baseline;
 
@@ -117,7 +117,7 @@ async fn token(State(signing): State<Arc<Signing>>, request: Request) -> Respons
             .into_response();
     }
     let claims = &signing.claims;
-    let jwt = match signing.signer.sign_json(&claims.to_json()) {
+    let jwt = match signing.signer.sign_json(&tessera::json_out::claims(claims)) {
         Ok(jwt) => jwt,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
     };

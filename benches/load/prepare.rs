@@ -177,8 +177,8 @@ async fn resource_kit(
     addr: std::net::SocketAddr,
     cache: usize,
     token: &str,
-) -> Result<tessera::resource::ResourceKit, String> {
-    let kit = tessera::resource::ResourceServer::new(
+) -> Result<tessera_resource::ResourceKit, String> {
+    let kit = tessera_resource::ResourceServer::new(
         &format!("http://{addr}"),
         "http://127.0.0.1:3000/mcp",
     )

@@ -121,9 +121,9 @@ pub struct Fixture {
     pub access_token: String,
     /// The resource-server kit, as an MCP server would run it (in this
     /// process: validation is offline): with its verified-token cache …
-    pub kit: tessera::resource::ResourceKit,
+    pub kit: tessera_resource::ResourceKit,
     /// … and without it (every validation checks the signature).
-    pub kit_cold: tessera::resource::ResourceKit,
+    pub kit_cold: tessera_resource::ResourceKit,
     /// The public client people authorize (authorization code + refresh).
     pub public_client: String,
     pub authorize_path: String,
@@ -225,7 +225,7 @@ fn memchr_contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// A resource server introspects a live access token (RFC 7662).
 /// One offline validation by the resource-server kit (JWKS already cached).
-async fn kit_validation(kit: &tessera::resource::ResourceKit, token: &str) -> Result<(), String> {
+async fn kit_validation(kit: &tessera_resource::ResourceKit, token: &str) -> Result<(), String> {
     kit.verify(token)
         .await
         .map(|_| ())

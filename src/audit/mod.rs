@@ -65,7 +65,7 @@ pub fn event_json<F: Serialize + ?Sized>(kind: &str, at: i64, fields: &F) -> Str
         out.truncate(start);
         out.push(b'}');
     }
-    line::terminal_safe(String::from_utf8(out).unwrap_or_default())
+    tessera_resource::audit::terminal_safe(String::from_utf8(out).unwrap_or_default())
 }
 
 impl Audit {

@@ -5,10 +5,10 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use crate::audit::Audit;
-use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::store::Store;
 use crate::store::chain::Verifier;
+use tessera_resource::clock::{Clock, SystemClock};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {

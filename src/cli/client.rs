@@ -11,11 +11,11 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::clients::{Origin, create};
-use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::oauth::client::{OneOrMany, RegistrationRequest, RegistrationRules};
 use crate::state::AppState;
 use crate::store::clients::StoredClient;
+use tessera_resource::clock::SystemClock;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {

@@ -25,7 +25,11 @@ pub enum KeysCommand {
 pub async fn run(cmd: KeysCommand, config: Config) -> anyhow::Result<()> {
     // Building the state creates the first key if there is none yet, so the
     // list always shows the key `serve` would sign with.
-    let state = AppState::build(config, std::sync::Arc::new(crate::clock::SystemClock)).await?;
+    let state = AppState::build(
+        config,
+        std::sync::Arc::new(tessera_resource::clock::SystemClock),
+    )
+    .await?;
     let result = dispatch(cmd, &state).await;
     state.close().await;
     result

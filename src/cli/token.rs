@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 
-use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::state::AppState;
+use tessera_resource::clock::SystemClock;
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {

@@ -12,7 +12,7 @@ use crate::keys::Algorithm;
 use crate::oauth::catalog::{ScopeCatalog, ScopeEntry};
 use crate::oauth::redirect_uri::RedirectPolicy;
 use crate::oauth::resource::{Resource, ResourceRegistry};
-use crate::oauth::scope::{ScopeSet, validate_token};
+use tessera_resource::scope::{ScopeSet, validate_token};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -144,7 +144,7 @@ impl Config {
             .clone()
             .or(file.issuer)
             .unwrap_or_else(|| format!("{}://{listen}", if o.tls { "https" } else { "http" }));
-        let issuer = Issuer::parse(&issuer_text)?;
+        let issuer = Issuer::parse(&issuer_text).map_err(anyhow::Error::msg)?;
         let database_url = o
             .database_url
             .clone()

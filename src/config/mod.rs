@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Deserialize;
+use tessera_resource::{Issuer, Secret};
 
 use crate::keys::Algorithm;
 use crate::oauth::catalog::ScopeCatalog;
@@ -20,36 +20,12 @@ use crate::oauth::redirect_uri::RedirectPolicy;
 use crate::oauth::resource::ResourceRegistry;
 
 mod file;
-mod issuer;
 #[cfg(test)]
 mod tests;
-
-pub use issuer::Issuer;
 
 pub const EXAMPLE_CONFIG: &str = include_str!("../../examples/tessera.toml");
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE: &str = "sqlite://tessera.db";
-
-/// A secret from configuration; `Debug` never shows it.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: String) -> Self {
-        Self(s)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct TokenSettings {

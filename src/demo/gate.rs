@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use super::tools::required_scope;
 use super::{Demo, failure_reason};
-use crate::resource::Authenticated;
-use crate::resource::audit::audit_tool_access;
+use tessera_resource::Authenticated;
+use tessera_resource::audit::audit_tool_access;
 
 const MAX_BODY: usize = 1024 * 1024;
 

@@ -22,8 +22,8 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
 
-use crate::resource::audit::AuditEvent;
-use crate::resource::{AuthLayer, ResourceKit, ResourceServer};
+use tessera_resource::audit::AuditEvent;
+use tessera_resource::{AuthLayer, ResourceKit, ResourceServer};
 use tools::{DemoData, DemoTools, TOOL_SCOPES};
 
 /// Shared state of the demo server.
@@ -77,11 +77,11 @@ impl Demo {
                 gate::gate,
             ))
             .layer(AuthLayer::new(self.kit.clone()))
-            .layer(crate::resource::metadata::cors());
+            .layer(tessera_resource::metadata::cors());
         Router::new()
             .route("/health", get(health))
             .with_state(self.clone())
-            .merge(crate::resource::metadata::router(self.kit.config()))
+            .merge(tessera_resource::metadata::router(self.kit.config()))
             .merge(protected)
     }
 

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use super::body::OAuthForm;
 use super::client_auth::{authenticate, presented};
 use crate::error::{Error, Result};
-use crate::oauth::claims::Audience;
 use crate::state::{App, AppState};
+use tessera_resource::claims::Audience;
 
 pub async fn introspect(
     State(app): State<AppState>,

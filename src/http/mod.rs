@@ -11,6 +11,7 @@ pub mod authorize;
 pub mod body;
 pub mod client_auth;
 pub mod client_ip;
+pub mod error;
 pub mod introspect;
 pub mod jwks;
 pub mod metadata;

@@ -14,7 +14,7 @@ use crate::oauth::grant_scope;
 use crate::oauth::pkce;
 use crate::oauth::redirect_uri;
 use crate::oauth::resource::ResourceRegistry;
-use crate::oauth::scope::ScopeSet;
+use tessera_resource::scope::ScopeSet;
 
 /// Why the redirect URI cannot be used: shown on an error page, never redirected to.
 #[derive(Debug, Clone, PartialEq, Eq)]

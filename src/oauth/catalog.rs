@@ -3,9 +3,9 @@
 //! Each entry carries the description shown on the consent page and the
 //! internal permissions it maps to (the flows document's `scopePermissionMap`),
 //! which access tokens carry as a `permissions` claim. A requested scope is
-//! *known* when a catalog entry covers it (see [`crate::oauth::scope::covers`]).
+//! *known* when a catalog entry covers it (see [`tessera_resource::scope::covers`]).
 
-use crate::oauth::scope::{ScopeSet, covers};
+use tessera_resource::scope::{ScopeSet, covers};
 
 #[derive(Debug, Clone)]
 pub struct ScopeEntry {

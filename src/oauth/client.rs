@@ -15,7 +15,7 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::oauth::redirect_uri::RedirectPolicy;
 use crate::oauth::resource::ResourceRegistry;
-use crate::oauth::scope::ScopeSet;
+use tessera_resource::scope::ScopeSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -9,7 +9,7 @@
 use crate::error::{Error, Result};
 use crate::oauth::catalog::ScopeCatalog;
 use crate::oauth::resource::Resource;
-use crate::oauth::scope::{ScopeSet, covers};
+use tessera_resource::scope::{ScopeSet, covers};
 
 pub fn decide(
     requested: Option<&ScopeSet>,

@@ -24,7 +24,7 @@ pub fn check_url(client_id: &str, allow_loopback_http: bool) -> Result<Url, Stri
     let url = Url::parse(client_id).map_err(|_| "the client_id is not a valid URL".to_owned())?;
     let loopback_http = allow_loopback_http
         && url.scheme() == "http"
-        && crate::oauth::redirect_uri::is_loopback_host(&url);
+        && tessera_resource::uri::is_loopback_host(&url);
     if url.scheme() != "https" && !loopback_http {
         return Err("a client_id URL must use https".into());
     }

@@ -4,11 +4,10 @@
 
 pub mod authorize;
 pub mod catalog;
-pub mod claims;
 pub mod client;
 pub mod grant_scope;
 pub mod metadata_document;
 pub mod pkce;
+pub mod rate_tier;
 pub mod redirect_uri;
 pub mod resource;
-pub mod scope;

@@ -10,7 +10,8 @@
 //! `redirectUriMatches`), so a registered port-less URI matches any port.
 //! Host literals stay apart: `localhost` never matches `127.0.0.1`.
 
-use url::{Host, Url};
+use tessera_resource::uri::is_loopback_host;
+use url::Url;
 
 /// The redirect URI rules an operator configures.
 #[derive(Debug, Clone)]
@@ -28,15 +29,6 @@ impl Default for RedirectPolicy {
 }
 
 const FORBIDDEN_SCHEMES: [&str; 4] = ["javascript", "data", "file", "vbscript"];
-
-pub fn is_loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
 
 impl RedirectPolicy {
     /// Check one URI offered at registration; the error is the reason.

@@ -9,24 +9,10 @@
 
 use std::time::Duration;
 
-use url::Url;
+use tessera_resource::uri::canonical;
 
 use crate::error::{Error, Result};
-use crate::oauth::scope::ScopeSet;
-
-/// The canonical comparison key of a resource URI.
-pub fn canonical(uri: &str) -> Option<String> {
-    let url = Url::parse(uri).ok()?;
-    if !matches!(url.scheme(), "http" | "https")
-        || url.fragment().is_some()
-        || url.host().is_none()
-        || !url.username().is_empty()
-        || url.password().is_some()
-    {
-        return None;
-    }
-    Some(url.to_string())
-}
+use tessera_resource::scope::ScopeSet;
 
 /// One protected MCP server.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{Error, Result, Store, on_backend};
 use crate::oauth::client::{AuthMethod, ClientMetadata, GrantType};
-use crate::oauth::scope::{ScopeError, ScopeSet};
+use tessera_resource::scope::{ScopeError, ScopeSet};
 
 /// What the token endpoint needs to authenticate and authorize a client.
 #[derive(Debug, Clone)]

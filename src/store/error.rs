@@ -23,3 +23,11 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A store failure reaching a client is a server fault: its cause is logged,
+/// never sent.
+impl From<Error> for crate::error::Error {
+    fn from(e: Error) -> Self {
+        Self::internal(e)
+    }
+}

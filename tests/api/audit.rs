@@ -157,7 +157,7 @@ async fn flush(app: &TestApp) {
 #[tokio::test]
 async fn pruning_removes_the_oldest_records_and_the_rest_still_verifies() {
     let start = 1_760_000_000;
-    let clock = tessera::clock::FixedClock::new(start);
+    let clock = tessera_resource::clock::FixedClock::new(start);
     let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
     for _ in 0..4 {

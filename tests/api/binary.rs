@@ -744,7 +744,7 @@ fn thread_names(pid: u32) -> Vec<String> {
 async fn the_server_prunes_audit_records_past_retention() {
     // Records written a hundred days ago by an issuer on this database…
     let hundred_days_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 100 * 86_400;
-    let clock = tessera::clock::FixedClock::new(hundred_days_ago);
+    let clock = tessera_resource::clock::FixedClock::new(hundred_days_ago);
     let app =
         crate::helpers::spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;

@@ -381,7 +381,7 @@ async fn pkce_and_redirect_uri_mismatches_are_invalid_grant() {
 
 #[tokio::test]
 async fn a_code_expires_after_its_lifetime() {
-    let clock = tessera::clock::FixedClock::new(1_800_000_000);
+    let clock = tessera_resource::clock::FixedClock::new(1_800_000_000);
     let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
     add_user(&app, "alice").await;
     let client = public_client(&app).await;

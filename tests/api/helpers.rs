@@ -9,9 +9,9 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tessera::AppState;
 use tessera::clients::{Origin, create};
-use tessera::clock::SystemClock;
 use tessera::config::{Config, EXAMPLE_CONFIG, Overrides};
 use tessera::oauth::client::{OneOrMany, RegistrationRequest, RegistrationRules};
+use tessera_resource::clock::SystemClock;
 use tower::ServiceExt;
 
 pub const ISSUER: &str = "http://127.0.0.1:8080";
@@ -261,7 +261,10 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
     (header, claims)
 }
 
-pub async fn spawn_app_with_clock(toml: &str, clock: tessera::clock::FixedClock) -> TestApp {
+pub async fn spawn_app_with_clock(
+    toml: &str,
+    clock: tessera_resource::clock::FixedClock,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let config = config_from(toml, &db_url(&dir));
     let state = AppState::build(config, Arc::new(clock)).await.unwrap();

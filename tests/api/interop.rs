@@ -85,7 +85,7 @@ async fn world() -> World {
     let toml = format!("issuer = \"{issuer}\"\n{toml}");
     let dir = tempfile::tempdir().unwrap();
     let config = crate::helpers::config_from(&toml, &crate::helpers::db_url(&dir));
-    let state = tessera::AppState::build(config, Arc::new(tessera::clock::SystemClock))
+    let state = tessera::AppState::build(config, Arc::new(tessera_resource::clock::SystemClock))
         .await
         .unwrap();
     let router = tessera::app(state.clone());

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tessera::clock::{Clock, FixedClock};
 use tessera::config::{Config, EXAMPLE_CONFIG, Overrides};
+use tessera_resource::clock::{Clock, FixedClock};
 
 use crate::browser::Browser;
 use crate::flow::*;
@@ -382,7 +382,7 @@ async fn an_algorithm_change_is_scheduled_like_a_rotation() {
     let toml = EXAMPLE_CONFIG.replace("algorithm = \"ES256\"", "algorithm = \"EdDSA\"");
     let state = tessera::AppState::build(
         config_from(&toml, &db_url(&app.dir)),
-        Arc::new(tessera::clock::SystemClock),
+        Arc::new(tessera_resource::clock::SystemClock),
     )
     .await
     .unwrap();
@@ -411,7 +411,7 @@ fn sealed_config(db: &str, key: Option<&str>) -> anyhow::Result<Config> {
 async fn private_keys_can_be_sealed_at_rest() {
     let dir = tempfile::tempdir().unwrap();
     let db = db_url(&dir);
-    let clock = Arc::new(tessera::clock::SystemClock);
+    let clock = Arc::new(tessera_resource::clock::SystemClock);
     // A plaintext key first, then encryption is switched on: it is sealed in place.
     let plain = tessera::AppState::build(sealed_config(&db, None).unwrap(), clock.clone())
         .await

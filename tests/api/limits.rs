@@ -54,7 +54,7 @@ async fn token_requests_are_limited_per_client_by_scope_tier() {
 
 #[tokio::test]
 async fn an_operator_can_raise_one_clients_limit_and_windows_reset() {
-    let clock = tessera::clock::FixedClock::new(1_800_000_000);
+    let clock = tessera_resource::clock::FixedClock::new(1_800_000_000);
     let app = spawn_app_with_clock(&limited("token_default = 1"), clock.clone()).await;
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
     assert_eq!(app.client_credentials(&id, &secret).await.status, 200);

@@ -1,7 +1,7 @@
 //! RFC 7592 registration management, registration rate limits and pruning.
 
 use serde_json::{Value, json};
-use tessera::clock::{Clock, FixedClock};
+use tessera_resource::clock::{Clock, FixedClock};
 
 use crate::flow::*;
 use crate::helpers::*;

@@ -129,8 +129,11 @@ async fn the_signing_key_survives_a_restart() {
     let app = spawn_app().await;
     let kid = app.state.keys.ring().signer.kid().to_owned();
     let config = config_from(tessera::config::EXAMPLE_CONFIG, &db_url(&app.dir));
-    let again = tessera::AppState::build(config, std::sync::Arc::new(tessera::clock::SystemClock))
-        .await
-        .unwrap();
+    let again = tessera::AppState::build(
+        config,
+        std::sync::Arc::new(tessera_resource::clock::SystemClock),
+    )
+    .await
+    .unwrap();
     assert_eq!(again.keys.ring().signer.kid(), kid);
 }

@@ -30,7 +30,7 @@ async fn every_refresh_rotates_and_the_new_token_works() {
 
 #[tokio::test]
 async fn reuse_after_the_grace_window_revokes_the_whole_family() {
-    let clock = tessera::clock::FixedClock::new(1_800_000_000);
+    let clock = tessera_resource::clock::FixedClock::new(1_800_000_000);
     let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
     add_user(&app, "alice").await;
     let client = public_client(&app).await;
@@ -51,7 +51,7 @@ async fn reuse_after_the_grace_window_revokes_the_whole_family() {
 
 #[tokio::test]
 async fn a_replay_within_the_grace_window_keeps_the_family_alive() {
-    let clock = tessera::clock::FixedClock::new(1_800_000_000);
+    let clock = tessera_resource::clock::FixedClock::new(1_800_000_000);
     let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
     add_user(&app, "alice").await;
     let client = public_client(&app).await;
@@ -230,7 +230,7 @@ async fn a_client_without_the_refresh_grant_gets_no_refresh_token() {
 
 #[tokio::test]
 async fn purging_removes_only_what_can_no_longer_be_used() {
-    let clock = tessera::clock::FixedClock::new(1_800_000_000);
+    let clock = tessera_resource::clock::FixedClock::new(1_800_000_000);
     let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
     add_user(&app, "alice").await;
     let client = public_client(&app).await;
@@ -238,7 +238,7 @@ async fn purging_removes_only_what_can_no_longer_be_used() {
     let rt = t["refresh_token"].as_str().unwrap().to_owned();
     app.state
         .store
-        .purge_expired(tessera::clock::Clock::now(&clock))
+        .purge_expired(tessera_resource::clock::Clock::now(&clock))
         .await
         .unwrap();
     assert_eq!(
@@ -250,7 +250,7 @@ async fn purging_removes_only_what_can_no_longer_be_used() {
     let removed = app
         .state
         .store
-        .purge_expired(tessera::clock::Clock::now(&clock))
+        .purge_expired(tessera_resource::clock::Clock::now(&clock))
         .await
         .unwrap();
     assert!(

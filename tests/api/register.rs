@@ -233,9 +233,12 @@ async fn a_registration_survives_a_restart() {
         .await
         .json();
     let config = config_from(tessera::config::EXAMPLE_CONFIG, &db_url(&app.dir));
-    let again = tessera::AppState::build(config, std::sync::Arc::new(tessera::clock::SystemClock))
-        .await
-        .unwrap();
+    let again = tessera::AppState::build(
+        config,
+        std::sync::Arc::new(tessera_resource::clock::SystemClock),
+    )
+    .await
+    .unwrap();
     let stored = again
         .store
         .find_client(c["client_id"].as_str().unwrap())

@@ -14,9 +14,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tessera::AppState;
-use tessera::clock::{Clock, FixedClock, SystemClock};
 use tessera::config::EXAMPLE_CONFIG;
-use tessera::resource::{
+use tessera_resource::clock::{Clock, FixedClock, SystemClock};
+use tessera_resource::{
     AuditEvent, Authenticated, RateLimits, ResourceKit, ResourceServer, audit_tool_access,
 };
 use tokio::net::TcpListener;

@@ -251,7 +251,7 @@ async fn wrong_methods_and_unknown_paths_answer_in_json() {
 
 #[tokio::test]
 async fn a_client_removed_by_another_process_is_refused_within_the_cache_lifetime() {
-    let clock = tessera::clock::FixedClock::new(1_800_000_000);
+    let clock = tessera_resource::clock::FixedClock::new(1_800_000_000);
     let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
     assert_eq!(app.client_credentials(&id, &secret).await.status, 200);

@@ -18,9 +18,9 @@ use crate::http::page::{html, issuer_host};
 use crate::http::pages::{ConsentPage, ResourceView, ScopeView};
 use crate::http::session::{self, Current};
 use crate::oauth::authorize::AuthorizationRequest;
-use crate::oauth::redirect_uri::is_loopback_host;
-use crate::oauth::scope::{ScopeSet, covers};
 use crate::state::{App, AppState};
+use tessera_resource::scope::{ScopeSet, covers};
+use tessera_resource::uri::is_loopback_host;
 
 fn describe(app: &App, scope: &str) -> String {
     app.config

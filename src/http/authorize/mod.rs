@@ -29,10 +29,10 @@ use crate::error::Result;
 use crate::oauth::authorize::{AuthorizationRequest, Params, trusted_redirect, validate};
 use crate::oauth::client::GrantType;
 use crate::oauth::metadata_document::is_document_url;
-use crate::oauth::scope::ScopeSet;
 use crate::state::{App, AppState};
 use crate::store::clients::StoredClient;
 use bytes::Bytes;
+use tessera_resource::scope::ScopeSet;
 
 /// A posted form of the person's pages (authorize, sign-in, consent): its
 /// head and its body, read like the OAuth endpoints' bodies. A body that is
@@ -81,7 +81,7 @@ fn or_error_page(app: &App, r: Result<Response>) -> Response {
 /// A 429 page when this IP went over `limit` requests in the window.
 fn over_limit(
     app: &App,
-    limiter: &crate::limiter::WindowLimiter,
+    limiter: &tessera_resource::limits::Windows,
     limit: u32,
     request: &Request,
     name: &'static str,
@@ -107,14 +107,14 @@ fn over_limit(
         axum::http::header::RETRY_AFTER,
         HeaderValue::from(quota.reset.max(1)),
     );
-    crate::limiter::quota_headers(response.headers_mut(), &quota);
+    crate::http::error::quota_headers(response.headers_mut(), &quota);
     Some(response)
 }
 
 pub async fn authorize_get(State(app): State<AppState>, request: Request) -> Response {
     if let Some(r) = over_limit(
         &app,
-        &app.authorize_limiter,
+        &app.limits.authorize,
         app.config.rate_limits.authorize_per_ip,
         &request,
         "authorize",
@@ -131,7 +131,7 @@ pub async fn authorize_get(State(app): State<AppState>, request: Request) -> Res
 pub async fn authorize_post(State(app): State<AppState>, request: Request) -> Response {
     if let Some(r) = over_limit(
         &app,
-        &app.authorize_limiter,
+        &app.limits.authorize,
         app.config.rate_limits.authorize_per_ip,
         &request,
         "authorize",

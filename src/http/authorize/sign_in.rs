@@ -47,7 +47,7 @@ pub async fn page(
 
 pub async fn sign_in(State(app): State<AppState>, request: Request) -> Response {
     let limit = app.config.rate_limits.sign_in_per_ip;
-    if let Some(r) = super::over_limit(&app, &app.sign_in_limiter, limit, &request, "sign_in") {
+    if let Some(r) = super::over_limit(&app, &app.limits.sign_in, limit, &request, "sign_in") {
         return r;
     }
     let trusted = &app.config.rate_limits.trusted_proxies;
@@ -69,13 +69,8 @@ pub async fn sign_in(State(app): State<AppState>, request: Request) -> Response 
     let ip = peer
         .map(|a| a.to_string())
         .unwrap_or_else(|| "unknown".into());
-    let (user_key, ip_key) = (format!("user:{username}"), format!("ip:{ip}"));
     let now = app.clock.now();
-    if let Some(wait) = app
-        .sign_in_throttle
-        .blocked_for(&user_key, now)
-        .or(app.ip_throttle.blocked_for(&ip_key, now))
-    {
+    if let Some(wait) = app.limits.sign_in_blocked_for(&username, &ip, now) {
         let msg = format!(
             "Too many failed attempts. Try again in {} minutes.",
             (wait + 59) / 60
@@ -98,15 +93,14 @@ pub async fn sign_in(State(app): State<AppState>, request: Request) -> Response 
         .map(|c| (Some(c.id), Some(c.password_hash)))
         .unwrap_or((None, None));
     if !app.passwords.verify(password, hash).await || username.is_empty() {
-        app.sign_in_throttle.record_failure(&user_key, now);
-        app.ip_throttle.record_failure(&ip_key, now);
+        app.limits.sign_in_failed(&username, &ip, now);
         let fields =
             serde_json::json!({"username": username, "ip_address": ip, "client_id": req.client_id});
         app.audit.record("sign_in_failed", now, fields).await;
         let msg = "Incorrect username or password.".to_owned();
         return page(&app, &current, &req, Some(msg), username, StatusCode::OK).await;
     }
-    app.sign_in_throttle.clear(&user_key);
+    app.limits.sign_in_succeeded(&username);
     let user_id = user_id.unwrap_or_default();
     or_error_page(&app, signed_in(&app, &current, &user_id, &req).await)
 }

@@ -107,11 +107,12 @@ fn rate_limit(app: &App, request: &Request) -> Result<String> {
         request.headers(),
         trusted,
     ));
-    let now = app.clock.now() as f64;
-    app.registration_limiter.check(&ip, now).map_err(|wait| {
-        app.metrics.rate_limited("registration");
-        Error::rate_limited(wait)
-    })?;
+    app.limits
+        .registration(&ip, app.clock.now())
+        .map_err(|quota| {
+            app.metrics.rate_limited("registration");
+            Error::over_quota(quota)
+        })?;
     Ok(ip)
 }
 

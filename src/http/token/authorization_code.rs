@@ -12,12 +12,12 @@ use crate::http::body::OAuthForm;
 use crate::http::token::TokenResponse;
 use crate::oauth::client::GrantType;
 use crate::oauth::pkce;
-use crate::oauth::scope::ScopeSet;
 use crate::secrets::ordered_token;
 use crate::state::App;
 use crate::store::clients::ClientAuth;
 use crate::store::codes::{CodeGrant, Issue, NewFamily, Redemption};
 use crate::tokens::{Grant, mint};
+use tessera_resource::scope::ScopeSet;
 
 use super::narrow_resources;
 

@@ -10,10 +10,10 @@ use crate::http::body::OAuthForm;
 use crate::http::token::TokenResponse;
 use crate::oauth::client::GrantType;
 use crate::oauth::grant_scope;
-use crate::oauth::scope::ScopeSet;
 use crate::state::App;
 use crate::store::clients::ClientAuth;
 use crate::tokens::{Grant, mint};
+use tessera_resource::scope::ScopeSet;
 
 pub fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<TokenResponse> {
     if !client.allows(GrantType::ClientCredentials) {

@@ -21,7 +21,6 @@ use super::client_auth::{Presented, authenticate, presented_with};
 use crate::error::{Error, ErrorCode, Result};
 use crate::oauth::resource::Resource;
 use crate::state::{App, AppState};
-use crate::store::clients::ClientAuth;
 
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
@@ -62,23 +61,6 @@ impl IntoResponse for TokenResponse {
             (header::PRAGMA, HeaderValue::from_static("no-cache")),
         ];
         (headers, self.to_json()).into_response()
-    }
-}
-
-/// The flows document's tiers: by the client's registered scopes, unless the
-/// operator set a limit for this client.
-fn token_limit(app: &App, client: &ClientAuth) -> u32 {
-    let limits = &app.config.rate_limits;
-    if let Some(n) = limits.token_per_client.get(&client.id) {
-        return *n;
-    }
-    let has = |s: &str| client.allowed.as_ref().is_ok_and(|set| set.contains(s));
-    if has("mcp:tools:*") {
-        limits.token_premium
-    } else if has("mcp:tools:basic") {
-        limits.token_basic
-    } else {
-        limits.token_default
     }
 }
 
@@ -126,9 +108,16 @@ struct TokenRequestEvent<'a> {
 async fn answer(app: &App, credentials: &Presented, form: &OAuthForm) -> Result<Response> {
     let grant_type = form.require("grant_type")?;
     let client = authenticate(app, credentials).await?;
+    let limit = crate::oauth::rate_tier::token_limit(
+        &client.id,
+        client.allowed.as_ref().ok(),
+        &app.config.rate_limits.token_per_client,
+        &app.limits.token_tiers,
+    );
     let quota = app
-        .token_limiter
-        .check(&client.id, token_limit(app, &client), app.clock.now())
+        .limits
+        .token
+        .check(&client.id, limit, app.clock.now())
         .map_err(|q| {
             app.metrics.rate_limited("token");
             Error::over_quota(q)
@@ -152,7 +141,7 @@ async fn answer(app: &App, credentials: &Presented, form: &OAuthForm) -> Result<
     };
     let mut response = result?.into_response();
     app.metrics.token_issued(grant);
-    crate::limiter::quota_headers(response.headers_mut(), &quota);
+    super::error::quota_headers(response.headers_mut(), &quota);
     Ok(response)
 }
 

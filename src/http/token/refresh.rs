@@ -8,12 +8,12 @@ use crate::error::{Error, Result};
 use crate::http::body::OAuthForm;
 use crate::http::token::TokenResponse;
 use crate::oauth::client::GrantType;
-use crate::oauth::scope::ScopeSet;
 use crate::secrets::ordered_token;
 use crate::state::App;
 use crate::store::clients::ClientAuth;
 use crate::store::refresh::{Rotate, Rotation};
 use crate::tokens::{Grant, mint};
+use tessera_resource::scope::ScopeSet;
 
 use super::narrow_resources;
 

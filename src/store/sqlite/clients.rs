@@ -4,9 +4,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Sqlite;
 use crate::oauth::client::{AuthMethod, ClientMetadata, GrantType};
-use crate::oauth::scope::ScopeSet;
 use crate::store::Result;
 use crate::store::clients::{ClientAuth, ClientRow, NewClient, grant_list, metadata_json};
+use tessera_resource::scope::ScopeSet;
 
 /// An owned copy of a row to insert, for the writer.
 struct Insert {

@@ -22,11 +22,11 @@ use axum::http::{HeaderMap, Request, header};
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
-use crate::oauth::scope::ScopeSet;
+use crate::scope::ScopeSet;
 
-use super::authenticated::{Authenticated, check_scopes, require_active, scope_set};
-use super::rejection::{Kind, Rejection};
-use super::{ResourceKit, Verified, VerifyError};
+use crate::authenticated::{Authenticated, check_scopes, require_active, scope_set};
+use crate::rejection::{Kind, Rejection};
+use crate::{ResourceKit, Verified, VerifyError};
 
 /// `Authorization: Bearer <token>`; `Err` when a header is there but is not that.
 fn bearer(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {

@@ -6,7 +6,7 @@
 //! containing this server's URI compared canonically (`https://x` ==
 //! `https://x/`, mcp-interop §1.9, through [`canonical`]), `exp` and `nbf`
 //! with the leeway, a `scope` that parses. Scopes are checked later, per
-//! call, with the issuer's own rule ([`crate::oauth::scope::covers`]).
+//! call, with the issuer's own rule ([`crate::scope::covers`]).
 //!
 //! The pure parts ([`check_header`], [`check_claims`]) take values and return
 //! the reason a token is refused, which becomes its `error_description`.
@@ -14,10 +14,10 @@
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde_json::Value;
 
+use crate::claims::{AccessTokenClaims, Audience};
 use crate::clock::UnixTime;
-use crate::oauth::claims::{AccessTokenClaims, Audience};
-use crate::oauth::resource::canonical;
-use crate::oauth::scope::ScopeSet;
+use crate::scope::ScopeSet;
+use crate::uri::canonical;
 
 /// Why a token was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]

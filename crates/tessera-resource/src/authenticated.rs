@@ -9,11 +9,11 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
-use crate::oauth::claims::AccessTokenClaims;
-use crate::oauth::scope::ScopeSet;
+use crate::claims::AccessTokenClaims;
+use crate::scope::ScopeSet;
 
-use super::ResourceKit;
-use super::rejection::{Kind, Rejection};
+use crate::ResourceKit;
+use crate::rejection::{Kind, Rejection};
 
 /// The caller of a request that passed the layer.
 #[derive(Clone)]
@@ -114,7 +114,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
 
 impl Authenticated {
     pub(super) fn new(
-        verified: &super::Verified,
+        verified: &crate::Verified,
         ip_address: Option<String>,
         user_agent: Option<String>,
         token: &str,

@@ -7,12 +7,21 @@
 //! level, and returned so the MCP server can keep or forward it. `user_id` is
 //! the token's `sub` for a person's token and `null` for a machine token
 //! (Tessera sets `sub` to the client id there: no person is involved).
+//!
+//! Audit lines are safe to print to a terminal as they are: serde_json
+//! escapes the C0 controls (below U+0020) but not DEL (U+007F) or the C1
+//! controls (U+0080–U+009F), which some terminals read as escape sequences;
+//! [`terminal_safe`] writes those as `\u` escapes as well, which JSON decodes
+//! to the same string. Tessera's own audit records go through it too.
+
+use std::borrow::Cow;
+use std::io::Write;
 
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::authenticated::Authenticated;
+use crate::authenticated::Authenticated;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AuditEvent {
@@ -59,7 +68,7 @@ pub fn audit_tool_access<E: std::fmt::Display>(
         Ok(line) => {
             // Escaped here, not only by Tessera's log writer: the kit runs in
             // resource servers, under their own subscribers.
-            let line = crate::audit::line::terminal_safe(line);
+            let line = terminal_safe(line);
             tracing::info!(target: "tessera::audit", "{line}")
         }
         Err(e) => {
@@ -69,9 +78,70 @@ pub fn audit_tool_access<E: std::fmt::Display>(
     event
 }
 
+/// `json` (serde_json's output) with DEL and the C1 controls escaped.
+pub fn terminal_safe(json: String) -> String {
+    if let Cow::Owned(escaped) = escape_controls(json.as_bytes()) {
+        // Whole characters were replaced by ASCII: still UTF-8.
+        return String::from_utf8(escaped).unwrap_or_default();
+    }
+    json
+}
+
+/// UTF-8 `text` with DEL and the C1 controls as `\u` escapes; borrowed when
+/// there is none. Meant for JSON text, where such characters can only stand
+/// inside strings.
+pub fn escape_controls(text: &[u8]) -> Cow<'_, [u8]> {
+    // DEL is 0x7F; the C1 controls are 0xC2 0x80..=0x9F in UTF-8 (0xC2 also
+    // starts U+00A0..U+00BF, which are left alone). memchr's SIMD scan: a
+    // plain byte loop costs about 6 instructions a byte.
+    let Some(first) = memchr::memchr2(0x7f, 0xc2, text) else {
+        return Cow::Borrowed(text);
+    };
+    let mut out = Vec::with_capacity(text.len() + 16);
+    out.extend_from_slice(&text[..first]);
+    let mut rest = &text[first..];
+    while let Some(at) = memchr::memchr2(0x7f, 0xc2, rest) {
+        out.extend_from_slice(&rest[..at]);
+        let control = match rest[at..] {
+            [0x7f, ..] => Some((0x7f, 1)),
+            [0xc2, c @ 0x80..=0x9f, ..] => Some((c, 2)),
+            _ => None,
+        };
+        match control {
+            Some((code, len)) => {
+                let _ = write!(out, "\\u{code:04x}");
+                rest = &rest[at + len..];
+            }
+            None => {
+                out.push(rest[at]);
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.extend_from_slice(rest);
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_controls_are_escaped_and_the_json_means_the_same() {
+        let value =
+            serde_json::json!({"client_id": "a\u{1b}[31mb\u{7f}c\u{9b}d\u{85}é€\u{a0}\u{bf}"});
+        let json = serde_json::to_string(&value).unwrap();
+        let safe = terminal_safe(json);
+        assert!(
+            !safe.chars().any(|c| c.is_control()),
+            "a control character is left: {safe:?}"
+        );
+        assert!(safe.contains("\\u001b") && safe.contains("\\u007f") && safe.contains("\\u009b"));
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back, value);
+        // Nothing to escape: the same string back.
+        assert_eq!(terminal_safe("{\"a\":\"é\"}".into()), "{\"a\":\"é\"}");
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc() {

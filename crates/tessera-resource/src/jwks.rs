@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::clock::UnixTime;
 
-use super::discovery::Discovery;
+use crate::discovery::Discovery;
 
 /// Verification keys by `kid`.
 pub type KeySet = HashMap<String, (Algorithm, DecodingKey)>;
@@ -104,7 +104,7 @@ impl JwksCache {
     }
 
     /// The key and algorithm for `kid`, fetching the set when needed and
-    /// allowed; `fetches` counts network fetches (for [`super::Stats`]).
+    /// allowed; `fetches` counts network fetches (for [`crate::Stats`]).
     pub async fn key(
         &self,
         kid: &str,
@@ -147,26 +147,46 @@ impl JwksCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{Algorithm as Alg, KeyMaterial};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use ring::rand::SystemRandom;
+    use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
     use serde_json::json;
+
+    /// A new P-256 key's public JWK, as an issuer publishes it.
+    fn es256_jwk(kid: &str) -> Value {
+        let rng = SystemRandom::new();
+        let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
+        let point = pair.public_key().as_ref();
+        json!({"kty": "EC", "crv": "P-256", "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65]),
+               "kid": kid, "use": "sig", "alg": "ES256"})
+    }
+
+    /// A new Ed25519 key's public JWK.
+    fn ed25519_jwk(kid: &str) -> Value {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        json!({"kty": "OKP", "crv": "Ed25519", "x": B64.encode(pair.public_key().as_ref()),
+               "kid": kid, "use": "sig", "alg": "EdDSA"})
+    }
 
     #[test]
     fn published_keys_parse_with_their_declared_algorithm() {
-        let es = KeyMaterial::generate(Alg::Es256).unwrap();
-        let ed = KeyMaterial::generate(Alg::EdDsa).unwrap();
-        let set = parse_key_set(&json!({"keys": [es.public_jwk, ed.public_jwk]}));
-        assert_eq!(set[&es.kid].0, Algorithm::ES256);
-        assert_eq!(set[&ed.kid].0, Algorithm::EdDSA);
+        let set = parse_key_set(&json!({"keys": [es256_jwk("es"), ed25519_jwk("ed")]}));
+        assert_eq!(set["es"].0, Algorithm::ES256);
+        assert_eq!(set["ed"].0, Algorithm::EdDSA);
     }
 
     #[test]
     fn keys_without_kid_or_alg_symmetric_keys_and_encryption_keys_are_skipped() {
-        let es = KeyMaterial::generate(Alg::Es256).unwrap();
-        let mut no_alg = es.public_jwk.clone();
+        let es = es256_jwk("es");
+        let mut no_alg = es.clone();
         no_alg.as_object_mut().unwrap().remove("alg");
-        let mut no_kid = es.public_jwk.clone();
+        let mut no_kid = es.clone();
         no_kid.as_object_mut().unwrap().remove("kid");
-        let mut enc = es.public_jwk.clone();
+        let mut enc = es.clone();
         enc["use"] = json!("enc");
         let hs = json!({"kty": "oct", "k": "c2VjcmV0", "alg": "HS256", "kid": "h"});
         let none = json!({"kty": "oct", "k": "c2VjcmV0", "alg": "none", "kid": "n"});

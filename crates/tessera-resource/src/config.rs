@@ -12,11 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Issuer, Secret};
-use crate::oauth::resource::canonical;
-use crate::oauth::scope::ScopeSet;
-
-use super::rate_limit::RateLimits;
+use crate::issuer::Issuer;
+use crate::limits::RateLimits;
+use crate::scope::ScopeSet;
+use crate::uri::canonical;
 
 /// A configuration the kit refuses to start with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +28,27 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// A secret (a client secret, a password); `Debug` never shows it.
+#[derive(Clone, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
 
 /// Credentials of a client created with `tessera client add --introspect`.
 #[derive(Debug, Clone)]
@@ -96,7 +116,7 @@ impl ResourceServer {
         self
     }
 
-    /// Enable [`require_active`](super::AuthLayer::require_active) checks.
+    /// Enable [`require_active`](crate::AuthLayer::require_active) checks.
     pub fn introspection(mut self, client_id: &str, client_secret: &str) -> Self {
         self.introspection = Some(IntrospectionCredentials {
             client_id: client_id.to_owned(),
@@ -143,7 +163,7 @@ impl ResourceServer {
 
     /// Check the configuration: returns the parsed issuer.
     pub(super) fn validate(&self) -> Result<Issuer, ConfigError> {
-        let issuer = Issuer::parse(&self.issuer).map_err(|e| ConfigError(format!("{e:#}")))?;
+        let issuer = Issuer::parse(&self.issuer).map_err(ConfigError)?;
         if canonical(&self.resource).is_none() {
             return Err(ConfigError(format!(
                 "resource '{}' is not an absolute http(s) URI without a fragment",
@@ -159,8 +179,12 @@ impl ResourceServer {
         }
         ScopeSet::from_tokens(self.scopes_supported.iter().map(String::as_str))
             .map_err(|e| ConfigError(e.to_string()))?;
-        if let Some(limits) = &self.rate_limits {
-            limits.validate()?;
+        if let Some(limits) = &self.rate_limits
+            && limits.window.as_secs() == 0
+        {
+            return Err(ConfigError(
+                "the rate-limit window must be at least 1s".into(),
+            ));
         }
         Ok(issuer)
     }

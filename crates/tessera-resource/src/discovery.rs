@@ -13,9 +13,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use crate::config::Issuer;
+use crate::issuer::Issuer;
 
-use super::config::IntrospectionCredentials;
+use crate::config::IntrospectionCredentials;
 
 #[derive(Debug, Clone, Deserialize)]
 struct Metadata {

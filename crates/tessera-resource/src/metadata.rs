@@ -17,7 +17,7 @@ use serde_json::json;
 use tower_http::cors::{Any, CorsLayer};
 use url::Url;
 
-use super::config::ResourceServer;
+use crate::config::ResourceServer;
 
 const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 

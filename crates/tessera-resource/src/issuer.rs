@@ -1,9 +1,8 @@
 //! The issuer identifier (RFC 8414 §2): what clients compare byte for byte.
 
-use anyhow::{Context, bail};
 use url::Url;
 
-use crate::oauth::redirect_uri::is_loopback_host;
+use crate::uri::is_loopback_host;
 
 /// The issuer identifier (RFC 8414 §2): http(s), no query, no fragment, no
 /// trailing slash, https unless the host is loopback.
@@ -15,24 +14,27 @@ pub struct Issuer {
 }
 
 impl Issuer {
-    pub fn parse(s: &str) -> anyhow::Result<Self> {
-        let url = Url::parse(s).with_context(|| format!("issuer '{s}' is not an absolute URL"))?;
+    /// Parse and check an issuer identifier; the error says what is wrong.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let url = Url::parse(s).map_err(|e| format!("issuer '{s}' is not an absolute URL: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
-            bail!("issuer '{s}' must use https");
+            return Err(format!("issuer '{s}' must use https"));
         }
         if url.query().is_some() || url.fragment().is_some() || s.contains('?') || s.contains('#') {
-            bail!("issuer '{s}' must not have a query or fragment");
+            return Err(format!("issuer '{s}' must not have a query or fragment"));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            bail!("issuer '{s}' must not contain credentials");
+            return Err(format!("issuer '{s}' must not contain credentials"));
         }
         if s.ends_with('/') {
-            bail!("issuer '{s}' must not end with '/' (clients compare it byte for byte)");
+            return Err(format!(
+                "issuer '{s}' must not end with '/' (clients compare it byte for byte)"
+            ));
         }
         if url.scheme() == "http" && !is_loopback_host(&url) {
-            bail!(
+            return Err(format!(
                 "issuer '{s}' uses http on a non-loopback host; use https (or --tls behind a proxy)"
-            );
+            ));
         }
         let path = match url.path() {
             "/" => String::new(),

@@ -1,22 +1,33 @@
-//! The resource-server kit: what an axum MCP server needs to accept Tessera
-//! access tokens. It never touches Tessera's database; it talks HTTP to the
-//! issuer like any other resource server.
+//! Protect an axum MCP server with OAuth 2.1 access tokens issued by
+//! [Tessera](https://github.com/tessera-auth/tessera) (or any issuer of RFC 9068
+//! JWT access tokens that publishes RFC 8414 metadata).
+//!
+//! The kit talks to the issuer over HTTP only, like any resource server: it
+//! fetches the issuer's metadata and key set, validates tokens offline, and
+//! asks the introspection endpoint when a route must know that a token was
+//! not revoked.
 //!
 //! - [`config`]: [`ResourceServer`], the configuration and its defaults.
 //! - [`verify`]: offline RFC 9068 §4 validation; [`jwks`]: the cached key set
 //!   (RFC 7517), refetched on an unknown `kid`; [`discovery`]: RFC 8414
 //!   metadata and RFC 7662 introspection; [`token_cache`]: tokens already seen.
 //! - [`layer`]: the tower layer; [`authenticated`]: the [`Authenticated`]
-//!   extractor and per-tool checks;
-//!   [`rejection`]: RFC 6750 §3 / RFC 9728 §5.1 answers.
-//! - [`metadata`]: RFC 9728 protected-resource metadata and CORS (mcp-interop §1.11).
-//! - [`rate_limit`]: per-client limits tiered by scope; [`audit`]: tool-access events.
+//!   extractor and per-tool checks; [`rejection`]: RFC 6750 §3 / RFC 9728
+//!   §5.1 answers.
+//! - [`metadata`]: RFC 9728 protected-resource metadata and CORS.
+//! - [`limits`]: fixed-window limits, tiered by scope; [`audit`]:
+//!   `mcp_tool_access` events.
+//!
+//! And what the issuer and its resource servers must agree on, which Tessera
+//! itself uses from here: [`scope`] (the scope grammar and the one wildcard
+//! rule), [`claims`] (RFC 9068 access-token claims), [`issuer`] (the issuer
+//! identifier), [`uri`] (canonical resource URIs), [`clock`].
 //!
 //! Wiring, for an MCP endpoint at `https://mcp.example.com/mcp`:
 //!
 //! ```no_run
 //! # use axum::{Router, routing::post};
-//! # use tessera::resource::{Authenticated, ResourceServer};
+//! # use tessera_resource::{Authenticated, ResourceServer};
 //! # async fn mcp(auth: Authenticated) -> &'static str { "ok" }
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let kit = ResourceServer::new("https://auth.example.com", "https://mcp.example.com/mcp")
@@ -28,16 +39,31 @@
 //! # Ok(()) }
 //! ```
 
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "a failing test panics by design"
+    )
+)]
+
 pub mod audit;
 pub mod authenticated;
+pub mod claims;
+pub mod clock;
 pub mod config;
 pub mod discovery;
+pub mod issuer;
 pub mod jwks;
 pub mod layer;
+pub mod limits;
 pub mod metadata;
-pub mod rate_limit;
 pub mod rejection;
+pub mod scope;
 pub mod token_cache;
+pub mod uri;
 pub mod verify;
 
 use std::sync::Arc;
@@ -45,13 +71,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 
-use crate::oauth::resource::canonical;
+use crate::uri::canonical;
 
 pub use audit::{AuditEvent, audit_tool_access};
 pub use authenticated::Authenticated;
-pub use config::{ConfigError, IntrospectionCredentials, ResourceServer};
+pub use config::{ConfigError, IntrospectionCredentials, ResourceServer, Secret};
+pub use issuer::Issuer;
 pub use layer::{AuthLayer, AuthService};
-pub use rate_limit::{RateLimiter, RateLimits};
+pub use limits::{RateLimiter, RateLimits};
 pub use rejection::{Kind, Rejection};
 pub use verify::{Verified, VerifyError};
 
@@ -215,18 +242,15 @@ impl ResourceKit {
     }
 
     /// Count a request against the rate limit of `key`.
-    pub fn rate_limit(
-        &self,
-        key: &str,
-        scopes: &crate::oauth::scope::ScopeSet,
-    ) -> Result<(), Rejection> {
+    pub fn rate_limit(&self, key: &str, scopes: &crate::scope::ScopeSet) -> Result<(), Rejection> {
         let Some(limiter) = &self.0.limiter else {
             return Ok(());
         };
         limiter
             .check(key, scopes, self.now())
-            .map_err(|retry_after| Rejection {
-                retry_after: Some(retry_after),
+            .map(|_| ())
+            .map_err(|quota| Rejection {
+                retry_after: Some(quota.retry_after()),
                 ..self.reject(Kind::RateLimited, "Too many requests from this client", "")
             })
     }

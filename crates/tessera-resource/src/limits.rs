@@ -1,0 +1,265 @@
+//! Rate limits: the one limiter Tessera uses everywhere (token requests per
+//! client, authorization requests, sign-ins and registrations per IP, failed
+//! sign-ins per account and per IP) and the kit uses per MCP client.
+//!
+//! [`Windows`] counts events per key in fixed windows, as the MCP flows
+//! document's `createClientRateLimit` (express-rate-limit) does: a key's
+//! window starts at its first event and lasts `window` seconds; at most
+//! `limit` events are allowed in it, the limit chosen per call (tiers). In
+//! memory, behind one mutex; the map is swept of finished windows when it
+//! grows large, so memory follows the recently active keys. A restart
+//! forgets every count, which a limiter can afford.
+//!
+//! [`RateLimits`] are the flows document's tiers: a 15-minute window; a
+//! token holding `mcp:tools:*` may make 1000 requests, one holding
+//! `mcp:tools:basic` 100, anything else 50. Tiers match scope tokens
+//! literally (the flows document's `scopes.includes(…)`), not through the
+//! wildcard rule: a tier is a commercial grade, not a permission.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::clock::UnixTime;
+use crate::scope::ScopeSet;
+
+/// Keys tracked before finished windows are swept.
+const SWEEP_AT: usize = 100_000;
+
+/// A key's window after an event was counted (or refused): what the
+/// `RateLimit-Policy` and `RateLimit` headers and `Retry-After` report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the window resets.
+    pub reset: i64,
+    /// The window's length in seconds.
+    pub window: i64,
+}
+
+impl Quota {
+    /// Seconds to wait before the next event is allowed (at least 1).
+    pub fn retry_after(&self) -> u64 {
+        self.reset.max(1) as u64
+    }
+}
+
+/// Fixed-window event counters per key.
+#[derive(Debug)]
+pub struct Windows {
+    window: i64,
+    counts: Mutex<HashMap<String, (UnixTime, u32)>>,
+}
+
+impl Windows {
+    /// Windows of `window` (at least a second).
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window: (window.as_secs() as i64).max(1),
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Count an event of `key` against `limit`; `Err` (and nothing counted)
+    /// when its window is already full.
+    pub fn check(&self, key: &str, limit: u32, now: UnixTime) -> Result<Quota, Quota> {
+        self.with_entry(key, now, |entry, quota| {
+            if entry.1 >= limit {
+                return Err(quota(limit, 0));
+            }
+            entry.1 += 1;
+            Ok(quota(limit, limit - entry.1))
+        })
+        // A poisoned lock means a panic elsewhere: fail open, as a limiter
+        // is a courtesy, not an access check.
+        .unwrap_or(Ok(Quota {
+            limit,
+            remaining: limit,
+            reset: self.window,
+            window: self.window,
+        }))
+    }
+
+    /// The quota of `key` against `limit`, without counting anything.
+    pub fn peek(&self, key: &str, limit: u32, now: UnixTime) -> Quota {
+        let Ok(map) = self.counts.lock() else {
+            return self.fresh(limit);
+        };
+        match map.get(key) {
+            Some(&(start, count)) if start + self.window > now => Quota {
+                limit,
+                remaining: limit.saturating_sub(count),
+                reset: start + self.window - now,
+                window: self.window,
+            },
+            _ => self.fresh(limit),
+        }
+    }
+
+    /// Count an event of `key` whatever the limit (failures to be limited
+    /// later, see [`Windows::peek`]).
+    pub fn record(&self, key: &str, now: UnixTime) {
+        let _ = self.with_entry(key, now, |entry, _| {
+            entry.1 = entry.1.saturating_add(1);
+        });
+    }
+
+    /// Forget `key`'s window.
+    pub fn forget(&self, key: &str) {
+        if let Ok(mut map) = self.counts.lock() {
+            map.remove(key);
+        }
+    }
+
+    fn fresh(&self, limit: u32) -> Quota {
+        Quota {
+            limit,
+            remaining: limit,
+            reset: self.window,
+            window: self.window,
+        }
+    }
+
+    /// Run `f` on `key`'s live window (a new one if it had none or it
+    /// ended), with a way to describe the quota; `None` if the lock is poisoned.
+    fn with_entry<T>(
+        &self,
+        key: &str,
+        now: UnixTime,
+        f: impl FnOnce(&mut (UnixTime, u32), &dyn Fn(u32, u32) -> Quota) -> T,
+    ) -> Option<T> {
+        let window = self.window;
+        let mut map = self.counts.lock().ok()?;
+        if map.len() >= SWEEP_AT {
+            map.retain(|_, (start, _)| *start + window > now);
+        }
+        // Looked up by `&str` first: a known key costs no allocation.
+        let entry = match map.get_mut(key) {
+            Some(e) => e,
+            None => map.entry(key.to_owned()).or_insert((now, 0)),
+        };
+        if entry.0 + window <= now {
+            *entry = (now, 0);
+        }
+        let reset = entry.0 + window - now;
+        let quota = move |limit, remaining| Quota {
+            limit,
+            remaining,
+            reset,
+            window,
+        };
+        Some(f(entry, &quota))
+    }
+}
+
+/// The limits: the first tier whose scope the token holds wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    pub window: Duration,
+    pub tiers: Vec<(String, u32)>,
+    pub default_limit: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(15 * 60),
+            tiers: vec![
+                ("mcp:tools:*".into(), 1000),
+                ("mcp:tools:basic".into(), 100),
+            ],
+            default_limit: 50,
+        }
+    }
+}
+
+impl RateLimits {
+    /// The limit for a request holding `scopes` (empty when unauthenticated).
+    pub fn limit_for(&self, scopes: &ScopeSet) -> u32 {
+        self.tiers
+            .iter()
+            .find(|(scope, _)| scopes.contains(scope))
+            .map_or(self.default_limit, |(_, limit)| *limit)
+    }
+}
+
+/// Tiered windows per key: a resource server's limit on its MCP clients.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limits: RateLimits,
+    windows: Windows,
+}
+
+impl RateLimiter {
+    pub fn new(limits: RateLimits) -> Self {
+        Self {
+            windows: Windows::new(limits.window),
+            limits,
+        }
+    }
+
+    /// Count one request from `key` holding `scopes` at `now`.
+    pub fn check(&self, key: &str, scopes: &ScopeSet, now: UnixTime) -> Result<Quota, Quota> {
+        self.windows.check(key, self.limits.limit_for(scopes), now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scopes(s: &str) -> ScopeSet {
+        ScopeSet::parse(s).unwrap()
+    }
+
+    #[test]
+    fn tiers_follow_the_flows_document() {
+        let l = RateLimits::default();
+        assert_eq!(l.limit_for(&scopes("mcp:tools:* mcp:tools:basic")), 1000);
+        assert_eq!(l.limit_for(&scopes("mcp:tools:basic")), 100);
+        assert_eq!(l.limit_for(&scopes("mcp:tools:weather")), 50);
+        assert_eq!(l.limit_for(&ScopeSet::default()), 50);
+        // Literal membership, as `scopes.includes` in the flows document.
+        assert_eq!(l.limit_for(&scopes("mcp:tools:calendar:*")), 50);
+        assert_eq!(l.window, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn a_window_allows_its_limit_then_refuses_until_it_resets() {
+        let w = Windows::new(Duration::from_secs(900));
+        assert_eq!(w.check("c", 2, 0).unwrap().remaining, 1);
+        assert_eq!(w.check("c", 2, 10).unwrap().remaining, 0);
+        let refused = w.check("c", 2, 20).unwrap_err();
+        assert_eq!((refused.reset, refused.retry_after()), (880, 880));
+        assert!(w.check("other", 2, 20).is_ok(), "keys are separate");
+        assert!(w.check("c", 2, 900).is_ok(), "a new window");
+    }
+
+    #[test]
+    fn the_limit_is_chosen_per_call() {
+        let limiter = RateLimiter::new(RateLimits {
+            default_limit: 1,
+            ..RateLimits::default()
+        });
+        let (none, all) = (ScopeSet::default(), scopes("mcp:tools:*"));
+        assert!(limiter.check("a", &none, 1000).is_ok());
+        assert_eq!(limiter.check("a", &none, 1001).unwrap_err().reset, 899);
+        assert!(limiter.check("a", &all, 1001).is_ok(), "a higher tier");
+    }
+
+    #[test]
+    fn failures_are_recorded_and_peeked_without_counting() {
+        let w = Windows::new(Duration::from_secs(60));
+        for _ in 0..3 {
+            assert!(w.peek("u:alice", 3, 100).remaining > 0);
+            w.record("u:alice", 100);
+        }
+        let blocked = w.peek("u:alice", 3, 110);
+        assert_eq!((blocked.remaining, blocked.reset), (0, 50));
+        assert_eq!(w.peek("u:bob", 3, 110).remaining, 3);
+        assert_eq!(w.peek("u:alice", 3, 160).remaining, 3, "the window ended");
+        w.forget("u:alice");
+        assert_eq!(w.peek("u:alice", 3, 110).remaining, 3);
+    }
+}
