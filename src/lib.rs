@@ -21,33 +21,30 @@
     )
 )]
 
+pub mod access_token;
 pub mod audit;
-pub mod cimd;
 pub mod cli;
 pub mod clients;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod error;
 pub mod http;
-pub mod json_out;
 pub mod keys;
 pub mod limits;
-pub mod metrics;
+pub mod metadata_documents;
 pub mod oauth;
 pub mod passwords;
 pub mod secrets;
 pub mod server;
-pub mod serving;
-pub mod signing;
 pub mod state;
 pub mod store;
-pub mod token_check;
-pub mod tokens;
+pub mod telemetry;
 pub mod users;
 
 pub use state::AppState;
 
 /// The whole HTTP application for `state`.
-pub fn app(state: AppState) -> axum::Router {
+pub fn app(state: std::sync::Arc<AppState>) -> axum::Router {
     http::router(state)
 }

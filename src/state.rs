@@ -1,54 +1,39 @@
-//! Application state: everything a request needs, built once and shared.
-//!
-//! `AppState` is an `Arc` so clones are cheap; there are no globals, so tests
-//! build many independent apps in one process. Documents that never change
-//! while the server runs (metadata) are serialized here once; the signing key
-//! and JWKS live in a lock-free swappable ring (see [`crate::signing`]).
+//! Application state: everything a request needs, built once by the layer
+//! above (the server, the CLI, a test) and shared as an `Arc<AppState>`.
+//! There are no globals, so tests build many independent apps in one
+//! process. The signing key and JWKS live in a lock-free swappable ring (see
+//! [`crate::keys::rotation`]).
 
-use std::ops::Deref;
 use std::sync::Arc;
 
 use anyhow::Context;
-use bytes::Bytes;
 
 use crate::config::Config;
+use crate::keys::rotation::{KeyPolicy, SigningKeys};
 use crate::passwords::Passwords;
 use crate::secrets::SecretHasher;
-use crate::signing::Keys;
 use crate::store::Store;
 use tessera_resource::clock::Clock;
 
-pub struct App {
+pub struct AppState {
     pub config: Config,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
-    pub keys: Keys,
+    pub keys: SigningKeys,
     pub hasher: SecretHasher,
     /// Keyed hash of the configured initial access token, compared in constant time.
     pub initial_access_token: Option<Vec<u8>>,
-    pub metadata: Bytes,
     pub passwords: Passwords,
-    /// Validated client ID metadata documents.
-    pub documents: crate::cimd::DocumentCache,
-    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Client ID metadata documents fetched and validated.
+    pub metadata_documents: crate::metadata_documents::MetadataDocuments,
+    pub metrics: Arc<crate::telemetry::metrics::Metrics>,
     pub audit: crate::audit::Audit,
     pub limits: crate::limits::Limits,
 }
 
-#[derive(Clone)]
-pub struct AppState(Arc<App>);
-
-impl Deref for AppState {
-    type Target = App;
-    fn deref(&self) -> &App {
-        &self.0
-    }
-}
-
 impl AppState {
-    /// Open the store, load or create the signing key and pepper, and
-    /// pre-render the public documents.
-    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    /// Open the store, load or create the signing key and the pepper.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Self>> {
         let store = Store::open(&config.database_url).await?;
         Self::with_store(config, store, clock).await
     }
@@ -57,8 +42,15 @@ impl AppState {
         config: Config,
         store: Store,
         clock: Arc<dyn Clock>,
-    ) -> anyhow::Result<Self> {
-        let keys = Keys::load(&store, &config, clock.now()).await?;
+    ) -> anyhow::Result<Arc<Self>> {
+        let policy = KeyPolicy {
+            algorithm: config.signing.algorithm,
+            publish_lead: config.signing.publish_lead.as_secs() as i64,
+            rotation_period: config.signing.rotation_period.map(|d| d.as_secs() as i64),
+            max_token_ttl: config.max_access_token_ttl(),
+        };
+        let kek = config.key_encryption_key.as_ref().map(|k| k.expose());
+        let keys = SigningKeys::load(&store, policy, kek, clock.now()).await?;
         let pepper = match &config.client_secret_pepper {
             Some(p) => p.expose().as_bytes().to_vec(),
             None => {
@@ -72,29 +64,36 @@ impl AppState {
             .initial_access_token
             .as_ref()
             .map(|t| hasher.hash(t.expose()));
-        let metadata = Bytes::from(crate::http::metadata::document(&config));
         let passwords = tokio::task::spawn_blocking(Passwords::new)
             .await
             .context("password setup failed")??;
-        let metrics = Arc::new(crate::metrics::Metrics::default());
-        Ok(Self(Arc::new(App {
+        let metrics = Arc::new(crate::telemetry::metrics::Metrics::default());
+        Ok(Arc::new(Self {
             passwords,
-            documents: crate::cimd::DocumentCache::default(),
+            metadata_documents: crate::metadata_documents::MetadataDocuments::default(),
             audit: crate::audit::Audit::new(store.clone()),
             metrics,
             limits: crate::limits::Limits::new(&config),
             keys,
             hasher,
             initial_access_token,
-            metadata,
             config,
             store,
             clock,
-        })))
+        }))
     }
 }
 
 impl AppState {
+    /// Minting and checking access tokens.
+    pub fn access_tokens(&self) -> crate::access_token::AccessTokens<'_> {
+        crate::access_token::AccessTokens {
+            config: &self.config,
+            keys: &self.keys,
+            store: &self.store,
+        }
+    }
+
     /// Write what is queued (the audit trail's last records), then close
     /// the database.
     pub async fn close(&self) {

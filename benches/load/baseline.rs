@@ -25,7 +25,7 @@ fn sign_loop(run: Duration) -> Result<f64, String> {
         for _ in 0..32 {
             black_box(
                 signer
-                    .sign_json(&tessera::json_out::claims(black_box(&claims)))
+                    .sign_json(&tessera::access_token::json::claims(black_box(&claims)))
                     .map_err(|e| format!("{e:#}"))?,
             );
         }

@@ -38,7 +38,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tessera::http::token::TokenResponse;
 use tessera::keys::{Algorithm, KeyMaterial, Signer};
-use tessera::serving::{Limits, Placement};
+use tessera::server::{Limits, Placement};
 use tessera_resource::claims::AccessTokenClaims;
 
 use crate::baseline;
@@ -84,7 +84,7 @@ async fn serve(listen: SocketAddr) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     // One write; the harness reads it to know the ceiling is up.
     println!("{LISTENING}{listen}");
-    tessera::serving::serve(
+    tessera::server::serve(
         listener,
         router,
         None,
@@ -117,7 +117,10 @@ async fn token(State(signing): State<Arc<Signing>>, request: Request) -> Respons
             .into_response();
     }
     let claims = &signing.claims;
-    let jwt = match signing.signer.sign_json(&tessera::json_out::claims(claims)) {
+    let jwt = match signing
+        .signer
+        .sign_json(&tessera::access_token::json::claims(claims))
+    {
         Ok(jwt) => jwt,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
     };

@@ -11,7 +11,6 @@
 //! events (token requests, sign-ins) can be lost by a crash within the last
 //! milliseconds before their batch commits; a graceful shutdown writes them.
 
-pub mod line;
 pub mod retention;
 
 use serde::Serialize;

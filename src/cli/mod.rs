@@ -48,6 +48,15 @@ enum LogFormat {
     Json,
 }
 
+impl From<LogFormat> for crate::telemetry::LogFormat {
+    fn from(f: LogFormat) -> Self {
+        match f {
+            LogFormat::Text => Self::Text,
+            LogFormat::Json => Self::Json,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the authorization server.
@@ -77,6 +86,7 @@ enum Command {
     /// List and withdraw what people have allowed clients.
     #[command(subcommand)]
     Consent(consent::ConsentCommand),
+    #[cfg(feature = "demo")]
     /// Run the demo MCP server (weather, calendar, email tools) protected by a Tessera issuer.
     DemoMcp {
         /// The Tessera issuer protecting it.
@@ -101,81 +111,6 @@ enum Command {
     #[command(subcommand)]
     Keys(keys::KeysCommand),
 }
-
-/// Logs go to stderr through a background writer, so a request never waits
-/// on the terminal or a pipe (every token request logs an audit line). It is
-/// not lossy: when the buffer is full, logging waits. The buffer is a
-/// preallocated ring of 32-byte slots: the default 128,000 lines would keep
-/// 4 MB resident from the start; 8,192 lines (256 KiB) absorb bursts as well,
-/// since the writer thread drains them at terminal or pipe speed anyway.
-/// Keep the guard alive: dropping it flushes.
-const LOG_BUFFER_LINES: usize = 8_192;
-
-/// The background writer drains every line queued, then flushes: buffering
-/// stderr turns a burst of lines (an audit line per token request) into a
-/// few writes instead of a system call per line, and delays no line past
-/// the end of its burst.
-const LOG_WRITE_BYTES: usize = 64 * 1024;
-
-fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::{Layer, fmt};
-
-    use crate::audit::line::TerminalSafe;
-
-    let filter =
-        || EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(LOG_BUFFER_LINES)
-        .finish(std::io::BufWriter::with_capacity(
-            LOG_WRITE_BYTES,
-            std::io::stderr(),
-        ));
-    // Colours only for a person at a terminal: a file, a pipe or journald
-    // would keep the escape codes (NO_COLOR turns them off there too).
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    match format {
-        LogFormat::Text => {
-            // Audit lines skip the sanitizer every other line goes through,
-            // which escapes a character at a time (about 10,000 instructions
-            // per audit line, that is per token request): they are JSON, and
-            // their writer escapes what JSON leaves raw (`audit::line`).
-            let audit = |m: &tracing::Metadata<'_>| m.target() == AUDIT_TARGET;
-            let audit_lines = fmt::layer()
-                .with_ansi(colour)
-                .with_ansi_sanitization(false)
-                .with_writer(TerminalSafe(writer.clone()))
-                .with_filter(filter().and(filter_fn(audit)));
-            let other_lines = fmt::layer()
-                .with_ansi(colour)
-                .with_writer(writer)
-                .with_filter(filter().and(filter_fn(move |m| !audit(m))));
-            let _ = tracing_subscriber::registry()
-                .with(audit_lines)
-                .with(other_lines)
-                .try_init();
-        }
-        // tracing-subscriber sanitizes no JSON line: serde_json escapes the
-        // C0 controls in every string, and the writer DEL and the C1
-        // controls (`audit::line`).
-        LogFormat::Json => {
-            let _ = fmt()
-                .with_env_filter(filter())
-                .with_writer(TerminalSafe(writer))
-                .json()
-                .flatten_event(true)
-                .try_init();
-        }
-    }
-    guard
-}
-
-/// The log target of audit events (`audit`, `resource::audit`).
-const AUDIT_TARGET: &str = "tessera::audit";
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut overrides = Overrides {
@@ -202,7 +137,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map(|(cert, key)| crate::server::TlsFiles { cert, key });
             overrides.tls = tls.is_some();
             let config = load(&overrides)?;
-            let _logs = init_tracing(cli.log_format);
+            let _logs = crate::telemetry::init_logs(cli.log_format.into());
             serve(config, tls).await
         }
         Command::Client(cmd) => client::run(cmd, load(&overrides)?).await,
@@ -212,8 +147,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token::run(cmd, load(&overrides)?).await,
         Command::Backup { path } => backup::run(&path, load(&overrides)?).await,
         Command::Audit(cmd) => audit::run(cmd, load(&overrides)?).await,
+        #[cfg(feature = "demo")]
         Command::DemoMcp { issuer, listen } => {
-            let _logs = init_tracing(cli.log_format);
+            let _logs = crate::telemetry::init_logs(cli.log_format.into());
             let resource = format!("http://{listen}/mcp");
             let demo = crate::demo::Demo::new(&issuer, &resource)?;
             println!("demo MCP server: {resource} (issuer {issuer})");

@@ -29,7 +29,9 @@ pub async fn run(cmd: TokenCommand, config: Config) -> anyhow::Result<()> {
         audience,
         json,
     } = cmd;
-    let report = crate::token_check::check(&state, token.trim(), audience.as_deref())
+    let report = state
+        .access_tokens()
+        .check(token.trim(), audience.as_deref(), state.clock.now())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     state.close().await;

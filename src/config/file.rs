@@ -158,7 +158,7 @@ impl Config {
         }
         let max_connections = file
             .max_connections
-            .unwrap_or(crate::serving::DEFAULT_MAX_CONNECTIONS);
+            .unwrap_or(super::DEFAULT_MAX_CONNECTIONS);
         if !(1..=1_000_000).contains(&max_connections) {
             bail!("max_connections must be between 1 and 1000000 (it is {max_connections})");
         }

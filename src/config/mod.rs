@@ -26,6 +26,8 @@ mod tests;
 pub const EXAMPLE_CONFIG: &str = include_str!("../../examples/tessera.toml");
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE: &str = "sqlite://tessera.db";
+/// The most connections served at once unless `max_connections` says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
@@ -79,7 +81,7 @@ pub struct Config {
     /// Serve on this many lanes (thread per core, `lanes`) instead of the
     /// shared work-stealing runtime.
     pub threads: Option<usize>,
-    /// The most connections open at once (`serving::Limits`).
+    /// The most connections open at once (`server::Limits`).
     pub max_connections: usize,
     pub issuer: Issuer,
     pub database_url: String,

@@ -9,7 +9,12 @@ use axum::http::{HeaderMap, header};
 use bytes::Bytes;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::serving::BodyTimedOut;
+
+/// The error a request body ends with when it missed its deadline (the
+/// server's body guard raises it; the readers here turn it into a reason).
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within {0:?}")]
+pub struct BodyTimedOut(pub std::time::Duration);
 
 /// Token, revocation and introspection requests are small; registration
 /// documents a little larger. Anything bigger is refused unread.

@@ -17,7 +17,7 @@ use percent_encoding::percent_decode_str;
 
 use super::body::OAuthForm;
 use crate::error::{Error, Result};
-use crate::state::App;
+use crate::state::AppState;
 use crate::store::clients::ClientAuth;
 
 /// Credentials as presented.
@@ -106,7 +106,7 @@ pub fn presented_with(authorization: Option<&HeaderValue>, form: &OAuthForm) -> 
 
 /// Authenticate the presented credentials: one primary-key lookup and, for
 /// confidential clients, one constant-time HMAC comparison.
-pub async fn authenticate(app: &App, presented: &Presented) -> Result<Arc<ClientAuth>> {
+pub async fn authenticate(app: &AppState, presented: &Presented) -> Result<Arc<ClientAuth>> {
     let client = app
         .store
         .client_auth_cached(&presented.client_id, app.clock.now())

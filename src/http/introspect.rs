@@ -2,10 +2,12 @@
 //!
 //! Callers authenticate as clients that an administrator allowed to
 //! introspect (`tessera client add --introspect`): resource servers. An access
-//! token is active when every check of [`crate::token_check`] passes: our
+//! token is active when every check of [`crate::access_token::check`] passes: our
 //! signature, our issuer, not expired, not revoked, its client and user still
 //! there. A refresh token is active while it can still be exchanged. Anything
 //! else is `{"active": false}` and nothing more (§2.2).
+
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
@@ -16,11 +18,11 @@ use serde_json::{Value, json};
 use super::body::OAuthForm;
 use super::client_auth::{authenticate, presented};
 use crate::error::{Error, Result};
-use crate::state::{App, AppState};
+use crate::state::AppState;
 use tessera_resource::claims::Audience;
 
 pub async fn introspect(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Result<Response> {
@@ -52,8 +54,11 @@ fn inactive() -> Value {
     json!({"active": false})
 }
 
-async fn access(app: &App, token: &str) -> Result<Value> {
-    let report = crate::token_check::check(app, token, None).await?;
+async fn access(app: &AppState, token: &str) -> Result<Value> {
+    let report = app
+        .access_tokens()
+        .check(token, None, app.clock.now())
+        .await?;
     let (true, Some(c)) = (report.accepted(), report.claims) else {
         return Ok(inactive());
     };
@@ -63,7 +68,7 @@ async fn access(app: &App, token: &str) -> Result<Value> {
     }))
 }
 
-async fn refresh(app: &App, token: &str) -> Result<Option<Value>> {
+async fn refresh(app: &AppState, token: &str) -> Result<Option<Value>> {
     let Some(info) = app
         .store
         .live_refresh_token(&app.hasher.token_key(token), app.clock.now())

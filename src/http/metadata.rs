@@ -5,13 +5,11 @@
 //! (TypeScript SDK schemas reject it; mcp-interop §1.3). For an issuer with a
 //! path the document lives at the path-inserted URL (RFC 8414 §3.1).
 
-use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::config::Config;
-use crate::state::AppState;
 
 pub fn document(config: &Config) -> Vec<u8> {
     let issuer = &config.issuer;
@@ -52,6 +50,9 @@ pub fn json_document(body: bytes::Bytes, cache: &'static str) -> Response {
     response
 }
 
-pub async fn metadata(State(app): State<AppState>) -> Response {
-    json_document(app.metadata.clone(), "public, max-age=3600")
+/// The handler serving `document` (rendered once, when the router is built).
+pub fn serve(
+    document: bytes::Bytes,
+) -> impl Fn() -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
+    move || std::future::ready(json_document(document.clone(), "public, max-age=3600"))
 }

@@ -16,7 +16,6 @@ pub mod introspect;
 pub mod jwks;
 pub mod metadata;
 pub mod ops;
-pub mod page;
 pub mod pages;
 pub mod register;
 pub mod revoke;
@@ -24,6 +23,7 @@ pub mod session;
 pub mod static_files;
 pub mod token;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -75,8 +75,9 @@ async fn live() -> &'static str {
     "ok"
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: Arc<AppState>) -> Router {
     let issuer_path = state.config.issuer.path().to_owned();
+    let metadata = bytes::Bytes::from(metadata::document(&state.config));
     let endpoints = Router::new()
         .route("/token", post(token::token))
         .route("/oauth/token", post(token::token))
@@ -95,12 +96,12 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route(
             "/.well-known/oauth-authorization-server",
-            get(metadata::metadata),
+            get(metadata::serve(metadata.clone())),
         );
     let well_known = Router::new()
         .route(
             &format!("/.well-known/oauth-authorization-server{issuer_path}"),
-            get(metadata::metadata),
+            get(metadata::serve(metadata.clone())),
         )
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors());

@@ -3,6 +3,7 @@
 //! `GET /metrics` (Prometheus text). `GET /health/live` is in the router: it
 //! touches nothing and only says the process answers.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -13,7 +14,7 @@ use serde_json::json;
 
 use crate::state::AppState;
 
-pub async fn health(State(app): State<AppState>) -> Response {
+pub async fn health(State(app): State<Arc<AppState>>) -> Response {
     let database = match tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await {
         Ok(Ok(())) => "healthy",
         _ => "unhealthy",
@@ -43,7 +44,7 @@ pub async fn health(State(app): State<AppState>) -> Response {
     response
 }
 
-pub async fn metrics(State(app): State<AppState>) -> Response {
+pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
     app.metrics.set_audit_backlog(app.store.audit_backlog());
     let mut response = app.metrics.render().into_response();
     response.headers_mut().insert(
@@ -55,7 +56,7 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
 
 /// Counts every request by its route template (never the raw path, which
 /// would make unbounded label values) and records its latency.
-pub async fn observe(State(app): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn observe(State(app): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     // A reference-counted clone of the template, not a copy of its text.
     let route = request.extensions().get::<MatchedPath>().cloned();

@@ -6,6 +6,8 @@
 //! whatever the token was (unknown, expired, already revoked, another client's:
 //! §2.2 — telling them apart would only help an attacker probe tokens).
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -13,11 +15,11 @@ use axum::response::{IntoResponse, Response};
 use super::body::OAuthForm;
 use super::client_auth::{authenticate, presented};
 use crate::error::{Error, Result};
-use crate::state::{App, AppState};
+use crate::state::AppState;
 use crate::store::clients::ClientAuth;
 
 pub async fn revoke(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Result<Response> {
@@ -39,7 +41,7 @@ pub async fn revoke(
 }
 
 /// `true` if `token` was a refresh token (of this client or not).
-async fn revoke_refresh(app: &App, client: &ClientAuth, token: &str) -> Result<bool> {
+async fn revoke_refresh(app: &AppState, client: &ClientAuth, token: &str) -> Result<bool> {
     let Some((family, owner)) = app
         .store
         .refresh_token_owner(&app.hasher.token_key(token))
@@ -61,8 +63,11 @@ async fn revoke_refresh(app: &App, client: &ClientAuth, token: &str) -> Result<b
 }
 
 /// `true` if `token` was one of our access tokens (of this client or not).
-async fn revoke_access(app: &App, client: &ClientAuth, token: &str) -> Result<bool> {
-    let report = crate::token_check::check(app, token, None).await?;
+async fn revoke_access(app: &AppState, client: &ClientAuth, token: &str) -> Result<bool> {
+    let report = app
+        .access_tokens()
+        .check(token, None, app.clock.now())
+        .await?;
     let Some(claims) = report.claims else {
         return Ok(false);
     };

@@ -11,7 +11,7 @@ use cookie::{Cookie, SameSite};
 
 use crate::error::{Error, Result};
 use crate::secrets::random_token;
-use crate::state::App;
+use crate::state::AppState;
 use crate::store::sessions::{NewSession, Session};
 
 /// A session found or started for this request.
@@ -22,7 +22,7 @@ pub struct Current {
     pub set_cookie: Option<HeaderValue>,
 }
 
-fn cookie_name(app: &App) -> &'static str {
+fn cookie_name(app: &AppState) -> &'static str {
     if app.config.issuer.as_str().starts_with("https://") && app.config.issuer.path().is_empty() {
         "__Host-tessera_session"
     } else {
@@ -30,7 +30,7 @@ fn cookie_name(app: &App) -> &'static str {
     }
 }
 
-fn presented(app: &App, headers: &HeaderMap) -> Option<String> {
+fn presented(app: &AppState, headers: &HeaderMap) -> Option<String> {
     let name = cookie_name(app);
     headers
         .get_all(header::COOKIE)
@@ -43,7 +43,7 @@ fn presented(app: &App, headers: &HeaderMap) -> Option<String> {
 }
 
 /// The live session named by the request's cookie, if any.
-pub async fn find(app: &App, headers: &HeaderMap) -> Result<Option<Current>> {
+pub async fn find(app: &AppState, headers: &HeaderMap) -> Result<Option<Current>> {
     let Some(value) = presented(app, headers) else {
         return Ok(None);
     };
@@ -57,7 +57,7 @@ pub async fn find(app: &App, headers: &HeaderMap) -> Result<Option<Current>> {
 }
 
 /// The current session, or a new anonymous one.
-pub async fn find_or_start(app: &App, headers: &HeaderMap) -> Result<Current> {
+pub async fn find_or_start(app: &AppState, headers: &HeaderMap) -> Result<Current> {
     match find(app, headers).await? {
         Some(current) => Ok(current),
         None => start(app, None).await,
@@ -65,7 +65,7 @@ pub async fn find_or_start(app: &App, headers: &HeaderMap) -> Result<Current> {
 }
 
 /// Start a session, signed in as `user` (with `auth_time` now) or anonymous.
-pub async fn start(app: &App, user: Option<&str>) -> Result<Current> {
+pub async fn start(app: &AppState, user: Option<&str>) -> Result<Current> {
     let now = app.clock.now();
     let value = random_token(32).map_err(Error::internal)?;
     let csrf = random_token(32).map_err(Error::internal)?;
@@ -107,6 +107,6 @@ pub async fn start(app: &App, user: Option<&str>) -> Result<Current> {
 }
 
 /// Constant-time check of a form's CSRF token against the session's.
-pub fn csrf_matches(app: &App, session: &Session, presented: Option<&str>) -> bool {
+pub fn csrf_matches(app: &AppState, session: &Session, presented: Option<&str>) -> bool {
     presented.is_some_and(|p| app.hasher.verify(p, &app.hasher.hash(&session.csrf)))
 }

@@ -6,7 +6,7 @@
 //! (Keats/jsonwebtoken#357); for P-256 and Ed25519 that parse derives the
 //! public key, a scalar multiplication as costly as the signature itself.
 //! `min_jwt` does the base64url framing around a key we hold parsed. Tokens
-//! are still verified with jsonwebtoken ([`crate::token_check`], the kit).
+//! are still verified with jsonwebtoken ([`crate::access_token::check`], the kit).
 
 use std::convert::Infallible;
 

@@ -20,7 +20,7 @@ pub const FLOWS_RS: &str = "https://your-mcp-server.com";
 pub const IAT: &str = "initial-access-token-for-tests-0123456789";
 
 pub struct TestApp {
-    pub state: AppState,
+    pub state: Arc<AppState>,
     pub router: axum::Router,
     pub dir: TempDir,
 }
@@ -186,7 +186,7 @@ impl TestApp {
     /// Serve the router on a real loopback TCP port, as `tessera serve`
     /// does; returns its base URL.
     pub async fn serve_tcp(&self) -> String {
-        self.serve_tcp_with(tessera::serving::Limits::default())
+        self.serve_tcp_with(tessera::server::Limits::default())
             .await
     }
 
@@ -194,9 +194,9 @@ impl TestApp {
     /// bytes but sending only `start`, and return the whole raw answer.
     pub async fn post_stalled_form(&self, path: &str, start: &str) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let limits = tessera::serving::Limits {
+        let limits = tessera::server::Limits {
             body_read: std::time::Duration::from_millis(300),
-            ..tessera::serving::Limits::default()
+            ..tessera::server::Limits::default()
         };
         let base = self.serve_tcp_with(limits).await;
         let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
@@ -219,14 +219,14 @@ impl TestApp {
     }
 
     /// [`Self::serve_tcp`] with other connection limits.
-    pub async fn serve_tcp_with(&self, limits: tessera::serving::Limits) -> String {
+    pub async fn serve_tcp_with(&self, limits: tessera::server::Limits) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(tessera::serving::serve(
+        tokio::spawn(tessera::server::serve(
             listener,
             self.router.clone(),
             None,
-            tessera::serving::Placement::Shared,
+            tessera::server::Placement::Shared,
             limits,
             std::future::pending(),
         ));

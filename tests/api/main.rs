@@ -18,6 +18,7 @@ mod browser;
 mod chromium;
 mod cimd;
 mod flow;
+#[cfg(feature = "demo")]
 mod interop;
 mod lifecycle;
 mod limits;

@@ -11,7 +11,7 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use tessera::serving::{Limits, Placement};
+use tessera::server::{Limits, Placement};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -68,7 +68,7 @@ async fn start_tls(
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let served = tokio::spawn(tessera::serving::serve(
+    let served = tokio::spawn(tessera::server::serve(
         listener,
         probe_router(),
         tls,
@@ -269,7 +269,7 @@ where
 #[tokio::test]
 async fn http2_is_served_by_prior_knowledge_and_by_alpn() {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let acceptor = tessera::serving::tls_acceptor(
+    let acceptor = tessera::server::tls_acceptor(
         cert.cert.pem().as_bytes(),
         cert.signing_key.serialize_pem().as_bytes(),
     )

@@ -6,6 +6,8 @@
 //! remembered consent (step-up after `insufficient_scope` extends the same
 //! grant); the code carries the chosen plus the already-allowed scopes.
 
+use std::sync::Arc;
+
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -14,15 +16,15 @@ use url::Url;
 use super::{bad_request, or_error_page, proceed, respond, ticket, with_cookie};
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::body::OAuthForm;
-use crate::http::page::{html, issuer_host};
-use crate::http::pages::{ConsentPage, ResourceView, ScopeView};
+use crate::http::pages::templates::{ConsentPage, ResourceView, ScopeView};
+use crate::http::pages::{html, issuer_host};
 use crate::http::session::{self, Current};
 use crate::oauth::authorize::AuthorizationRequest;
-use crate::state::{App, AppState};
+use crate::state::AppState;
 use tessera_resource::scope::{ScopeSet, covers};
 use tessera_resource::uri::is_loopback_host;
 
-fn describe(app: &App, scope: &str) -> String {
+fn describe(app: &AppState, scope: &str) -> String {
     app.config
         .scopes
         .entry(scope)
@@ -54,7 +56,7 @@ fn redirect_source(uri: &str) -> Option<String> {
 }
 
 pub async fn page(
-    app: &App,
+    app: &AppState,
     current: &Current,
     req: &AuthorizationRequest,
     granted: &ScopeSet,
@@ -134,7 +136,7 @@ pub struct ContinueQuery {
 
 /// `GET /authorize/continue`: where sign-in sends the browser (303).
 pub async fn continue_after_sign_in(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     headers: HeaderMap,
     Query(q): Query<ContinueQuery>,
 ) -> Response {
@@ -170,7 +172,7 @@ fn parse_form(body: &[u8]) -> Option<(OAuthForm, Vec<String>)> {
     Some((OAuthForm::parse(&rest).ok()?, scopes))
 }
 
-pub async fn consent(State(app): State<AppState>, request: Request) -> Response {
+pub async fn consent(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let (headers, body) = match super::read_form(&app, request).await {
         Ok(form) => form,
         Err(page) => return page,
@@ -187,7 +189,7 @@ pub async fn consent(State(app): State<AppState>, request: Request) -> Response 
 }
 
 async fn decide(
-    app: &App,
+    app: &AppState,
     current: &Current,
     req: &AuthorizationRequest,
     decision: Option<&str>,

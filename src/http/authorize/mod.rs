@@ -14,6 +14,8 @@ mod respond;
 mod sign_in;
 mod ticket;
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -23,13 +25,13 @@ pub use sign_in::sign_in;
 
 use super::body::{MAX_FORM_BYTES, OAuthForm, read_limited};
 use super::client_ip;
-use super::page;
+use super::pages as page;
 use super::session::{self, Current};
 use crate::error::Result;
 use crate::oauth::authorize::{AuthorizationRequest, Params, trusted_redirect, validate};
-use crate::oauth::client::GrantType;
+use crate::oauth::client::{GrantType, RegistrationRules};
 use crate::oauth::metadata_document::is_document_url;
-use crate::state::{App, AppState};
+use crate::state::AppState;
 use crate::store::clients::StoredClient;
 use bytes::Bytes;
 use tessera_resource::scope::ScopeSet;
@@ -38,7 +40,7 @@ use tessera_resource::scope::ScopeSet;
 /// head and its body, read like the OAuth endpoints' bodies. A body that is
 /// too large, broken off or late gets the error page that says which.
 async fn read_form(
-    app: &App,
+    app: &AppState,
     request: Request,
 ) -> std::result::Result<(HeaderMap, Bytes), Response> {
     let headers = request.headers().clone();
@@ -56,7 +58,7 @@ fn capitalized(why: &str) -> String {
     })
 }
 
-fn bad_request(app: &App, message: impl Into<String>) -> Response {
+fn bad_request(app: &AppState, message: impl Into<String>) -> Response {
     page::error(
         app,
         StatusCode::BAD_REQUEST,
@@ -66,7 +68,7 @@ fn bad_request(app: &App, message: impl Into<String>) -> Response {
 }
 
 /// Turn a `Result<Response>` whose error is a server fault into a page.
-fn or_error_page(app: &App, r: Result<Response>) -> Response {
+fn or_error_page(app: &AppState, r: Result<Response>) -> Response {
     r.unwrap_or_else(|e| {
         tracing::error!(error = %e, "authorization step failed");
         page::error(
@@ -80,7 +82,7 @@ fn or_error_page(app: &App, r: Result<Response>) -> Response {
 
 /// A 429 page when this IP went over `limit` requests in the window.
 fn over_limit(
-    app: &App,
+    app: &AppState,
     limiter: &tessera_resource::limits::Windows,
     limit: u32,
     request: &Request,
@@ -111,7 +113,7 @@ fn over_limit(
     Some(response)
 }
 
-pub async fn authorize_get(State(app): State<AppState>, request: Request) -> Response {
+pub async fn authorize_get(State(app): State<Arc<AppState>>, request: Request) -> Response {
     if let Some(r) = over_limit(
         &app,
         &app.limits.authorize,
@@ -128,7 +130,7 @@ pub async fn authorize_get(State(app): State<AppState>, request: Request) -> Res
     }
 }
 
-pub async fn authorize_post(State(app): State<AppState>, request: Request) -> Response {
+pub async fn authorize_post(State(app): State<Arc<AppState>>, request: Request) -> Response {
     if let Some(r) = over_limit(
         &app,
         &app.limits.authorize,
@@ -148,7 +150,7 @@ pub async fn authorize_post(State(app): State<AppState>, request: Request) -> Re
     }
 }
 
-async fn authorize(app: &App, headers: &HeaderMap, form: &OAuthForm) -> Response {
+async fn authorize(app: &AppState, headers: &HeaderMap, form: &OAuthForm) -> Response {
     let Some(client_id) = form.get("client_id") else {
         return bad_request(
             app,
@@ -201,12 +203,21 @@ async fn authorize(app: &App, headers: &HeaderMap, form: &OAuthForm) -> Response
 
 /// The client named by `client_id`: registered, or described by a metadata
 /// document at that URL. Failures are error pages, never redirects.
-async fn find_client(app: &App, client_id: &str) -> Result<StoredClient, Box<Response>> {
+async fn find_client(app: &AppState, client_id: &str) -> Result<StoredClient, Box<Response>> {
     let registration = &app.config.registration;
     if registration.metadata_documents
         && is_document_url(client_id, registration.metadata_document_loopback)
     {
-        return crate::cimd::resolve(app, client_id).await.map_err(|why| {
+        let rules = RegistrationRules {
+            redirects: &registration.redirects,
+            resources: &app.config.resources,
+            privileged: false,
+        };
+        let loopback = registration.metadata_document_loopback;
+        let now = app.clock.now();
+        let documents = &app.metadata_documents;
+        let resolved = documents.resolve(&app.store, &rules, loopback, client_id, now);
+        return resolved.await.map_err(|why| {
             Box::new(bad_request(
                 app,
                 format!("The application's metadata document cannot be used: {why}."),
@@ -228,7 +239,7 @@ async fn find_client(app: &App, client_id: &str) -> Result<StoredClient, Box<Res
 
 /// Given a session, show sign-in, show consent, or answer with a code.
 async fn proceed(
-    app: &App,
+    app: &AppState,
     current: Current,
     req: &AuthorizationRequest,
     status: StatusCode,
@@ -263,7 +274,7 @@ async fn proceed(
 /// `signed_in`), the form's CSRF token against it, and the sealed request
 /// opened for that session. Any failure is an error page for the person.
 async fn posted_request(
-    app: &App,
+    app: &AppState,
     headers: &HeaderMap,
     form: &OAuthForm,
     signed_in: bool,

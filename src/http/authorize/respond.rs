@@ -8,13 +8,13 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::oauth::authorize::AuthorizationRequest;
 use crate::secrets::ordered_token;
-use crate::state::App;
+use crate::state::AppState;
 use crate::store::codes::NewCode;
 
 /// 302 after a GET; 303 after a POST that carried credentials or consent
 /// (RFC 9700 §4.12: never 307, which would replay the form to the client).
 pub fn redirect(
-    app: &App,
+    app: &AppState,
     redirect_uri: &str,
     params: &[(&str, &str)],
     state: Option<&str>,
@@ -22,7 +22,7 @@ pub fn redirect(
     set_cookie: Option<HeaderValue>,
 ) -> Response {
     let Ok(mut url) = Url::parse(redirect_uri) else {
-        return super::super::page::error(
+        return crate::http::pages::error(
             app,
             StatusCode::BAD_REQUEST,
             "Invalid redirect",
@@ -53,7 +53,7 @@ pub fn redirect(
 
 /// Redirect an OAuth error to the client (RFC 6749 §4.1.2.1).
 pub fn error(
-    app: &App,
+    app: &AppState,
     redirect_uri: &str,
     state: Option<&str>,
     e: &Error,
@@ -69,7 +69,7 @@ pub fn error(
 /// Issue a code for `req` on behalf of `user_id` with the granted `scope`,
 /// and redirect to the client with it.
 pub async fn code(
-    app: &App,
+    app: &AppState,
     req: &AuthorizationRequest,
     user_id: &str,
     auth_time: i64,

@@ -5,20 +5,22 @@
 //! runs on the bounded blocking pool (see `passwords`). Success replaces the
 //! session and redirects with 303 to continue the request.
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{bad_request, or_error_page, ticket, with_cookie};
 use crate::http::body::OAuthForm;
-use crate::http::page::{html, issuer_host};
-use crate::http::pages::SignInPage;
+use crate::http::pages::templates::SignInPage;
+use crate::http::pages::{html, issuer_host};
 use crate::http::session::{self, Current};
 use crate::oauth::authorize::AuthorizationRequest;
-use crate::state::{App, AppState};
+use crate::state::AppState;
 
 pub async fn page(
-    app: &App,
+    app: &AppState,
     current: &Current,
     req: &AuthorizationRequest,
     error: Option<String>,
@@ -45,7 +47,7 @@ pub async fn page(
     with_cookie(html(status, &page, None), current.set_cookie.clone())
 }
 
-pub async fn sign_in(State(app): State<AppState>, request: Request) -> Response {
+pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let limit = app.config.rate_limits.sign_in_per_ip;
     if let Some(r) = super::over_limit(&app, &app.limits.sign_in, limit, &request, "sign_in") {
         return r;
@@ -107,7 +109,7 @@ pub async fn sign_in(State(app): State<AppState>, request: Request) -> Response 
 
 /// Replace the anonymous session with a signed-in one and continue.
 async fn signed_in(
-    app: &App,
+    app: &AppState,
     old: &Current,
     user_id: &str,
     req: &AuthorizationRequest,

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 
 use crate::oauth::authorize::AuthorizationRequest;
-use crate::state::App;
+use crate::state::AppState;
 
 /// How long a person has to get through sign-in and consent.
 const TICKET_TTL: i64 = 15 * 60;
@@ -27,7 +27,7 @@ fn mac_input(csrf: &str, payload: &str) -> String {
     format!("tessera-authorize-ticket\0{csrf}\0{payload}")
 }
 
-pub fn seal(app: &App, request: &AuthorizationRequest, csrf: &str) -> String {
+pub fn seal(app: &AppState, request: &AuthorizationRequest, csrf: &str) -> String {
     let ticket = Ticket {
         exp: app.clock.now() + TICKET_TTL,
         request: request.clone(),
@@ -38,7 +38,7 @@ pub fn seal(app: &App, request: &AuthorizationRequest, csrf: &str) -> String {
 }
 
 /// Open a ticket for this session; `None` if altered, foreign or expired.
-pub fn open(app: &App, sealed: &str, csrf: &str) -> Option<AuthorizationRequest> {
+pub fn open(app: &AppState, sealed: &str, csrf: &str) -> Option<AuthorizationRequest> {
     let (payload, tag) = sealed.split_once('.')?;
     let tag = B64.decode(tag).ok()?;
     if !app.hasher.verify(&mac_input(csrf, payload), &tag) {

@@ -3,6 +3,8 @@
 //! token. A missing or wrong token, or a client that no longer exists, is
 //! 401 `invalid_token` (§2: the server must not reveal which).
 
+use std::sync::Arc;
+
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,11 +13,10 @@ use super::{Registered, bearer, client_uri};
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::body::{MAX_JSON_BYTES, has_content_type, read_body};
 use crate::oauth::client::{GrantType, RegistrationRequest, RegistrationRules};
-use crate::state::App;
 use crate::state::AppState;
 use crate::store::clients::StoredClient;
 
-async fn authorized(app: &App, client_id: &str, headers: &HeaderMap) -> Result<StoredClient> {
+async fn authorized(app: &AppState, client_id: &str, headers: &HeaderMap) -> Result<StoredClient> {
     let denied = || {
         Error::new(
             ErrorCode::InvalidToken,
@@ -36,7 +37,7 @@ async fn authorized(app: &App, client_id: &str, headers: &HeaderMap) -> Result<S
         .ok_or_else(denied)
 }
 
-fn answer(app: &App, client: &StoredClient, status: StatusCode) -> Response {
+fn answer(app: &AppState, client: &StoredClient, status: StatusCode) -> Response {
     Registered {
         client_id: &client.client_id,
         client_secret: None,
@@ -50,7 +51,7 @@ fn answer(app: &App, client: &StoredClient, status: StatusCode) -> Response {
 }
 
 pub async fn read(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
@@ -59,7 +60,7 @@ pub async fn read(
 }
 
 pub async fn update(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response> {
@@ -107,7 +108,7 @@ pub async fn update(
 }
 
 pub async fn delete(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {

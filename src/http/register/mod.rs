@@ -14,6 +14,8 @@
 
 pub mod manage;
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +25,7 @@ use super::body::{MAX_JSON_BYTES, has_content_type, read_body};
 use crate::clients::{Origin, create};
 use crate::error::{Error, ErrorCode, Result};
 use crate::oauth::client::{ClientMetadata, RegistrationRequest, RegistrationRules};
-use crate::state::{App, AppState};
+use crate::state::AppState;
 
 /// A registration as answered by `POST /register` and RFC 7592 reads.
 #[derive(Serialize)]
@@ -52,7 +54,7 @@ impl Registered<'_> {
     }
 }
 
-pub fn client_uri(app: &App, client_id: &str) -> String {
+pub fn client_uri(app: &AppState, client_id: &str) -> String {
     app.config
         .issuer
         .endpoint(&format!("/register/{client_id}"))
@@ -79,7 +81,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<Result<&str>> {
 }
 
 /// `Ok(true)` when a valid initial access token was presented.
-fn privileged(app: &App, headers: &HeaderMap) -> Result<bool> {
+fn privileged(app: &AppState, headers: &HeaderMap) -> Result<bool> {
     let Some(token) = bearer(headers) else {
         if !app.config.registration.open {
             return Err(Error::new(
@@ -100,7 +102,7 @@ fn privileged(app: &App, headers: &HeaderMap) -> Result<bool> {
 }
 
 /// Count the registration against its IP; returns the IP (for the audit trail).
-fn rate_limit(app: &App, request: &Request) -> Result<String> {
+fn rate_limit(app: &AppState, request: &Request) -> Result<String> {
     let trusted = &app.config.rate_limits.trusted_proxies;
     let ip = crate::http::client_ip::key(crate::http::client_ip::client_ip(
         request.extensions(),
@@ -116,7 +118,7 @@ fn rate_limit(app: &App, request: &Request) -> Result<String> {
     Ok(ip)
 }
 
-pub async fn register(State(app): State<AppState>, request: Request) -> Result<Response> {
+pub async fn register(State(app): State<Arc<AppState>>, request: Request) -> Result<Response> {
     let ip = rate_limit(&app, &request)?;
     if !has_content_type(request.headers(), "application/json") {
         return Err(Error::invalid_request(

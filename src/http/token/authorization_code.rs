@@ -7,16 +7,16 @@
 //! family linked to the code, so that a replay can revoke what this
 //! redemption issued. A failed check still consumes the code.
 
+use crate::access_token::Grant;
 use crate::error::{Error, Result};
 use crate::http::body::OAuthForm;
 use crate::http::token::TokenResponse;
 use crate::oauth::client::GrantType;
 use crate::oauth::pkce;
 use crate::secrets::ordered_token;
-use crate::state::App;
+use crate::state::AppState;
 use crate::store::clients::ClientAuth;
 use crate::store::codes::{CodeGrant, Issue, NewFamily, Redemption};
-use crate::tokens::{Grant, mint};
 use tessera_resource::scope::ScopeSet;
 
 use super::narrow_resources;
@@ -39,7 +39,7 @@ fn check(grant: &CodeGrant, form: &OAuthForm) -> Result<()> {
     }
 }
 
-pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<TokenResponse> {
+pub async fn grant(app: &AppState, client: &ClientAuth, form: &OAuthForm) -> Result<TokenResponse> {
     if !client.allows(GrantType::AuthorizationCode) {
         return Err(Error::unauthorized_client(
             "this client may not use the authorization_code grant",
@@ -75,8 +75,7 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
     let scope =
         ScopeSet::parse(&grant.scope).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
     // Sign before the transaction: the writer is held for SQL only.
-    let access = mint(
-        app,
+    let access = app.access_tokens().mint(
         &Grant {
             subject: &grant.user_id,
             client_id: &client.id,
@@ -84,6 +83,7 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
             scope: &scope,
             auth_time: Some(grant.auth_time),
         },
+        app.clock.now(),
     )?;
     let refresh_token = if client.allows(GrantType::RefreshToken) {
         Some(ordered_token(app.clock.now_millis()).map_err(Error::internal)?)
@@ -126,7 +126,7 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
 }
 
 /// The answer to a code that was not fresh; a replay is audited durably.
-async fn refused(app: &App, client: &ClientAuth, outcome: Redemption, now: i64) -> Error {
+async fn refused(app: &AppState, client: &ClientAuth, outcome: Redemption, now: i64) -> Error {
     match outcome {
         Redemption::Replayed => {
             let fields = serde_json::json!({"client_id": client.id, "action": "refresh tokens of the first use revoked"});

@@ -5,17 +5,17 @@
 //! from `resource` (RFC 8707, repeatable) or the flows document's `audience`.
 //! No database write happens here: the token is a self-contained JWT.
 
+use crate::access_token::Grant;
 use crate::error::{Error, Result};
 use crate::http::body::OAuthForm;
 use crate::http::token::TokenResponse;
 use crate::oauth::client::GrantType;
 use crate::oauth::grant_scope;
-use crate::state::App;
+use crate::state::AppState;
 use crate::store::clients::ClientAuth;
-use crate::tokens::{Grant, mint};
 use tessera_resource::scope::ScopeSet;
 
-pub fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<TokenResponse> {
+pub fn grant(app: &AppState, client: &ClientAuth, form: &OAuthForm) -> Result<TokenResponse> {
     if !client.allows(GrantType::ClientCredentials) {
         return Err(Error::unauthorized_client(
             "this client may not use the client_credentials grant",
@@ -33,8 +33,7 @@ pub fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<TokenRe
         .as_ref()
         .map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
     let scope = grant_scope::decide(scope.as_ref(), allowed, &resources, &app.config.scopes)?;
-    let token = mint(
-        app,
+    let token = app.access_tokens().mint(
         &Grant {
             subject: &client.id,
             client_id: &client.id,
@@ -42,6 +41,7 @@ pub fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<TokenRe
             scope: &scope,
             auth_time: None,
         },
+        app.clock.now(),
     )?;
     Ok(TokenResponse {
         access_token: token.jwt,

@@ -11,6 +11,8 @@ mod authorization_code;
 mod client_credentials;
 mod refresh;
 
+use std::sync::Arc;
+
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +22,7 @@ use super::body::OAuthForm;
 use super::client_auth::{Presented, authenticate, presented_with};
 use crate::error::{Error, ErrorCode, Result};
 use crate::oauth::resource::Resource;
-use crate::state::{App, AppState};
+use crate::state::AppState;
 
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
@@ -36,7 +38,7 @@ impl TokenResponse {
     /// The JSON body, byte for byte what serde writes for this struct, without
     /// escaping the JWT a byte at a time (see `json_out`).
     fn to_json(&self) -> Vec<u8> {
-        let mut o = crate::json_out::Object::with_capacity(
+        let mut o = crate::access_token::json::Object::with_capacity(
             self.access_token.len() + self.scope.len() + 160,
         );
         o.str("access_token", &self.access_token)
@@ -66,7 +68,7 @@ impl IntoResponse for TokenResponse {
 
 /// Answer a token request and record it in the audit trail (the flows
 /// document's `oauth_token_request`, batched: see `audit`).
-pub async fn token(State(app): State<AppState>, request: Request) -> Result<Response> {
+pub async fn token(State(app): State<Arc<AppState>>, request: Request) -> Result<Response> {
     // Only `Authorization` is needed from the head: keep it (a reference-counted
     // clone) rather than have axum copy the whole header map for the handler.
     let authorization = request.headers().get(header::AUTHORIZATION).cloned();
@@ -105,7 +107,7 @@ struct TokenRequestEvent<'a> {
     error: Option<&'a str>,
 }
 
-async fn answer(app: &App, credentials: &Presented, form: &OAuthForm) -> Result<Response> {
+async fn answer(app: &AppState, credentials: &Presented, form: &OAuthForm) -> Result<Response> {
     let grant_type = form.require("grant_type")?;
     let client = authenticate(app, credentials).await?;
     let limit = crate::oauth::rate_tier::token_limit(
@@ -148,7 +150,7 @@ async fn answer(app: &App, credentials: &Presented, form: &OAuthForm) -> Result<
 /// The resources of a user grant, optionally narrowed by `resource`
 /// parameters (RFC 8707 §2.2): each must be one already granted.
 fn narrow_resources<'a>(
-    app: &'a App,
+    app: &'a AppState,
     form: &OAuthForm,
     granted: &[String],
 ) -> Result<Vec<&'a Resource>> {

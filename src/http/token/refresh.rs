@@ -4,15 +4,15 @@
 //! may narrow the access token issued now, never widen it; the family keeps
 //! its original grant (RFC 6749 §6: the new refresh token has the same scope).
 
+use crate::access_token::Grant;
 use crate::error::{Error, Result};
 use crate::http::body::OAuthForm;
 use crate::http::token::TokenResponse;
 use crate::oauth::client::GrantType;
 use crate::secrets::ordered_token;
-use crate::state::App;
+use crate::state::AppState;
 use crate::store::clients::ClientAuth;
 use crate::store::refresh::{Rotate, Rotation};
-use crate::tokens::{Grant, mint};
 use tessera_resource::scope::ScopeSet;
 
 use super::narrow_resources;
@@ -33,7 +33,7 @@ fn narrow_scope(form: &OAuthForm, granted: &ScopeSet) -> Result<ScopeSet> {
     Ok(asked)
 }
 
-pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<TokenResponse> {
+pub async fn grant(app: &AppState, client: &ClientAuth, form: &OAuthForm) -> Result<TokenResponse> {
     if !client.allows(GrantType::RefreshToken) {
         return Err(Error::unauthorized_client(
             "this client may not use the refresh_token grant",
@@ -73,8 +73,7 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
         ScopeSet::parse(&family.scope).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
     let scope = narrow_scope(form, &granted)?;
     let resources = narrow_resources(app, form, &family.resources)?;
-    let access = mint(
-        app,
+    let access = app.access_tokens().mint(
         &Grant {
             subject: &family.user_id,
             client_id: &client.id,
@@ -82,6 +81,7 @@ pub async fn grant(app: &App, client: &ClientAuth, form: &OAuthForm) -> Result<T
             scope: &scope,
             auth_time: Some(family.auth_time),
         },
+        app.clock.now(),
     )?;
     Ok(TokenResponse {
         access_token: access.jwt,

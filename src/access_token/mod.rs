@@ -1,10 +1,17 @@
-//! Minting access tokens (RFC 9068), shared by every grant.
+//! Access tokens (RFC 9068): minting them for every grant (here), checking
+//! one as the issuer sees it ([`check`]), and the hand-written JSON of the
+//! token path ([`json`]).
+
+pub mod check;
+pub mod json;
 
 use std::time::Duration;
 
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::keys::rotation::SigningKeys;
 use crate::oauth::resource::Resource;
-use crate::state::App;
+use crate::store::Store;
 use tessera_resource::claims::{AccessTokenClaims, Audience};
 use tessera_resource::scope::ScopeSet;
 
@@ -28,20 +35,35 @@ pub struct Grant<'a> {
     pub auth_time: Option<i64>,
 }
 
+/// What minting and checking tokens need of the issuer: its configuration,
+/// its keys and (to check) its store.
+#[derive(Clone, Copy)]
+pub struct AccessTokens<'a> {
+    pub config: &'a Config,
+    pub keys: &'a SigningKeys,
+    pub store: &'a Store,
+}
+
 /// The shortest lifetime among the resources' own, else the global one.
-fn lifetime(app: &App, resources: &[&Resource]) -> Duration {
+fn lifetime(config: &Config, resources: &[&Resource]) -> Duration {
     resources
         .iter()
         .filter_map(|r| r.access_token_ttl)
         .min()
-        .unwrap_or(app.config.tokens.access_token_ttl)
+        .unwrap_or(config.tokens.access_token_ttl)
 }
 
-pub fn mint(app: &App, grant: &Grant<'_>) -> Result<AccessToken> {
-    let now = app.clock.now();
-    let ttl = lifetime(app, grant.resources).as_secs();
+impl AccessTokens<'_> {
+    /// Sign an access token for `grant`, issued at `now`.
+    pub fn mint(&self, grant: &Grant<'_>, now: i64) -> Result<AccessToken> {
+        mint(self.config, self.keys, grant, now)
+    }
+}
+
+fn mint(config: &Config, keys: &SigningKeys, grant: &Grant<'_>, now: i64) -> Result<AccessToken> {
+    let ttl = lifetime(config, grant.resources).as_secs();
     let claims = AccessTokenClaims {
-        iss: app.config.issuer.as_str().to_owned(),
+        iss: config.issuer.as_str().to_owned(),
         sub: grant.subject.to_owned(),
         aud: Audience::from_list(grant.resources.iter().map(|r| r.uri.clone()).collect()),
         client_id: grant.client_id.to_owned(),
@@ -50,13 +72,12 @@ pub fn mint(app: &App, grant: &Grant<'_>) -> Result<AccessToken> {
         exp: now + ttl as i64,
         jti: uuid::Uuid::new_v4().simple().to_string(),
         auth_time: grant.auth_time,
-        permissions: app.config.scopes.permissions_for(grant.scope),
+        permissions: config.scopes.permissions_for(grant.scope),
     };
-    let jwt = app
-        .keys
+    let jwt = keys
         .ring()
         .signer
-        .sign_json(&crate::json_out::claims(&claims))
+        .sign_json(&crate::access_token::json::claims(&claims))
         .map_err(Error::internal)?;
     Ok(AccessToken {
         jwt,

@@ -6,14 +6,16 @@
 //! the page may lead: ourselves, plus the client's redirect origin on the
 //! consent page (browsers apply it to the redirect after the POST).
 
+pub mod templates;
+
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::pages::ErrorPage;
-use crate::state::App;
+use crate::state::AppState;
+use templates::ErrorPage;
 
-pub fn issuer_host(app: &App) -> String {
+pub fn issuer_host(app: &AppState) -> String {
     url::Url::parse(app.config.issuer.as_str())
         .ok()
         .and_then(|u| {
@@ -69,7 +71,12 @@ pub fn html(status: StatusCode, page: &impl Template, also_form_action: Option<&
 }
 
 /// The page shown when the request cannot be trusted enough to redirect.
-pub fn error(app: &App, status: StatusCode, title: &str, message: impl Into<String>) -> Response {
+pub fn error(
+    app: &AppState,
+    status: StatusCode,
+    title: &str,
+    message: impl Into<String>,
+) -> Response {
     let page = ErrorPage {
         static_prefix: app.config.issuer.path().to_owned(),
         issuer_host: issuer_host(app),

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tower::Service;
 
 use super::guards::{Active, Activity, Deadline, Limits};
-use super::{Connections, Slot};
+use super::serve::{Connections, Slot};
 
 /// How long a TLS client may take to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -16,10 +16,12 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::http::body::BodyTimedOut;
 use tokio::time::{Instant, Sleep};
 
 /// The default of [`Limits::max_connections`] (and `max_connections`).
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+pub use crate::config::DEFAULT_MAX_CONNECTIONS;
 
 /// Limits every connection is served with.
 #[derive(Debug, Clone, Copy)]
@@ -46,11 +48,6 @@ impl Default for Limits {
         }
     }
 }
-
-/// The error a request body ends with when it missed its deadline.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body did not arrive within {0:?}")]
-pub struct BodyTimedOut(pub Duration);
 
 /// A request body that fails once it has been incomplete for longer than
 /// its limit. The timer starts only when a read would wait: a body that came

@@ -8,20 +8,30 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use arc_swap::{ArcSwap, Guard};
 
-use crate::config::Config;
 use crate::keys::schedule::{KeyRing, StoredKey, plan};
 use crate::keys::seal::Sealer;
 use crate::keys::{Algorithm, KeyMaterial};
 use crate::store::Store;
 use crate::store::keys::KeyRow;
 
-pub struct Keys {
+/// How keys are made and rotated (from the `[signing]` configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyPolicy {
+    pub algorithm: Algorithm,
+    /// Seconds a new key is published before it signs.
+    pub publish_lead: i64,
+    /// Seconds a key signs before the next is scheduled (`None`: manual only).
+    pub rotation_period: Option<i64>,
+    /// The longest lifetime of an access token, in seconds: a retired key
+    /// stays published that long.
+    pub max_token_ttl: i64,
+}
+
+/// The issuer's signing keys: the ring in use, and how it changes.
+pub struct SigningKeys {
     ring: ArcSwap<KeyRing>,
     sealer: Option<Sealer>,
-    algorithm: Algorithm,
-    publish_lead: i64,
-    rotation_period: Option<i64>,
-    max_token_ttl: i64,
+    policy: KeyPolicy,
 }
 
 async fn generate(alg: Algorithm) -> anyhow::Result<KeyMaterial> {
@@ -30,33 +40,32 @@ async fn generate(alg: Algorithm) -> anyhow::Result<KeyMaterial> {
         .context("key generation task failed")?
 }
 
-impl Keys {
+impl SigningKeys {
     /// Load the keys, creating the first one (active at once: nothing can have
-    /// cached a key set yet) or scheduling a switch to a newly configured algorithm.
-    pub async fn load(store: &Store, config: &Config, now: i64) -> anyhow::Result<Self> {
-        let sealer = config
-            .key_encryption_key
-            .as_ref()
-            .map(|k| Sealer::new(k.expose()))
-            .transpose()?;
+    /// cached a key set yet) or scheduling a switch to a newly configured
+    /// algorithm. `key_encryption_key` seals private keys at rest.
+    pub async fn load(
+        store: &Store,
+        policy: KeyPolicy,
+        key_encryption_key: Option<&str>,
+        now: i64,
+    ) -> anyhow::Result<Self> {
+        let sealer = key_encryption_key.map(Sealer::new).transpose()?;
         let mut stored = stored_keys(store, sealer.as_ref()).await?;
         if stored.is_empty() {
-            let key = generate(config.signing.algorithm).await?;
+            let key = generate(policy.algorithm).await?;
             insert(store, &key, now, now, sealer.as_ref()).await?;
             tracing::info!(kid = %key.kid, alg = key.alg.as_str(), "generated the first signing key");
             stored = stored_keys(store, sealer.as_ref()).await?;
         }
-        let ring = build(&stored, now, config.max_access_token_ttl())?;
+        let ring = build(&stored, now, policy.max_token_ttl)?;
         let keys = Self {
             ring: ArcSwap::from_pointee(ring),
             sealer,
-            algorithm: config.signing.algorithm,
-            publish_lead: config.signing.publish_lead.as_secs() as i64,
-            rotation_period: config.signing.rotation_period.map(|d| d.as_secs() as i64),
-            max_token_ttl: config.max_access_token_ttl(),
+            policy,
         };
         let newest = stored.iter().max_by_key(|k| (k.activates_at, k.created_at));
-        if newest.is_some_and(|k| k.material.alg != keys.algorithm) {
+        if newest.is_some_and(|k| k.material.alg != policy.algorithm) {
             let key = keys.rotate(store, now, false).await?;
             tracing::info!(kid = %key.kid, alg = key.alg.as_str(), "signing algorithm changed: new key scheduled");
         }
@@ -72,7 +81,7 @@ impl Keys {
     /// activated since), and delete keys that no token can need any more.
     pub async fn reload(&self, store: &Store, now: i64) -> anyhow::Result<()> {
         let stored = stored_keys(store, self.sealer.as_ref()).await?;
-        if let Some(p) = plan(&stored, now, self.max_token_ttl) {
+        if let Some(p) = plan(&stored, now, self.policy.max_token_ttl) {
             for spent in &p.spent {
                 store.delete_key(&spent.material.kid).await?;
                 tracing::info!(kid = %spent.material.kid, "retired signing key removed from the key set");
@@ -92,11 +101,11 @@ impl Keys {
         now: i64,
         immediately: bool,
     ) -> anyhow::Result<KeyMaterial> {
-        let key = generate(self.algorithm).await?;
+        let key = generate(self.policy.algorithm).await?;
         let activates_at = if immediately {
             now
         } else {
-            now + self.publish_lead
+            now + self.policy.publish_lead
         };
         insert(store, &key, now, activates_at, self.sealer.as_ref()).await?;
         self.reload(store, now).await?;
@@ -106,7 +115,7 @@ impl Keys {
     /// Rotate when the signing key has served its period and nothing is
     /// pending; returns the key it scheduled, if any.
     pub async fn maintain(&self, store: &Store, now: i64) -> anyhow::Result<Option<KeyMaterial>> {
-        if let Some(period) = self.rotation_period {
+        if let Some(period) = self.policy.rotation_period {
             let stored = stored_keys(store, self.sealer.as_ref()).await?;
             let pending = stored.iter().any(|k| k.activates_at > now);
             let newest = stored.iter().map(|k| k.activates_at).max().unwrap_or(now);

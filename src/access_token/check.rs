@@ -6,8 +6,8 @@
 use jsonwebtoken::{Validation, decode, decode_header};
 use serde_json::Value;
 
+use super::AccessTokens;
 use crate::error::Result;
-use crate::state::App;
 use tessera_resource::claims::{AccessTokenClaims, Audience};
 use tessera_resource::uri::canonical;
 
@@ -49,9 +49,20 @@ fn audience_matches(aud: &Audience, wanted: &str) -> bool {
     }
 }
 
-/// Check `token` as a resource server at `audience` would, plus what only the
-/// issuer knows (revocation, deleted clients and users).
-pub async fn check(app: &App, token: &str, audience: Option<&str>) -> Result<Report> {
+impl AccessTokens<'_> {
+    /// Check `token` at `now` as a resource server at `audience` would, plus
+    /// what only the issuer knows (revocation, deleted clients and users).
+    pub async fn check(&self, token: &str, audience: Option<&str>, now: i64) -> Result<Report> {
+        check(self, token, audience, now).await
+    }
+}
+
+async fn check(
+    app: &AccessTokens<'_>,
+    token: &str,
+    audience: Option<&str>,
+    now: i64,
+) -> Result<Report> {
     let mut r = Report::default();
     let Ok(header) = decode_header(token) else {
         r.push(
@@ -119,7 +130,6 @@ pub async fn check(app: &App, token: &str, audience: Option<&str>) -> Result<Rep
             format!("aud {:?} (not checked: pass an audience)", claims.aud),
         ),
     };
-    let now = app.clock.now();
     let left = claims.exp - now;
     let expiry = if left > 0 {
         format!("expires in {left}s")

@@ -1,4 +1,16 @@
 //! Binding and serving: what `tessera serve` and the integration tests share.
+//!
+//! [`Server`] opens the state, binds, and serves the router until a signal
+//! ([`serve`]: accepting, TLS, HTTP/1.1 and HTTP/2, the per-connection limits
+//! of `guards`, a graceful shutdown), with the [`janitor`] beside it.
+
+mod connection;
+mod guards;
+mod janitor;
+mod serve;
+
+pub use guards::{DEFAULT_MAX_CONNECTIONS, Limits};
+pub use serve::{GRACE, Placement, serve, tls_acceptor};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,7 +20,6 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::serving::{Limits, Placement};
 use crate::state::AppState;
 use tessera_resource::clock::SystemClock;
 
@@ -21,7 +32,7 @@ pub struct TlsFiles {
 
 pub struct Server {
     listener: TcpListener,
-    state: AppState,
+    state: Arc<AppState>,
 }
 
 impl Server {
@@ -32,7 +43,7 @@ impl Server {
         Self::bind_state(state, listen).await
     }
 
-    pub async fn bind_state(state: AppState, listen: SocketAddr) -> anyhow::Result<Self> {
+    pub async fn bind_state(state: Arc<AppState>, listen: SocketAddr) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -43,14 +54,14 @@ impl Server {
         Ok(self.listener.local_addr()?)
     }
 
-    pub fn state(&self) -> &AppState {
+    pub fn state(&self) -> &Arc<AppState> {
         &self.state
     }
 
     /// Serve until `shutdown` resolves, then let in-flight requests finish
     /// and flush the audit trail. With `tls`, serve HTTPS (rustls on ring).
     /// With `threads` set, connections are served on lanes, else shared by
-    /// the runtime's workers ([`crate::serving`]).
+    /// the runtime's workers ([`serve`]).
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -64,10 +75,10 @@ impl Server {
             Some(lanes) => Placement::Lanes(lanes),
             None => Placement::Shared,
         };
-        let janitor = tokio::spawn(janitor(self.state.clone()));
-        let served = crate::serving::serve(
+        let janitor = tokio::spawn(janitor::run(self.state.clone()));
+        let served = crate::server::serve(
             self.listener,
-            crate::app(self.state.clone()),
+            crate::http::router(self.state.clone()),
             acceptor,
             placement,
             Limits {
@@ -100,7 +111,7 @@ async fn load_tls(tls: &TlsFiles) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
     };
     let cert = tokio::fs::read(&tls.cert).await.with_context(context)?;
     let key = tokio::fs::read(&tls.key).await.with_context(context)?;
-    crate::serving::tls_acceptor(&cert, &key).with_context(context)
+    crate::server::tls_acceptor(&cert, &key).with_context(context)
 }
 
 /// Let the server hold as many connections as the system allows: raise the
@@ -126,67 +137,6 @@ pub fn raise_open_files_limit() -> Option<u64> {
         Err(e) => {
             tracing::debug!(error = %e, "cannot raise the open-files limit");
             limit.current
-        }
-    }
-}
-
-/// Every ten seconds, pick up key changes (rotation from the CLI, a pending
-/// key activating) and rotate when due; every ten minutes, purge expired rows
-/// and prune audit records past their retention.
-async fn janitor(state: AppState) {
-    let mut tick = tokio::time::interval(crate::signing::RELOAD_EVERY);
-    let mut ticks: u64 = 0;
-    loop {
-        tick.tick().await;
-        let now = state.clock.now();
-        match state.keys.maintain(&state.store, now).await {
-            Ok(Some(key)) => {
-                let lead = state.config.signing.publish_lead.as_secs() as i64;
-                let fields = serde_json::json!({"kid": key.kid, "alg": key.alg.as_str(), "activates_at": now + lead, "by": "automatic rotation"});
-                state.audit.record("key_rotated", now, fields).await;
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "signing key maintenance failed"),
-        }
-        ticks += 1;
-        if ticks % 60 != 1 {
-            continue;
-        }
-        if let Some(after) = state.config.registration.prune_unused_after {
-            match state
-                .store
-                .prune_unused_clients(now - after.as_secs() as i64)
-                .await
-            {
-                Ok(n) if n > 0 => tracing::info!(clients = n, "pruned registrations never used"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "pruning unused registrations failed"),
-            }
-        }
-        match state.store.purge_expired(now).await {
-            Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
-        }
-        if let Some(retention) = state.config.audit.retention {
-            let before = now - retention.as_secs() as i64;
-            match crate::audit::retention::prune(
-                &state.store,
-                &state.audit,
-                before,
-                now,
-                "retention",
-            )
-            .await
-            {
-                Ok(Some(p)) => {
-                    tracing::info!(records = p.records, "pruned audit records past retention")
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "pruning the audit trail failed")
-                }
-            }
         }
     }
 }

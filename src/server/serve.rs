@@ -33,9 +33,6 @@
 //! The shared state (the store, the keys, the limiters, the audit trail) is
 //! the same `AppState` on every thread.
 
-mod connection;
-mod guards;
-
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,8 +47,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
-use connection::connection;
-pub use guards::{BodyTimedOut, DEFAULT_MAX_CONNECTIONS, Limits};
+use super::connection::connection;
+use super::guards::Limits;
 
 /// How long a shutdown waits for in-flight requests and open connections.
 pub const GRACE: Duration = Duration::from_secs(30);
@@ -116,13 +113,13 @@ pub async fn serve(
 
 /// What every connection is served with, whatever thread serves it.
 #[derive(Clone)]
-struct Connections {
-    router: Router,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    limits: Limits,
+pub(super) struct Connections {
+    pub(super) router: Router,
+    pub(super) tls: Option<tokio_rustls::TlsAcceptor>,
+    pub(super) limits: Limits,
     /// Turns true when the shutdown starts: connections that have not
     /// reached HTTP yet end, the others finish what is in flight and close.
-    stopping: watch::Receiver<bool>,
+    pub(super) stopping: watch::Receiver<bool>,
 }
 
 async fn serve_shared(
