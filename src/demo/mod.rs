@@ -23,6 +23,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde_json::json;
 
 use tessera_resource::audit::AuditEvent;
+use tessera_resource::clock::{Clock, SystemClock, rfc3339};
 use tessera_resource::{AuthLayer, ResourceKit, ResourceServer};
 use tools::{DemoData, DemoTools, TOOL_SCOPES};
 
@@ -127,7 +128,7 @@ async fn health(State(demo): State<Demo>) -> Response {
     };
     let body = json!({
         "status": status,
-        "timestamp": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "timestamp": rfc3339(SystemClock.now()),
         "services": { "mcp_server": "healthy", "oauth_server": oauth },
     });
     let code = if status == "healthy" {

@@ -25,11 +25,9 @@ pub async fn health(State(app): State<Arc<AppState>>) -> Response {
         Err(_) => "unhealthy",
     };
     let healthy = database == "healthy" && signing_keys == "healthy";
-    let now = time::OffsetDateTime::from_unix_timestamp(app.clock.now())
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let body = json!({
         "status": if healthy { "healthy" } else { "degraded" },
-        "timestamp": now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "timestamp": tessera_resource::clock::rfc3339(app.clock.now()),
         "services": { "database": database, "signing_keys": signing_keys },
     });
     let status = if healthy {

@@ -14,12 +14,30 @@ use crate::secrets::random_token;
 use crate::state::AppState;
 use crate::store::sessions::{NewSession, Session};
 
-/// A session found or started for this request.
-pub struct Current {
+/// The browser's session, found or started for this request.
+pub struct BrowserSession {
     pub id_hash: Vec<u8>,
     pub session: Session,
     /// `Set-Cookie` to send when the session was just started.
     pub set_cookie: Option<HeaderValue>,
+}
+
+/// The person a session is signed in as.
+#[derive(Debug, Clone, Copy)]
+pub struct Person<'a> {
+    pub user_id: &'a str,
+    /// When they signed in (the tokens' `auth_time`).
+    pub auth_time: i64,
+}
+
+impl BrowserSession {
+    /// Who is signed in, if anyone.
+    pub fn person(&self) -> Option<Person<'_>> {
+        match (&self.session.user_id, self.session.auth_time) {
+            (Some(user_id), Some(auth_time)) => Some(Person { user_id, auth_time }),
+            _ => None,
+        }
+    }
 }
 
 fn cookie_name(app: &AppState) -> &'static str {
@@ -43,13 +61,13 @@ fn presented(app: &AppState, headers: &HeaderMap) -> Option<String> {
 }
 
 /// The live session named by the request's cookie, if any.
-pub async fn find(app: &AppState, headers: &HeaderMap) -> Result<Option<Current>> {
+pub async fn find(app: &AppState, headers: &HeaderMap) -> Result<Option<BrowserSession>> {
     let Some(value) = presented(app, headers) else {
         return Ok(None);
     };
     let id_hash = app.hasher.hash(&value);
     let session = app.store.session(&id_hash, app.clock.now()).await?;
-    Ok(session.map(|session| Current {
+    Ok(session.map(|session| BrowserSession {
         id_hash,
         session,
         set_cookie: None,
@@ -57,7 +75,7 @@ pub async fn find(app: &AppState, headers: &HeaderMap) -> Result<Option<Current>
 }
 
 /// The current session, or a new anonymous one.
-pub async fn find_or_start(app: &AppState, headers: &HeaderMap) -> Result<Current> {
+pub async fn find_or_start(app: &AppState, headers: &HeaderMap) -> Result<BrowserSession> {
     match find(app, headers).await? {
         Some(current) => Ok(current),
         None => start(app, None).await,
@@ -65,7 +83,7 @@ pub async fn find_or_start(app: &AppState, headers: &HeaderMap) -> Result<Curren
 }
 
 /// Start a session, signed in as `user` (with `auth_time` now) or anonymous.
-pub async fn start(app: &AppState, user: Option<&str>) -> Result<Current> {
+pub async fn start(app: &AppState, user: Option<&str>) -> Result<BrowserSession> {
     let now = app.clock.now();
     let value = random_token(32).map_err(Error::internal)?;
     let csrf = random_token(32).map_err(Error::internal)?;
@@ -99,7 +117,7 @@ pub async fn start(app: &AppState, user: Option<&str>) -> Result<Current> {
         csrf,
         auth_time,
     };
-    Ok(Current {
+    Ok(BrowserSession {
         id_hash,
         session,
         set_cookie: Some(set_cookie),

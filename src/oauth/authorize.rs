@@ -4,7 +4,8 @@
 //! client and its redirect URI: if either cannot be trusted the person sees an
 //! error page and is never redirected ([`trusted_redirect`]). Only then are the
 //! other parameters checked, and their errors go back to the client by redirect
-//! with `state` and `iss` ([`validate`]).
+//! with `state` and `iss` ([`validate`]). Where a valid request goes next
+//! is [`crate::oauth::consent`]'s decision.
 
 use serde::{Deserialize, Serialize};
 
@@ -44,8 +45,8 @@ pub struct AuthorizationRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
     pub code_challenge: String,
-    /// Space-delimited scopes asked for.
-    pub scope: String,
+    /// The scopes asked for (known, accepted by the resources, never empty).
+    pub scope: ScopeSet,
     /// Registered URIs of the resources the token will be for.
     pub resources: Vec<String>,
     /// `prompt=consent`: show the consent page even if consent is remembered.
@@ -113,7 +114,7 @@ pub fn validate(
         redirect_uri,
         state: p.state.map(str::to_owned),
         code_challenge: challenge.to_owned(),
-        scope: scope.to_string(),
+        scope,
         resources: resources.iter().map(|r| r.uri.clone()).collect(),
         force_consent: p
             .prompt

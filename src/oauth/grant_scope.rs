@@ -1,17 +1,22 @@
-//! Which scopes a token may carry (RFC 6749 §3.3).
+//! Which scopes a token may carry (RFC 6749 §3.3), for each way a grant is
+//! asked for:
 //!
-//! A requested scope must be known to the catalog, covered by the client's
-//! allowed scopes (the ceiling for machine clients), and accepted by at least one
-//! of the token's resources. With no `scope` parameter the default is everything
-//! the client is allowed that the resources accept; an empty result is an error,
-//! because a token that permits nothing is never what the caller meant.
+//! - [`for_machine`] (client credentials): a requested scope must be known to
+//!   the catalog, covered by the client's allowed scopes (its ceiling), and
+//!   accepted by at least one of the token's resources. With no `scope`
+//!   parameter the default is everything the client is allowed that the
+//!   resources accept; an empty result is an error, because a token that
+//!   permits nothing is never what the caller meant.
+//! - [`for_consent`] (the authorization request): what a person is asked.
+//! - [`for_refresh`] (RFC 6749 §6): a refresh may narrow its family's scope,
+//!   never widen it.
 
 use crate::error::{Error, Result};
 use crate::oauth::catalog::ScopeCatalog;
 use crate::oauth::resource::Resource;
 use tessera_resource::scope::{ScopeSet, covers};
 
-pub fn decide(
+pub fn for_machine(
     requested: Option<&ScopeSet>,
     allowed: &ScopeSet,
     resources: &[&Resource],
@@ -111,9 +116,9 @@ mod tests {
     #[test]
     fn no_scope_requested_gives_everything_allowed_that_the_resource_accepts() {
         let (c, r) = setup();
-        let got = decide(None, &s("mcp:tools:*"), &[&r], &c).unwrap();
+        let got = for_machine(None, &s("mcp:tools:*"), &[&r], &c).unwrap();
         assert_eq!(got.to_string(), "mcp:tools:weather mcp:tools:calendar:read");
-        let got = decide(
+        let got = for_machine(
             None,
             &s("mcp:tools:weather mcp:tools:email:send"),
             &[&r],
@@ -133,11 +138,11 @@ mod tests {
             ("mcp:tools:email:send", "not accepted by the resource"),
         ];
         for (req, why) in cases {
-            let err = decide(Some(&s(req)), &allowed, &[&r], &c).unwrap_err();
+            let err = for_machine(Some(&s(req)), &allowed, &[&r], &c).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidScope, "{why}");
         }
         assert_eq!(
-            decide(Some(&s("mcp:tools:weather")), &allowed, &[&r], &c).unwrap(),
+            for_machine(Some(&s("mcp:tools:weather")), &allowed, &[&r], &c).unwrap(),
             s("mcp:tools:weather")
         );
     }
@@ -145,7 +150,7 @@ mod tests {
     #[test]
     fn a_client_with_nothing_the_resource_accepts_gets_invalid_scope() {
         let (c, r) = setup();
-        let err = decide(None, &s("mcp:tools:email:send"), &[&r], &c).unwrap_err();
+        let err = for_machine(None, &s("mcp:tools:email:send"), &[&r], &c).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidScope);
     }
 }
@@ -188,6 +193,55 @@ pub fn for_consent(
         ));
     }
     Ok(asked)
+}
+
+/// The scope of a token issued by refreshing a family that was granted
+/// `granted`: all of it, or the `scope` asked (RFC 6749 §6), which may only
+/// narrow.
+pub fn for_refresh(granted: &ScopeSet, asked: Option<&str>) -> Result<ScopeSet> {
+    let Some(asked) = asked else {
+        return Ok(granted.clone());
+    };
+    let asked = ScopeSet::parse(asked).map_err(|e| Error::invalid_scope(e.to_string()))?;
+    if asked.is_empty() {
+        return Ok(granted.clone());
+    }
+    if let Some(extra) = asked.iter().find(|s| !granted.covers(s)) {
+        return Err(Error::invalid_scope(format!(
+            "scope '{extra}' was not granted; a refresh may only narrow"
+        )));
+    }
+    Ok(asked)
+}
+
+#[cfg(test)]
+mod refresh_tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn a_refresh_may_narrow_never_widen() {
+        let granted = ScopeSet::parse("mcp:tools:calendar:* mcp:tools:weather").unwrap();
+        // (asked, the token's scope or the error)
+        let cases = [
+            (None, Ok("mcp:tools:calendar:* mcp:tools:weather")),
+            (Some(""), Ok("mcp:tools:calendar:* mcp:tools:weather")),
+            (Some("mcp:tools:weather"), Ok("mcp:tools:weather")),
+            (
+                Some("mcp:tools:calendar:read"),
+                Ok("mcp:tools:calendar:read"),
+            ),
+            (Some("mcp:tools:email:send"), Err(ErrorCode::InvalidScope)),
+            (Some("mcp:tools:*"), Err(ErrorCode::InvalidScope)),
+            (Some("mcp:nope"), Err(ErrorCode::InvalidScope)),
+        ];
+        for (asked, want) in cases {
+            let got = for_refresh(&granted, asked)
+                .map(|s| s.to_string())
+                .map_err(|e| e.code);
+            assert_eq!(got, want.map(str::to_owned), "{asked:?}");
+        }
+    }
 }
 
 #[cfg(test)]

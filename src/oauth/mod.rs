@@ -5,6 +5,8 @@
 pub mod authorize;
 pub mod catalog;
 pub mod client;
+pub mod code;
+pub mod consent;
 pub mod grant_scope;
 pub mod metadata_document;
 pub mod pkce;

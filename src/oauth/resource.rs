@@ -127,6 +127,33 @@ impl ResourceRegistry {
         }
         Ok(chosen)
     }
+
+    /// The resources of a user grant (`granted`, as recorded with the code or
+    /// refresh family), narrowed by the token request's `resource` parameters
+    /// (RFC 8707 §2.2): each must be one already granted. With none asked,
+    /// every granted resource still registered.
+    pub fn narrow(&self, granted: &[String], asked: &[&str]) -> Result<Vec<&Resource>> {
+        let granted: Vec<&Resource> = granted.iter().filter_map(|uri| self.find(uri)).collect();
+        if asked.is_empty() {
+            if granted.is_empty() {
+                return Err(Error::invalid_target(
+                    "the granted resource is no longer registered",
+                ));
+            }
+            return Ok(granted);
+        }
+        let mut chosen = Vec::with_capacity(asked.len());
+        for uri in asked {
+            let resource = self
+                .find(uri)
+                .filter(|r| granted.iter().any(|g| g.matches(r)))
+                .ok_or_else(|| {
+                    Error::invalid_target(format!("resource '{uri}' was not granted"))
+                })?;
+            chosen.push(resource);
+        }
+        Ok(chosen)
+    }
 }
 
 #[cfg(test)]
@@ -217,6 +244,33 @@ mod tests {
                 .code,
             ErrorCode::InvalidTarget
         );
+    }
+
+    #[test]
+    fn a_user_grant_narrows_only_to_resources_it_was_granted() {
+        let r = registry();
+        let granted = [
+            "https://mcp.example.com".to_string(),
+            "http://127.0.0.1:3000/mcp".to_string(),
+        ];
+        let names = |v: Vec<&Resource>| v.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(r.narrow(&granted, &[]).unwrap()), ["A", "B"]);
+        assert_eq!(
+            names(r.narrow(&granted, &["https://mcp.example.com/"]).unwrap()),
+            ["A"]
+        );
+        let cases: [(&[String], &[&str]); 3] = [
+            (&granted[1..], &["https://mcp.example.com"]),
+            (&granted, &["https://unknown.example"]),
+            (&["https://gone.example".to_string()], &[]),
+        ];
+        for (held, asked) in cases {
+            assert_eq!(
+                r.narrow(held, asked).unwrap_err().code,
+                ErrorCode::InvalidTarget,
+                "{held:?} {asked:?}"
+            );
+        }
     }
 
     #[test]

@@ -18,10 +18,9 @@ use std::borrow::Cow;
 use std::io::Write;
 
 use serde::Serialize;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::authenticated::Authenticated;
+use crate::clock::rfc3339;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AuditEvent {
@@ -35,13 +34,6 @@ pub struct AuditEvent {
     pub error: Option<String>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
-}
-
-fn rfc3339(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
 }
 
 /// Record one tool invocation by `auth`; call it once per tool call with the
@@ -141,12 +133,6 @@ mod tests {
         assert_eq!(back, value);
         // Nothing to escape: the same string back.
         assert_eq!(terminal_safe("{\"a\":\"é\"}".into()), "{\"a\":\"é\"}");
-    }
-
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
     }
 
     #[test]

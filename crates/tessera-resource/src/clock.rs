@@ -21,6 +21,18 @@ pub trait Clock: Send + Sync + 'static {
     }
 }
 
+/// `unix` as RFC 3339 in UTC (`2023-11-14T22:13:20Z`), as audit events and
+/// health checks report time.
+pub fn rfc3339(unix: UnixTime) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// The real clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
@@ -52,5 +64,25 @@ impl FixedClock {
 impl Clock for FixedClock {
     fn now(&self) -> UnixTime {
         self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn a_fixed_clock_moves_only_when_told_and_its_clones_follow() {
+        let clock = FixedClock::new(100);
+        let other = clock.clone();
+        clock.advance(5);
+        assert_eq!((clock.now(), other.now()), (105, 105));
+        assert_eq!(other.now_millis(), 105_000);
     }
 }

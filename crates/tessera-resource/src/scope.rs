@@ -143,6 +143,21 @@ impl fmt::Display for ScopeSet {
     }
 }
 
+/// Serialized in its wire form, a space-delimited string.
+impl serde::Serialize for ScopeSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Read from its wire form; an invalid token is an error.
+impl<'de> serde::Deserialize<'de> for ScopeSet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +240,15 @@ mod tests {
         assert_eq!(set.to_string(), "mcp:tools:weather mcp:tools:*");
         assert!(ScopeSet::parse("").unwrap().is_empty());
         assert!(ScopeSet::parse("mcp:tools:weather mcp:nope").is_err());
+    }
+
+    #[test]
+    fn a_set_travels_as_its_wire_form() {
+        let set = ScopeSet::parse("mcp:tools:weather mcp:tools:*").unwrap();
+        let json = serde_json::to_string(&set).unwrap();
+        assert_eq!(json, "\"mcp:tools:weather mcp:tools:*\"");
+        assert_eq!(serde_json::from_str::<ScopeSet>(&json).unwrap(), set);
+        assert!(serde_json::from_str::<ScopeSet>("\"mcp:nope\"").is_err());
     }
 
     #[test]

@@ -1,28 +1,27 @@
 //! The consent page, and `POST /authorize/consent` where the person allows
-//! (all or some of the listed scopes) or denies.
-//!
-//! Only what is new is asked: scopes a remembered consent already covers are
-//! listed as already allowed. Allowing merges the chosen scopes into the
-//! remembered consent (step-up after `insufficient_scope` extends the same
-//! grant); the code carries the chosen plus the already-allowed scopes.
+//! (all or some of the listed scopes) or denies. What is asked and what an
+//! answer grants are [`crate::oauth::consent`]'s rules.
 
 use std::sync::Arc;
 
-use axum::extract::{Query, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::response::Response;
+use tessera_resource::scope::covers;
+use tessera_resource::uri::is_loopback_host;
 use url::Url;
 
-use super::{bad_request, or_error_page, proceed, respond, ticket, with_cookie};
+use super::forms::{bad_request, or_error_page, posted_request, read_form, with_cookie};
+use super::{remembered_consent, respond, ticket};
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::body::OAuthForm;
 use crate::http::pages::templates::{ConsentPage, ResourceView, ScopeView};
 use crate::http::pages::{html, issuer_host};
-use crate::http::session::{self, Current};
+use crate::http::session::BrowserSession;
 use crate::oauth::authorize::AuthorizationRequest;
+use crate::oauth::consent::{Answer, Asked, answer};
 use crate::state::AppState;
-use tessera_resource::scope::{ScopeSet, covers};
-use tessera_resource::uri::is_loopback_host;
+use crate::store::clients::StoredClient;
 
 fn describe(app: &AppState, scope: &str) -> String {
     app.config
@@ -55,30 +54,19 @@ fn redirect_source(uri: &str) -> Option<String> {
     }
 }
 
-pub async fn page(
+/// The consent page for what `asked` holds.
+pub fn page(
     app: &AppState,
-    current: &Current,
-    req: &AuthorizationRequest,
-    granted: &ScopeSet,
+    browser: &BrowserSession,
+    client: &StoredClient,
+    request: &AuthorizationRequest,
+    asked: &Asked,
 ) -> Result<Response> {
-    let client = app
-        .store
-        .find_client(&req.client_id)
-        .await
-        .map_err(Error::internal)?
-        .ok_or_else(|| Error::invalid_client("the client no longer exists"))?;
-    let asked = ScopeSet::parse(&req.scope).unwrap_or_default();
     let view = |s: &str, new: bool| ScopeView {
         name: s.to_owned(),
         description: describe(app, s),
         checked: true,
         new,
-    };
-    let fresh_consent = granted.is_empty();
-    let (already, new): (Vec<&str>, Vec<&str>) = if req.force_consent {
-        (Vec::new(), asked.iter().collect())
-    } else {
-        asked.iter().partition(|s| granted.covers(s))
     };
     let redirects = &client.metadata.redirect_uris;
     let localhost_only = !redirects.is_empty()
@@ -100,10 +88,10 @@ pub async fn page(
         } else {
             client.metadata.client_uri.as_deref().and_then(host_of)
         },
-        redirect_host: host_of(&req.redirect_uri).unwrap_or_default(),
+        redirect_host: host_of(&request.redirect_uri).unwrap_or_default(),
         localhost_only,
-        user_name: current.session.username.clone().unwrap_or_default(),
-        resources: req
+        user_name: browser.session.username.clone().unwrap_or_default(),
+        resources: request
             .resources
             .iter()
             .map(|uri| ResourceView {
@@ -115,48 +103,15 @@ pub async fn page(
                 uri: uri.clone(),
             })
             .collect(),
-        scopes: new.iter().map(|s| view(s, !fresh_consent)).collect(),
-        previously_granted: already.iter().map(|s| view(s, false)).collect(),
+        scopes: asked.new.iter().map(|s| view(s, !asked.first)).collect(),
+        previously_granted: asked.already.iter().map(|s| view(s, false)).collect(),
         action: format!("{}/authorize/consent", app.config.issuer.path()),
-        csrf_token: current.session.csrf.clone(),
-        request: ticket::seal(app, req, &current.session.csrf),
+        csrf_token: browser.session.csrf.clone(),
+        request: ticket::seal(app, request, &browser.session.csrf),
     };
-    let response = html(
-        StatusCode::OK,
-        &page,
-        redirect_source(&req.redirect_uri).as_deref(),
-    );
-    Ok(with_cookie(response, current.set_cookie.clone()))
-}
-
-#[derive(serde::Deserialize)]
-pub struct ContinueQuery {
-    request: String,
-}
-
-/// `GET /authorize/continue`: where sign-in sends the browser (303).
-pub async fn continue_after_sign_in(
-    State(app): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(q): Query<ContinueQuery>,
-) -> Response {
-    let current = match session::find(&app, &headers).await {
-        Ok(Some(c)) if c.session.user_id.is_some() => c,
-        Ok(_) => {
-            return bad_request(
-                &app,
-                "Your session expired. Go back to the application and start again.",
-            );
-        }
-        Err(e) => return or_error_page(&app, Err(e)),
-    };
-    let Some(req) = ticket::open(&app, &q.request, &current.session.csrf) else {
-        return bad_request(
-            &app,
-            "This sign-in request expired. Go back to the application and start again.",
-        );
-    };
-    or_error_page(&app, proceed(&app, current, &req, StatusCode::FOUND).await)
+    let form_action = redirect_source(&request.redirect_uri);
+    let response = html(StatusCode::OK, &page, form_action.as_deref());
+    Ok(with_cookie(response, browser.set_cookie.clone()))
 }
 
 /// Parse the consent form; `scope` repeats, one per ticked box.
@@ -172,85 +127,69 @@ fn parse_form(body: &[u8]) -> Option<(OAuthForm, Vec<String>)> {
     Some((OAuthForm::parse(&rest).ok()?, scopes))
 }
 
+/// `POST /authorize/consent`.
 pub async fn consent(State(app): State<Arc<AppState>>, request: Request) -> Response {
-    let (headers, body) = match super::read_form(&app, request).await {
+    let (headers, body) = match read_form(&app, request).await {
         Ok(form) => form,
         Err(page) => return page,
     };
     let Some((form, ticked)) = parse_form(&body) else {
         return bad_request(&app, "The consent form was malformed.");
     };
-    let (current, req) = match super::posted_request(&app, &headers, &form, true, "consent").await {
+    let (browser, req) = match posted_request(&app, &headers, &form, true, "consent").await {
         Ok(ok) => ok,
         Err(page) => return page,
     };
-    let r = decide(&app, &current, &req, form.get("decision"), &ticked).await;
+    let allow = form.get("decision") == Some("allow");
+    let r = submit(&app, &browser, &req, allow, &ticked).await;
     or_error_page(&app, r)
 }
 
-async fn decide(
+/// The person's answer: remember it and answer the client with a code, or
+/// with `access_denied`. Both are recorded before the browser is redirected.
+async fn submit(
     app: &AppState,
-    current: &Current,
+    browser: &BrowserSession,
     req: &AuthorizationRequest,
-    decision: Option<&str>,
+    allow: bool,
     ticked: &[String],
 ) -> Result<Response> {
     let status = StatusCode::SEE_OTHER;
-    let (Some(user_id), Some(auth_time)) = (&current.session.user_id, current.session.auth_time)
-    else {
+    let Some(person) = browser.person() else {
         return Err(Error::internal(anyhow::anyhow!(
             "consent without a signed-in session"
         )));
     };
-    let asked = ScopeSet::parse(&req.scope).unwrap_or_default();
-    let granted = ScopeSet::parse(
-        &app.store
-            .consent(user_id, &req.client_id)
-            .await?
-            .unwrap_or_default(),
-    )
-    .unwrap_or_default();
-    let kept: Vec<&str> = if req.force_consent {
-        Vec::new()
-    } else {
-        asked.iter().filter(|s| granted.covers(s)).collect()
+    let user_id = person.user_id;
+    let remembered = remembered_consent(app, user_id, &req.client_id).await?;
+    let now = app.clock.now();
+    let requested = req.scope.to_string();
+    let (granted, remember) = match answer(req, &remembered, allow, ticked) {
+        Answer::Allowed { granted, remember } => (granted, remember),
+        Answer::Denied => {
+            let fields = serde_json::json!({"user_id": user_id, "client_id": req.client_id, "requested_scopes": requested});
+            app.audit
+                .record_durably("consent_denied", now, fields)
+                .await?;
+            let e = Error::new(ErrorCode::AccessDenied, "the person did not allow access");
+            return Ok(respond::error(
+                app,
+                &req.redirect_uri,
+                req.state.as_deref(),
+                &e,
+                status,
+            ));
+        }
     };
-    let chosen: Vec<&str> = asked
-        .iter()
-        .filter(|s| ticked.iter().any(|t| t == s) || kept.contains(s))
-        .collect();
-    if decision != Some("allow") || chosen.is_empty() {
-        let fields = serde_json::json!({"user_id": user_id, "client_id": req.client_id, "requested_scopes": req.scope});
-        app.audit
-            .record_durably("consent_denied", app.clock.now(), fields)
-            .await
-            .map_err(Error::internal)?;
-        let e = Error::new(ErrorCode::AccessDenied, "the person did not allow access");
-        return Ok(respond::error(
-            app,
-            &req.redirect_uri,
-            req.state.as_deref(),
-            &e,
-            status,
-        ));
-    }
-    let mut merged = granted.clone();
-    chosen.iter().for_each(|s| merged.insert(s));
+    let remember = remember.to_string();
     app.store
-        .save_consent(
-            user_id,
-            &req.client_id,
-            &merged.to_string(),
-            app.clock.now(),
-        )
+        .save_consent(user_id, &req.client_id, &remember, now)
         .await?;
     let fields = serde_json::json!({
-        "user_id": user_id, "client_id": req.client_id, "granted_scopes": chosen.join(" "), "requested_scopes": req.scope,
+        "user_id": user_id, "client_id": req.client_id, "granted_scopes": granted.to_string(), "requested_scopes": requested,
     });
     app.audit
-        .record_durably("consent_granted", app.clock.now(), fields)
-        .await
-        .map_err(Error::internal)?;
-    let scope = chosen.join(" ");
-    respond::code(app, req, user_id, auth_time, &scope, status, None).await
+        .record_durably("consent_granted", now, fields)
+        .await?;
+    respond::code(app, req, person, &granted, status, None).await
 }

@@ -5,122 +5,43 @@
 //! 1. The client and redirect URI are checked first; if either cannot be
 //!    trusted the person sees an error page and is never redirected.
 //! 2. Other errors redirect to the client with `error`, `state` and `iss`.
-//! 3. A person who is not signed in gets the sign-in page; one whose remembered
-//!    consent covers the request goes straight back with a code; otherwise the
-//!    consent page asks for what is new.
+//! 3. Then [`crate::oauth::consent::next_step`] decides: the sign-in page for
+//!    a person not signed in, the consent page for what is new, or straight
+//!    back to the client with a code.
+//!
+//! The validated request travels through sign-in and consent as a sealed
+//! ticket ([`ticket`]); each posted form is checked by [`forms`].
 
 mod consent;
+mod forms;
 mod respond;
 mod sign_in;
 mod ticket;
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-pub use consent::{consent, continue_after_sign_in};
+pub use consent::consent;
 pub use sign_in::sign_in;
 
-use super::body::{MAX_FORM_BYTES, OAuthForm, read_limited};
-use super::client_ip;
-use super::pages as page;
-use super::session::{self, Current};
-use crate::error::Result;
+use super::body::OAuthForm;
+use super::session::{self, BrowserSession};
+use crate::error::{Error, Result};
 use crate::oauth::authorize::{AuthorizationRequest, Params, trusted_redirect, validate};
 use crate::oauth::client::{GrantType, RegistrationRules};
+use crate::oauth::consent::{Next, next_step};
 use crate::oauth::metadata_document::is_document_url;
 use crate::state::AppState;
 use crate::store::clients::StoredClient;
-use bytes::Bytes;
+use forms::{bad_request, or_error_page, over_limit, read_form};
 use tessera_resource::scope::ScopeSet;
 
-/// A posted form of the person's pages (authorize, sign-in, consent): its
-/// head and its body, read like the OAuth endpoints' bodies. A body that is
-/// too large, broken off or late gets the error page that says which.
-async fn read_form(
-    app: &AppState,
-    request: Request,
-) -> std::result::Result<(HeaderMap, Bytes), Response> {
-    let headers = request.headers().clone();
-    match read_limited(request, MAX_FORM_BYTES).await {
-        Ok(body) => Ok((headers, body)),
-        Err(why) => Err(bad_request(app, capitalized(&why))),
-    }
-}
-
-/// A reason worded for an OAuth description, as a sentence on a page.
-fn capitalized(why: &str) -> String {
-    let mut chars = why.chars();
-    chars.next().map_or_else(String::new, |first| {
-        format!("{}{}.", first.to_uppercase(), chars.as_str())
-    })
-}
-
-fn bad_request(app: &AppState, message: impl Into<String>) -> Response {
-    page::error(
-        app,
-        StatusCode::BAD_REQUEST,
-        "This sign-in link cannot be used",
-        message,
-    )
-}
-
-/// Turn a `Result<Response>` whose error is a server fault into a page.
-fn or_error_page(app: &AppState, r: Result<Response>) -> Response {
-    r.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "authorization step failed");
-        page::error(
-            app,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "Please try again in a moment.",
-        )
-    })
-}
-
-/// A 429 page when this IP went over `limit` requests in the window.
-fn over_limit(
-    app: &AppState,
-    limiter: &tessera_resource::limits::Windows,
-    limit: u32,
-    request: &Request,
-    name: &'static str,
-) -> Option<Response> {
-    let trusted = &app.config.rate_limits.trusted_proxies;
-    let ip = client_ip::key(client_ip::client_ip(
-        request.extensions(),
-        request.headers(),
-        trusted,
-    ));
-    let quota = limiter.check(&ip, limit, app.clock.now()).err()?;
-    app.metrics.rate_limited(name);
-    let mut response = page::error(
-        app,
-        StatusCode::TOO_MANY_REQUESTS,
-        "Too many requests",
-        format!(
-            "Too many requests from your network. Try again in {} seconds.",
-            quota.reset.max(1)
-        ),
-    );
-    response.headers_mut().insert(
-        axum::http::header::RETRY_AFTER,
-        HeaderValue::from(quota.reset.max(1)),
-    );
-    crate::http::error::quota_headers(response.headers_mut(), &quota);
-    Some(response)
-}
-
 pub async fn authorize_get(State(app): State<Arc<AppState>>, request: Request) -> Response {
-    if let Some(r) = over_limit(
-        &app,
-        &app.limits.authorize,
-        app.config.rate_limits.authorize_per_ip,
-        &request,
-        "authorize",
-    ) {
+    let limit = app.config.rate_limits.authorize_per_ip;
+    if let Some(r) = over_limit(&app, &app.limits.authorize, limit, &request, "authorize") {
         return r;
     }
     let query = request.uri().query().unwrap_or_default().to_owned();
@@ -131,13 +52,8 @@ pub async fn authorize_get(State(app): State<Arc<AppState>>, request: Request) -
 }
 
 pub async fn authorize_post(State(app): State<Arc<AppState>>, request: Request) -> Response {
-    if let Some(r) = over_limit(
-        &app,
-        &app.limits.authorize,
-        app.config.rate_limits.authorize_per_ip,
-        &request,
-        "authorize",
-    ) {
+    let limit = app.config.rate_limits.authorize_per_ip;
+    if let Some(r) = over_limit(&app, &app.limits.authorize, limit, &request, "authorize") {
         return r;
     }
     let (headers, body) = match read_form(&app, request).await {
@@ -150,29 +66,62 @@ pub async fn authorize_post(State(app): State<Arc<AppState>>, request: Request) 
     }
 }
 
+/// The authorization request, step by step.
 async fn authorize(app: &AppState, headers: &HeaderMap, form: &OAuthForm) -> Response {
+    let (client, redirect_uri) = match trusted_client(app, form).await {
+        Ok(trusted) => trusted,
+        Err(page) => return *page,
+    };
+    let request = match validated(app, &client, redirect_uri, form) {
+        Ok(request) => request,
+        Err(redirect) => return *redirect,
+    };
+    let r = async {
+        let browser = session::find_or_start(app, headers).await?;
+        next(app, browser, &client, &request, StatusCode::FOUND).await
+    };
+    or_error_page(app, r.await)
+}
+
+/// Stage one: the client and the redirect URI to answer at, or the error page.
+async fn trusted_client(
+    app: &AppState,
+    form: &OAuthForm,
+) -> Result<(StoredClient, String), Box<Response>> {
     let Some(client_id) = form.get("client_id") else {
-        return bad_request(
+        return Err(Box::new(bad_request(
             app,
             "The request does not name an application (client_id is missing).",
-        );
+        )));
     };
-    let client = match find_client(app, client_id).await {
-        Ok(c) => c,
-        Err(response) => return *response,
-    };
-    let redirect_uri =
-        match trusted_redirect(&client.metadata.redirect_uris, form.get("redirect_uri")) {
-            Ok(uri) => uri,
-            Err(why) => return bad_request(app, why.0),
-        };
+    let client = find_client(app, client_id).await?;
+    match trusted_redirect(&client.metadata.redirect_uris, form.get("redirect_uri")) {
+        Ok(uri) => Ok((client, uri)),
+        Err(why) => Err(Box::new(bad_request(app, why.0))),
+    }
+}
+
+/// Stage two: everything else; an error here is redirected to the client.
+fn validated(
+    app: &AppState,
+    client: &StoredClient,
+    redirect_uri: String,
+    form: &OAuthForm,
+) -> Result<AuthorizationRequest, Box<Response>> {
     let state = form.get("state");
-    let status = StatusCode::FOUND;
+    let refuse = |e: &Error| {
+        Box::new(respond::error(
+            app,
+            &redirect_uri,
+            state,
+            e,
+            StatusCode::FOUND,
+        ))
+    };
     if !client.metadata.allows(GrantType::AuthorizationCode) {
-        let e = crate::error::Error::unauthorized_client(
+        return Err(refuse(&Error::unauthorized_client(
             "this client is not registered for the authorization code grant",
-        );
-        return respond::error(app, &redirect_uri, state, &e, status);
+        )));
     }
     let params = Params {
         response_type: form.get("response_type"),
@@ -184,137 +133,116 @@ async fn authorize(app: &AppState, headers: &HeaderMap, form: &OAuthForm) -> Res
         resources: form.all("resource").collect(),
         prompt: form.get("prompt"),
     };
-    let request = match validate(
-        client_id,
+    let config = &app.config;
+    validate(
+        &client.client_id,
         redirect_uri.clone(),
         &params,
-        &app.config.resources,
-        &app.config.scopes,
-    ) {
-        Ok(r) => r,
-        Err(e) => return respond::error(app, &redirect_uri, state, &e, status),
-    };
-    let r = async {
-        let current = session::find_or_start(app, headers).await?;
-        proceed(app, current, &request, status).await
-    };
-    or_error_page(app, r.await)
+        &config.resources,
+        &config.scopes,
+    )
+    .map_err(|e| refuse(&e))
 }
 
 /// The client named by `client_id`: registered, or described by a metadata
 /// document at that URL. Failures are error pages, never redirects.
 async fn find_client(app: &AppState, client_id: &str) -> Result<StoredClient, Box<Response>> {
     let registration = &app.config.registration;
-    if registration.metadata_documents
-        && is_document_url(client_id, registration.metadata_document_loopback)
-    {
+    let loopback = registration.metadata_document_loopback;
+    if registration.metadata_documents && is_document_url(client_id, loopback) {
         let rules = RegistrationRules {
             redirects: &registration.redirects,
             resources: &app.config.resources,
             privileged: false,
         };
-        let loopback = registration.metadata_document_loopback;
-        let now = app.clock.now();
         let documents = &app.metadata_documents;
-        let resolved = documents.resolve(&app.store, &rules, loopback, client_id, now);
+        let resolved = documents.resolve(&app.store, &rules, loopback, client_id, app.clock.now());
         return resolved.await.map_err(|why| {
-            Box::new(bad_request(
-                app,
-                format!("The application's metadata document cannot be used: {why}."),
-            ))
+            let why = format!("The application's metadata document cannot be used: {why}.");
+            Box::new(bad_request(app, why))
         });
     }
     match app.store.find_client(client_id).await {
         Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(Box::new(bad_request(
-            app,
-            "The application is not registered with this server. Ask it to register again.",
-        ))),
-        Err(e) => Err(Box::new(or_error_page(
-            app,
-            Err(crate::error::Error::internal(e)),
-        ))),
+        Ok(None) => Err(Box::new(bad_request(app, forms::CLIENT_GONE))),
+        Err(e) => Err(Box::new(or_error_page(app, Err(e.into())))),
     }
 }
 
-/// Given a session, show sign-in, show consent, or answer with a code.
-async fn proceed(
+/// Show sign-in, show consent, or answer with a code, as
+/// [`crate::oauth::consent::next_step`] decides.
+async fn next(
     app: &AppState,
-    current: Current,
-    req: &AuthorizationRequest,
+    browser: BrowserSession,
+    client: &StoredClient,
+    request: &AuthorizationRequest,
     status: StatusCode,
 ) -> Result<Response> {
-    let (Some(user_id), Some(auth_time)) = (&current.session.user_id, current.session.auth_time)
-    else {
-        return Ok(sign_in::page(app, &current, req, None, String::new(), StatusCode::OK).await);
+    let person = browser.person();
+    let remembered = match person {
+        Some(p) => remembered_consent(app, p.user_id, &request.client_id).await?,
+        None => ScopeSet::default(),
     };
-    let granted = app
+    match next_step(person, request, &remembered) {
+        Next::SignIn => {
+            let name = client.metadata.client_name.clone();
+            let empty = String::new();
+            Ok(sign_in::page(
+                app,
+                &browser,
+                name,
+                request,
+                None,
+                empty,
+                StatusCode::OK,
+            ))
+        }
+        Next::Consent(_, asked) => consent::page(app, &browser, client, request, &asked),
+        Next::Code(person, scope) => {
+            let cookie = browser.set_cookie.clone();
+            respond::code(app, request, person, &scope, status, cookie).await
+        }
+    }
+}
+
+/// What `user_id` allowed `client_id` before (nothing if never).
+async fn remembered_consent(app: &AppState, user_id: &str, client_id: &str) -> Result<ScopeSet> {
+    let stored = app
         .store
-        .consent(user_id, &req.client_id)
+        .consent(user_id, client_id)
         .await?
         .unwrap_or_default();
-    let granted = ScopeSet::parse(&granted).unwrap_or_default();
-    let asked = ScopeSet::parse(&req.scope).unwrap_or_default();
-    if !req.force_consent && granted.covers_all(&asked) {
-        return respond::code(
-            app,
-            req,
-            user_id,
-            auth_time,
-            &req.scope,
-            status,
-            current.set_cookie,
-        )
-        .await;
-    }
-    consent::page(app, &current, req, &granted).await
+    // Stored consents were validated when they were saved.
+    Ok(ScopeSet::parse(&stored).unwrap_or_default())
 }
 
-/// What every form post of the flow checks: a live session (signed in when
-/// `signed_in`), the form's CSRF token against it, and the sealed request
-/// opened for that session. Any failure is an error page for the person.
-async fn posted_request(
-    app: &AppState,
-    headers: &HeaderMap,
-    form: &OAuthForm,
-    signed_in: bool,
-    page: &str,
-) -> Result<(Current, AuthorizationRequest), Response> {
-    let current = match session::find(app, headers).await {
-        Ok(Some(c)) if !signed_in || c.session.user_id.is_some() => c,
-        Ok(_) => {
-            return Err(bad_request(
-                app,
-                "Your session expired. Go back to the application and start again.",
-            ));
-        }
-        Err(e) => return Err(or_error_page(app, Err(e))),
-    };
-    if !session::csrf_matches(app, &current.session, form.get("csrf_token")) {
-        return Err(bad_request(
-            app,
-            format!(
-                "The form was not sent from this {page} page. Start again from the application."
-            ),
-        ));
-    }
-    let Some(req) = form
-        .get("request")
-        .and_then(|t| ticket::open(app, t, &current.session.csrf))
-    else {
-        return Err(bad_request(
-            app,
-            "This request expired. Go back to the application and start again.",
-        ));
-    };
-    Ok((current, req))
+#[derive(serde::Deserialize)]
+pub struct ContinueQuery {
+    request: String,
 }
 
-fn with_cookie(mut response: Response, set_cookie: Option<HeaderValue>) -> Response {
-    if let Some(c) = set_cookie {
-        response
-            .headers_mut()
-            .insert(axum::http::header::SET_COOKIE, c);
-    }
-    response
+/// `GET /authorize/continue`: where sign-in sends the browser (303).
+pub async fn continue_after_sign_in(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<ContinueQuery>,
+) -> Response {
+    let browser = match session::find(&app, &headers).await {
+        Ok(Some(b)) if b.person().is_some() => b,
+        Ok(_) => return bad_request(&app, forms::SESSION_EXPIRED),
+        Err(e) => return or_error_page(&app, Err(e)),
+    };
+    let Some(request) = ticket::open(&app, &q.request, &browser.session.csrf) else {
+        return bad_request(
+            &app,
+            "This sign-in request expired. Go back to the application and start again.",
+        );
+    };
+    let client = match app.store.find_client(&request.client_id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => return bad_request(&app, forms::CLIENT_GONE),
+        Err(e) => return or_error_page(&app, Err(e.into())),
+    };
+    let r = next(&app, browser, &client, &request, StatusCode::FOUND).await;
+    or_error_page(&app, r)
 }

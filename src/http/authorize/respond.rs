@@ -3,9 +3,11 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tessera_resource::scope::ScopeSet;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::http::session::Person;
 use crate::oauth::authorize::AuthorizationRequest;
 use crate::secrets::ordered_token;
 use crate::state::AppState;
@@ -66,14 +68,13 @@ pub fn error(
     redirect(app, redirect_uri, &params, state, status, None)
 }
 
-/// Issue a code for `req` on behalf of `user_id` with the granted `scope`,
+/// Issue a code for `req` on behalf of `person` with the granted `scope`,
 /// and redirect to the client with it.
 pub async fn code(
     app: &AppState,
     req: &AuthorizationRequest,
-    user_id: &str,
-    auth_time: i64,
-    scope: &str,
+    person: Person<'_>,
+    scope: &ScopeSet,
     status: StatusCode,
     set_cookie: Option<HeaderValue>,
 ) -> Result<Response> {
@@ -84,13 +85,13 @@ pub async fn code(
         .insert_code(&NewCode {
             hash: &hash,
             client_id: &req.client_id,
-            user_id,
+            user_id: person.user_id,
             redirect_uri: &req.redirect_uri,
             redirect_uri_sent: req.redirect_uri_sent,
             code_challenge: &req.code_challenge,
-            scope,
+            scope: &scope.to_string(),
             resources: &req.resources,
-            auth_time,
+            auth_time: person.auth_time,
             expires_at: now + app.config.tokens.authorization_code_ttl.as_secs() as i64,
         })
         .await?;

@@ -11,29 +11,27 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{bad_request, or_error_page, ticket, with_cookie};
+use super::forms::{
+    bad_request, or_error_page, over_limit, posted_request, read_form, with_cookie,
+};
+use super::ticket;
 use crate::http::body::OAuthForm;
 use crate::http::pages::templates::SignInPage;
 use crate::http::pages::{html, issuer_host};
-use crate::http::session::{self, Current};
+use crate::http::session::{self, BrowserSession};
 use crate::oauth::authorize::AuthorizationRequest;
 use crate::state::AppState;
 
-pub async fn page(
+/// The sign-in page for `req`, from the application `client_name`.
+pub fn page(
     app: &AppState,
-    current: &Current,
+    browser: &BrowserSession,
+    client_name: Option<String>,
     req: &AuthorizationRequest,
     error: Option<String>,
     username: String,
     status: StatusCode,
 ) -> Response {
-    let client_name = app
-        .store
-        .find_client(&req.client_id)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|c| c.metadata.client_name);
     let page = SignInPage {
         static_prefix: app.config.issuer.path().to_owned(),
         issuer_host: issuer_host(app),
@@ -41,28 +39,42 @@ pub async fn page(
         error,
         username,
         action: format!("{}/authorize/sign-in", app.config.issuer.path()),
-        csrf_token: current.session.csrf.clone(),
-        request: ticket::seal(app, req, &current.session.csrf),
+        csrf_token: browser.session.csrf.clone(),
+        request: ticket::seal(app, req, &browser.session.csrf),
     };
-    with_cookie(html(status, &page, None), current.set_cookie.clone())
+    with_cookie(html(status, &page, None), browser.set_cookie.clone())
+}
+
+/// The sign-in page again, with what went wrong (one read of the client, for
+/// its name).
+async fn again(
+    app: &AppState,
+    browser: &BrowserSession,
+    req: &AuthorizationRequest,
+    error: String,
+    username: String,
+    status: StatusCode,
+) -> Response {
+    let client = app.store.find_client(&req.client_id).await.ok().flatten();
+    let name = client.and_then(|c| c.metadata.client_name);
+    page(app, browser, name, req, Some(error), username, status)
 }
 
 pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let limit = app.config.rate_limits.sign_in_per_ip;
-    if let Some(r) = super::over_limit(&app, &app.limits.sign_in, limit, &request, "sign_in") {
+    if let Some(r) = over_limit(&app, &app.limits.sign_in, limit, &request, "sign_in") {
         return r;
     }
     let trusted = &app.config.rate_limits.trusted_proxies;
     let peer = crate::http::client_ip::client_ip(request.extensions(), request.headers(), trusted);
-    let (headers, body) = match super::read_form(&app, request).await {
+    let (headers, body) = match read_form(&app, request).await {
         Ok(form) => form,
         Err(page) => return page,
     };
     let Ok(form) = OAuthForm::parse(&body) else {
         return bad_request(&app, "The sign-in form was malformed.");
     };
-    let (current, req) = match super::posted_request(&app, &headers, &form, false, "sign-in").await
-    {
+    let (browser, req) = match posted_request(&app, &headers, &form, false, "sign-in").await {
         Ok(ok) => ok,
         Err(page) => return page,
     };
@@ -77,15 +89,8 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
             "Too many failed attempts. Try again in {} minutes.",
             (wait + 59) / 60
         );
-        return page(
-            &app,
-            &current,
-            &req,
-            Some(msg),
-            username,
-            StatusCode::TOO_MANY_REQUESTS,
-        )
-        .await;
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        return again(&app, &browser, &req, msg, username, status).await;
     }
     let stored = match app.store.user_credentials(&username).await {
         Ok(s) => s,
@@ -100,17 +105,17 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
             serde_json::json!({"username": username, "ip_address": ip, "client_id": req.client_id});
         app.audit.record("sign_in_failed", now, fields).await;
         let msg = "Incorrect username or password.".to_owned();
-        return page(&app, &current, &req, Some(msg), username, StatusCode::OK).await;
+        return again(&app, &browser, &req, msg, username, StatusCode::OK).await;
     }
     app.limits.sign_in_succeeded(&username);
     let user_id = user_id.unwrap_or_default();
-    or_error_page(&app, signed_in(&app, &current, &user_id, &req).await)
+    or_error_page(&app, signed_in(&app, &browser, &user_id, &req).await)
 }
 
 /// Replace the anonymous session with a signed-in one and continue.
 async fn signed_in(
     app: &AppState,
-    old: &Current,
+    old: &BrowserSession,
     user_id: &str,
     req: &AuthorizationRequest,
 ) -> crate::error::Result<Response> {

@@ -1,110 +1,61 @@
 //! The authorization code grant (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3, RFC 7636).
 //!
-//! The code is read first and PKCE, the redirect URI and any narrowing
-//! `resource` are checked on it; the access token is signed. Then one
+//! The code is read first and [`crate::oauth::code::check`] and the
+//! resource narrowing run on it; the access token is signed. Then one
 //! transaction consumes the code (single use, bound to this client; a guarded
-//! `UPDATE`, so a racing redemption loses) and creates the refresh-token
+//! update, so a racing redemption loses) and creates the refresh-token
 //! family linked to the code, so that a replay can revoke what this
 //! redemption issued. A failed check still consumes the code.
 
+use tessera_resource::scope::ScopeSet;
+
+use super::{TokenResponse, require_grant};
 use crate::access_token::Grant;
 use crate::error::{Error, Result};
 use crate::http::body::OAuthForm;
-use crate::http::token::TokenResponse;
 use crate::oauth::client::GrantType;
-use crate::oauth::pkce;
+use crate::oauth::code::{self, Binding};
+use crate::oauth::resource::Resource;
 use crate::secrets::ordered_token;
 use crate::state::AppState;
 use crate::store::clients::ClientAuth;
 use crate::store::codes::{CodeGrant, Issue, NewFamily, Redemption};
-use tessera_resource::scope::ScopeSet;
-
-use super::narrow_resources;
-
-fn check(grant: &CodeGrant, form: &OAuthForm) -> Result<()> {
-    let verifier = form.get("code_verifier").unwrap_or("");
-    if !pkce::verify(verifier, &grant.code_challenge) {
-        return Err(Error::invalid_grant(
-            "the code_verifier does not match the code_challenge",
-        ));
-    }
-    match form.get("redirect_uri") {
-        Some(uri) if uri != grant.redirect_uri => Err(Error::invalid_grant(
-            "redirect_uri differs from the one in the authorization request",
-        )),
-        None if grant.redirect_uri_sent => Err(Error::invalid_request(
-            "redirect_uri is required: the authorization request included it",
-        )),
-        _ => Ok(()),
-    }
-}
 
 pub async fn grant(app: &AppState, client: &ClientAuth, form: &OAuthForm) -> Result<TokenResponse> {
-    if !client.allows(GrantType::AuthorizationCode) {
-        return Err(Error::unauthorized_client(
-            "this client may not use the authorization_code grant",
-        ));
-    }
+    require_grant(client, GrantType::AuthorizationCode)?;
     let code = form.require("code")?;
-    form.require("code_verifier")?;
+    let verifier = form.require("code_verifier")?;
     let code_hash = app.hasher.token_key(code);
     let now = app.clock.now();
-    let Some(grant) = app.store.pending_code(&code_hash, &client.id, now).await? else {
-        // Unknown, expired or already used: the writer tells which, and
+    let Some(pending) = app.store.pending_code(&code_hash, &client.id, now).await? else {
+        // Unknown, expired or already used: spending it tells which, and
         // revokes what a first use issued.
-        let outcome = app
-            .store
-            .redeem_code(&code_hash, &client.id, now, None)
-            .await?;
-        return Err(refused(app, client, outcome, now).await);
+        return Err(spend(app, client, &code_hash, now, None).await);
     };
-    let checked = check(&grant, form).and_then(|()| narrow_resources(app, form, &grant.resources));
-    let resources = match checked {
-        Ok(r) => r,
-        Err(e) => {
-            let outcome = app
-                .store
-                .redeem_code(&code_hash, &client.id, now, None)
-                .await?;
-            return Err(match outcome {
-                Redemption::Fresh(_) => e,
-                other => refused(app, client, other, now).await,
-            });
-        }
+    let (resources, scope) = match checked(app, &pending, verifier, form) {
+        Ok(granted) => granted,
+        Err(e) => return Err(spend(app, client, &code_hash, now, Some(e)).await),
     };
-    let scope =
-        ScopeSet::parse(&grant.scope).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
     // Sign before the transaction: the writer is held for SQL only.
-    let access = app.access_tokens().mint(
-        &Grant {
-            subject: &grant.user_id,
-            client_id: &client.id,
-            resources: &resources,
-            scope: &scope,
-            auth_time: Some(grant.auth_time),
-        },
-        app.clock.now(),
-    )?;
+    let grant = Grant {
+        subject: &pending.user_id,
+        client_id: &client.id,
+        resources: &resources,
+        scope: &scope,
+        auth_time: Some(pending.auth_time),
+    };
+    let mut access = app.access_tokens().mint(&grant, now)?;
     let refresh_token = if client.allows(GrantType::RefreshToken) {
         Some(ordered_token(app.clock.now_millis()).map_err(Error::internal)?)
     } else {
         None
     };
     let issue = Issue {
-        family: refresh_token.as_ref().map(|token| {
-            let expires_at = now + app.config.tokens.refresh_token_ttl.as_secs() as i64;
-            // Time-ordered (UUIDv7): a new family's id lands at the end of the
-            // primary-key index and of `refresh_tokens (family_id)` instead of
-            // on a random page; with a million families that random page is a
-            // cache miss and one more page in the commit (measured in
-            // BENCHMARKS.md, "Data growth").
-            NewFamily {
-                id: uuid::Uuid::now_v7().simple().to_string(),
-                token_hash: app.hasher.token_key(token),
-                token_expires_at: expires_at,
-            }
-        }),
-        access_jti: access.jti,
+        family: refresh_token
+            .as_ref()
+            .map(|token| new_family(app, token, now)),
+        // Moved, not copied: the token response does not carry the jti.
+        access_jti: std::mem::take(&mut access.jti),
         access_exp: access.exp,
     };
     // Committed (and on disk) before answering: an acknowledged refresh token
@@ -116,13 +67,62 @@ pub async fn grant(app: &AppState, client: &ClientAuth, form: &OAuthForm) -> Res
     if !matches!(outcome, Redemption::Fresh(_)) {
         return Err(refused(app, client, outcome, now).await);
     }
-    Ok(TokenResponse {
-        access_token: access.jwt,
-        token_type: "Bearer",
-        expires_in: access.expires_in,
-        scope: access.scope,
-        refresh_token,
-    })
+    Ok(TokenResponse::new(access, refresh_token))
+}
+
+/// What the code grants this request: its verifier and redirect URI proven,
+/// its resources narrowed by any `resource` asked.
+fn checked<'a>(
+    app: &'a AppState,
+    pending: &CodeGrant,
+    verifier: &str,
+    form: &OAuthForm,
+) -> Result<(Vec<&'a Resource>, ScopeSet)> {
+    let bound = Binding {
+        code_challenge: &pending.code_challenge,
+        redirect_uri: &pending.redirect_uri,
+        redirect_uri_sent: pending.redirect_uri_sent,
+    };
+    code::check(&bound, verifier, form.get("redirect_uri"))?;
+    let asked: Vec<&str> = form.all("resource").collect();
+    let resources = app.config.resources.narrow(&pending.resources, &asked)?;
+    let scope =
+        ScopeSet::parse(&pending.scope).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
+    Ok((resources, scope))
+}
+
+/// The refresh family a redemption starts. Its id is time-ordered (UUIDv7),
+/// so a new family lands at the end of the primary-key index instead of on a
+/// random page of it.
+fn new_family(app: &AppState, token: &str, now: i64) -> NewFamily {
+    NewFamily {
+        id: uuid::Uuid::now_v7().simple().to_string(),
+        token_hash: app.hasher.token_key(token),
+        token_expires_at: now + app.config.tokens.refresh_token_ttl.as_secs() as i64,
+    }
+}
+
+/// Spend a code that will not be redeemed (a failed check still uses it up)
+/// and say why: `checks` is the check that failed, if the code was fresh.
+async fn spend(
+    app: &AppState,
+    client: &ClientAuth,
+    code_hash: &[u8],
+    now: i64,
+    checks: Option<Error>,
+) -> Error {
+    let outcome = match app
+        .store
+        .redeem_code(code_hash, &client.id, now, None)
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(e) => return e.into(),
+    };
+    match (outcome, checks) {
+        (Redemption::Fresh(_), Some(e)) => e,
+        (other, _) => refused(app, client, other, now).await,
+    }
 }
 
 /// The answer to a code that was not fresh; a replay is audited durably.
@@ -135,7 +135,7 @@ async fn refused(app: &AppState, client: &ClientAuth, outcome: Redemption, now: 
                 .record_durably("authorization_code_replayed", now, fields)
                 .await
             {
-                return Error::internal(e);
+                return e.into();
             }
             Error::invalid_grant("the authorization code was already used")
         }

@@ -20,9 +20,13 @@ use serde::Serialize;
 
 use super::body::OAuthForm;
 use super::client_auth::{Presented, authenticate, presented_with};
+use tessera_resource::limits::Quota;
+
+use crate::access_token::AccessToken;
 use crate::error::{Error, ErrorCode, Result};
-use crate::oauth::resource::Resource;
+use crate::oauth::client::GrantType;
 use crate::state::AppState;
+use crate::store::clients::ClientAuth;
 
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
@@ -35,8 +39,19 @@ pub struct TokenResponse {
 }
 
 impl TokenResponse {
+    /// The answer for a minted access token (and a refresh token, if any).
+    fn new(access: AccessToken, refresh_token: Option<String>) -> Self {
+        Self {
+            access_token: access.jwt,
+            token_type: "Bearer",
+            expires_in: access.expires_in,
+            scope: access.scope,
+            refresh_token,
+        }
+    }
+
     /// The JSON body, byte for byte what serde writes for this struct, without
-    /// escaping the JWT a byte at a time (see `json_out`).
+    /// escaping the JWT a byte at a time (see `access_token::json`).
     fn to_json(&self) -> Vec<u8> {
         let mut o = crate::access_token::json::Object::with_capacity(
             self.access_token.len() + self.scope.len() + 160,
@@ -79,7 +94,7 @@ pub async fn token(State(app): State<Arc<AppState>>, request: Request) -> Result
         // A request without a grant type is refused as such before its credentials.
         Err(refused) => (None, form.require("grant_type").and(Err(refused))),
         Ok(presented) => {
-            let result = answer(&app, &presented, &form).await;
+            let result = issue(&app, &presented, &form).await;
             (Some(presented.client_id), result)
         }
     };
@@ -107,23 +122,12 @@ struct TokenRequestEvent<'a> {
     error: Option<&'a str>,
 }
 
-async fn answer(app: &AppState, credentials: &Presented, form: &OAuthForm) -> Result<Response> {
+/// The token request once its credentials are read: grant type, client,
+/// quota, then the grant.
+async fn issue(app: &AppState, credentials: &Presented, form: &OAuthForm) -> Result<Response> {
     let grant_type = form.require("grant_type")?;
     let client = authenticate(app, credentials).await?;
-    let limit = crate::oauth::rate_tier::token_limit(
-        &client.id,
-        client.allowed.as_ref().ok(),
-        &app.config.rate_limits.token_per_client,
-        &app.limits.token_tiers,
-    );
-    let quota = app
-        .limits
-        .token
-        .check(&client.id, limit, app.clock.now())
-        .map_err(|q| {
-            app.metrics.rate_limited("token");
-            Error::over_quota(q)
-        })?;
+    let quota = within_quota(app, &client)?;
     let (grant, result) = match grant_type {
         "client_credentials" => (
             "client_credentials",
@@ -147,36 +151,32 @@ async fn answer(app: &AppState, credentials: &Presented, form: &OAuthForm) -> Re
     Ok(response)
 }
 
-/// The resources of a user grant, optionally narrowed by `resource`
-/// parameters (RFC 8707 §2.2): each must be one already granted.
-fn narrow_resources<'a>(
-    app: &'a AppState,
-    form: &OAuthForm,
-    granted: &[String],
-) -> Result<Vec<&'a Resource>> {
-    let registry = &app.config.resources;
-    let granted: Vec<&Resource> = granted
-        .iter()
-        .filter_map(|uri| registry.find(uri))
-        .collect();
-    let asked: Vec<&str> = form.all("resource").collect();
-    if asked.is_empty() {
-        if granted.is_empty() {
-            return Err(Error::invalid_target(
-                "the granted resource is no longer registered",
-            ));
-        }
-        return Ok(granted);
+/// Count the request against the client's tier (`oauth::rate_tier`).
+fn within_quota(app: &AppState, client: &ClientAuth) -> Result<Quota> {
+    let limit = crate::oauth::rate_tier::token_limit(
+        &client.id,
+        client.allowed.as_ref().ok(),
+        &app.config.rate_limits.token_per_client,
+        &app.limits.token_tiers,
+    );
+    app.limits
+        .token
+        .check(&client.id, limit, app.clock.now())
+        .map_err(|quota| {
+            app.metrics.rate_limited("token");
+            Error::over_quota(quota)
+        })
+}
+
+/// RFC 6749 §5.2 `unauthorized_client`: the client was not registered for `grant`.
+fn require_grant(client: &ClientAuth, grant: GrantType) -> Result<()> {
+    if client.allows(grant) {
+        return Ok(());
     }
-    let mut chosen = Vec::with_capacity(asked.len());
-    for uri in asked {
-        let resource = registry
-            .find(uri)
-            .filter(|r| granted.iter().any(|g| g.matches(r)))
-            .ok_or_else(|| Error::invalid_target(format!("resource '{uri}' was not granted")))?;
-        chosen.push(resource);
-    }
-    Ok(chosen)
+    Err(Error::unauthorized_client(format!(
+        "this client may not use the {} grant",
+        grant.as_str()
+    )))
 }
 
 #[cfg(test)]
