@@ -45,7 +45,7 @@ pub enum Redemption {
 
 /// What a successful redemption issues, decided (and signed) before the
 /// transaction so the writer is held only for the SQL.
-pub struct Issue {
+pub struct Issued {
     /// The refresh family and its first token, when the client may refresh.
     pub family: Option<NewFamily>,
     pub access_jti: String,
@@ -76,17 +76,17 @@ impl Store {
         on_backend!(self, db => db.pending_code(hash, client_id, now))
     }
 
-    /// Consume a code and, when it was fresh and `issue` is given, create the
+    /// Consume a code and, when it was fresh and `issued` is given, create the
     /// refresh family and remember what was issued (so a replay can revoke
-    /// it), in one transaction. Without `issue` the code is only consumed: a
+    /// it), in one transaction. Without `issued` the code is only consumed: a
     /// redemption whose checks failed still uses it up.
     pub async fn redeem_code(
         &self,
         hash: &[u8],
         client_id: &str,
         now: i64,
-        issue: Option<Issue>,
+        issued: Option<Issued>,
     ) -> Result<Redemption> {
-        on_backend!(self, db => db.redeem_code(hash, client_id, now, issue).await)
+        on_backend!(self, db => db.redeem_code(hash, client_id, now, issued).await)
     }
 }

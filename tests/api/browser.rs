@@ -11,7 +11,7 @@ use crate::helpers::{TestApp, TestResponse};
 
 pub struct Browser<'a> {
     pub app: &'a TestApp,
-    cookies: BTreeMap<String, String>,
+    pub cookies: BTreeMap<String, String>,
 }
 
 /// A form as found on a page.

@@ -11,6 +11,7 @@
 
 mod helpers;
 
+mod architecture;
 mod audit;
 mod authorize;
 mod binary;

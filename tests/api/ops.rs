@@ -98,3 +98,112 @@ async fn metrics_count_requests_tokens_and_refusals_in_prometheus_text() {
     );
     assert!(value("tessera_audit_backlog").is_some());
 }
+
+thread_local! {
+    /// The log lines of this thread, while it captures them.
+    static CAPTURED: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes a log line into [`CAPTURED`] when the writing thread captures.
+struct ThreadCapture;
+
+impl std::io::Write for ThreadCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURED.with_borrow_mut(|c| c.as_mut().map(|c| c.extend_from_slice(buf)));
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Capture every log line this thread writes, at every level. One global
+/// subscriber for the whole test binary: a thread's own (`set_default`)
+/// misses events whose callsites other test threads registered meanwhile.
+fn capture_this_threads_logs() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("trace")
+            .with_ansi(false)
+            .with_writer(|| ThreadCapture)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+    CAPTURED.set(Some(Vec::new()));
+}
+
+#[tokio::test]
+async fn no_secret_token_code_or_password_reaches_a_log_line_even_at_trace() {
+    use crate::browser::Browser;
+    use crate::flow::{
+        PASSWORD, VERIFIER, add_user, authorize_url, exchange, get_code, public_client, refresh,
+    };
+
+    // The test runs on one thread (tokio's current-thread runtime): every
+    // line its requests log is captured.
+    capture_this_threads_logs();
+
+    let app = spawn_app().await;
+    add_user(&app, "alice").await;
+    let (machine, secret) = app.machine_client("mcp:tools:weather", &[]).await;
+    let machine_token = app.machine_token(&machine, &secret).await;
+    let wrong = "a-wrong-secret-that-must-not-be-logged";
+    app.client_credentials(&machine, wrong)
+        .await
+        .assert_error(401, "invalid_client");
+
+    let client = public_client(&app).await;
+    let mut b = Browser::new(&app);
+    // A failed sign-in first, then the real one inside get_code.
+    let page = b
+        .get(&authorize_url(&client, &[("scope", "mcp:tools:weather")]))
+        .await;
+    let mut f = Browser::page_form(&page);
+    f.set("username", "alice");
+    f.set("password", "not-alices-password-at-all");
+    assert_eq!(b.submit(&f, None).await.status, 200);
+    let code = get_code(
+        &mut b,
+        &authorize_url(&client, &[("scope", "mcp:tools:weather")]),
+        &[],
+    )
+    .await;
+    let tokens = exchange(&app, &client, &code).await.json();
+    let first_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed = refresh(&app, &client, &first_refresh).await.json();
+    let person_token = refreshed["access_token"].as_str().unwrap().to_owned();
+    let body = form(&[("token", &person_token), ("client_id", &client)]);
+    assert_eq!(app.post_form("/revoke", &body, None).await.status, 200);
+
+    let log = String::from_utf8(CAPTURED.take().unwrap_or_default()).unwrap();
+    for event in [
+        "oauth_token_request",
+        "sign_in_failed",
+        "sign_in_succeeded",
+        "consent_granted",
+        "token_revoked",
+    ] {
+        assert!(log.contains(event), "the capture holds the {event} line");
+    }
+    let session = b.cookies.values().next().unwrap().clone();
+    let secrets = [
+        ("client secret", secret.as_str()),
+        ("wrong client secret", wrong),
+        ("password", PASSWORD),
+        ("wrong password", "not-alices-password-at-all"),
+        ("code", &code),
+        ("code verifier", VERIFIER),
+        ("refresh token", &first_refresh),
+        (
+            "rotated refresh token",
+            refreshed["refresh_token"].as_str().unwrap(),
+        ),
+        ("machine access token", &machine_token),
+        ("person's access token", &person_token),
+        ("session cookie", &session),
+    ];
+    for (what, value) in secrets {
+        assert!(!log.contains(value), "the {what} is in the log");
+    }
+}

@@ -49,6 +49,11 @@
     )
 )]
 
+/// The README's example, compiled with the tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub mod audit;
 pub mod authenticated;
 pub mod claims;

@@ -37,7 +37,7 @@ async fn authorized(app: &AppState, client_id: &str, headers: &HeaderMap) -> Res
         .ok_or_else(denied)
 }
 
-fn answer(app: &AppState, client: &StoredClient, status: StatusCode) -> Response {
+fn registration(app: &AppState, client: &StoredClient, status: StatusCode) -> Response {
     Registered {
         client_id: &client.client_id,
         client_secret: None,
@@ -56,7 +56,7 @@ pub async fn read(
     headers: HeaderMap,
 ) -> Result<Response> {
     let client = authorized(&app, &id, &headers).await?;
-    Ok(answer(&app, &client, StatusCode::OK))
+    Ok(registration(&app, &client, StatusCode::OK))
 }
 
 pub async fn update(
@@ -100,7 +100,7 @@ pub async fn update(
         .await
         .map_err(Error::internal)?;
     tracing::info!(client.id = %id, "client registration updated");
-    Ok(answer(
+    Ok(registration(
         &app,
         &StoredClient { metadata, ..client },
         StatusCode::OK,

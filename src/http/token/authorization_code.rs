@@ -19,7 +19,7 @@ use crate::oauth::resource::Resource;
 use crate::secrets::ordered_token;
 use crate::state::AppState;
 use crate::store::clients::ClientAuth;
-use crate::store::codes::{CodeGrant, Issue, NewFamily, Redemption};
+use crate::store::codes::{CodeGrant, Issued, NewFamily, Redemption};
 
 pub async fn grant(app: &AppState, client: &ClientAuth, form: &OAuthForm) -> Result<TokenResponse> {
     require_grant(client, GrantType::AuthorizationCode)?;
@@ -50,7 +50,7 @@ pub async fn grant(app: &AppState, client: &ClientAuth, form: &OAuthForm) -> Res
     } else {
         None
     };
-    let issue = Issue {
+    let issued = Issued {
         family: refresh_token
             .as_ref()
             .map(|token| new_family(app, token, now)),
@@ -62,7 +62,7 @@ pub async fn grant(app: &AppState, client: &ClientAuth, form: &OAuthForm) -> Res
     // exists; if another redemption won the race, nothing is issued.
     let outcome = app
         .store
-        .redeem_code(&code_hash, &client.id, now, Some(issue))
+        .redeem_code(&code_hash, &client.id, now, Some(issued))
         .await?;
     if !matches!(outcome, Redemption::Fresh(_)) {
         return Err(refused(app, client, outcome, now).await);

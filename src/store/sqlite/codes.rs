@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Sqlite, refresh};
 use crate::store::Result;
-use crate::store::codes::{CodeGrant, Issue, NewCode, Redemption};
+use crate::store::codes::{CodeGrant, Issued, NewCode, Redemption};
 
 struct CodeRow {
     hash: Vec<u8>,
@@ -24,7 +24,7 @@ struct RedeemJob {
     hash: Vec<u8>,
     client_id: String,
     now: i64,
-    issue: Option<Issue>,
+    issued: Option<Issued>,
 }
 
 impl Sqlite {
@@ -86,18 +86,18 @@ impl Sqlite {
         hash: &[u8],
         client_id: &str,
         now: i64,
-        issue: Option<Issue>,
+        issued: Option<Issued>,
     ) -> Result<Redemption> {
         let job = RedeemJob {
             hash: hash.to_vec(),
             client_id: client_id.to_owned(),
             now,
-            issue,
+            issued,
         };
         self.write(job, |j, conn| {
             let outcome = consume(conn, &j.hash, &j.client_id, j.now)?;
-            if let (Redemption::Fresh(grant), Some(issue)) = (&outcome, &j.issue) {
-                record_issue(conn, j, grant, issue)?;
+            if let (Redemption::Fresh(grant), Some(issued)) = (&outcome, &j.issued) {
+                record_issued(conn, j, grant, issued)?;
             }
             Ok(outcome)
         })
@@ -151,14 +151,14 @@ fn consume(
 }
 
 /// Remember what a fresh redemption issued and create its refresh family.
-fn record_issue(
+fn record_issued(
     conn: &Connection,
     j: &RedeemJob,
     grant: &CodeGrant,
-    issue: &Issue,
+    issued: &Issued,
 ) -> rusqlite::Result<()> {
-    let family_id = issue.family.as_ref().map(|f| f.id.as_str());
-    if let Some(family) = &issue.family {
+    let family_id = issued.family.as_ref().map(|f| f.id.as_str());
+    if let Some(family) = &issued.family {
         conn.prepare_cached(
             "INSERT INTO refresh_families (id, client_id, user_id, scope, resources, auth_time, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -183,7 +183,7 @@ fn record_issue(
     conn.prepare_cached(
         "UPDATE authorization_codes SET family_id = ?, access_jti = ?, access_exp = ? WHERE code_hash = ?",
     )?
-    .execute(params![family_id, issue.access_jti, issue.access_exp, j.hash])?;
+    .execute(params![family_id, issued.access_jti, issued.access_exp, j.hash])?;
     Ok(())
 }
 
