@@ -145,10 +145,11 @@ fn work(jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
         }
         // Rest as long as the job computed before taking the next one, so
         // hashing takes at most half of a core however many sign-ins queue:
-        // at nice 10 alone a sign-in flood took a whole core and the token
-        // path queued behind it whenever it needed both (BENCHMARKS.md, ninth
-        // session). A lone sign-in never waits for the rest; a queue of them
-        // is served at half the speed.
+        // a lower priority alone does not stop a flood of sign-ins from
+        // taking a whole core whenever the token path leaves one idle, and
+        // then the token path queues behind it when it needs both. A lone
+        // sign-in never waits for the rest; a queue of them is served at half
+        // the speed.
         let spent = thread_cpu().saturating_sub(cpu);
         if !spent.is_zero() {
             std::thread::sleep(spent);

@@ -61,10 +61,10 @@ const ORDERED_LEN: usize = TIME_CHARS + 43;
 /// A new refresh token or authorization code: 256 random bits behind the
 /// time it was made. The secret is the random part; the prefix only makes the
 /// stored key ([`SecretHasher::token_key`]) sort by creation time, so a new
-/// row lands at the end of its index instead of on a random page of it (with
-/// a million live refresh tokens, that random page is a cache miss and one
-/// more page in every commit; BENCHMARKS.md, "Data growth"). It tells the
-/// holder when the token was made, which `iat`-like metadata already does.
+/// row lands at the end of its index instead of on a random page of it (in a
+/// large table, a random page is a cache miss and one more page written in
+/// every commit). It tells the holder when the token was made, which
+/// `iat`-like metadata already does.
 pub fn ordered_token(now_millis: i64) -> anyhow::Result<String> {
     ordered(now_millis, [0u8; TIME_BYTES + 32])
 }

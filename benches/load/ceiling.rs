@@ -11,13 +11,15 @@
 //! the ceiling measures it in every run, beside the real token endpoint.
 //!
 //! The ceiling is this bench binary started again with `--ceiling-server
-//! ADDR`: Tessera's own serving code (`tessera::serving`, the same runtime,
+//! ADDR`: Tessera's own serving code (`tessera::server`, the same runtime,
 //! limits and allocator as `tessera serve`) with two routes and no
 //! middleware, no store and no audit trail:
 //!
 //! - `GET /health/live`: `ok`, its floor;
-//! - `POST /token`: reads the form body, checks that the request carries
-//!   credentials and a grant type, signs the signing baseline's claims
+//! - `POST /token`: reads the form body, decodes the HTTP Basic credentials
+//!   and checks the secret in constant time against a stored keyed hash (the
+//!   check every token endpoint must make; its outcome is not used, as the
+//!   ceiling knows no client), checks the grant type, signs the signing baseline's claims
 //!   (serialized per request, as the baseline and the token path do) with an
 //!   ES256 key made at start-up, and answers with Tessera's own token response
 //!   type (its JSON writer and headers).
@@ -38,6 +40,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tessera::http::token::TokenResponse;
 use tessera::keys::{Algorithm, KeyMaterial, Signer};
+use tessera::secrets::SecretHasher;
 use tessera::server::{Limits, Placement};
 use tessera_resource::claims::AccessTokenClaims;
 
@@ -71,9 +74,12 @@ pub fn main(listen: SocketAddr) -> ExitCode {
 async fn serve(listen: SocketAddr) -> Result<(), String> {
     let key = KeyMaterial::generate(Algorithm::Es256).map_err(|e| format!("{e:#}"))?;
     let signer = Signer::new(&key).map_err(|e| format!("{e:#}"))?;
+    let hasher = SecretHasher::new(b"the ceiling's pepper");
     let state = Arc::new(Signing {
         signer,
         claims: baseline::claims(),
+        stored: hasher.hash("a client secret the ceiling stored"),
+        hasher,
     });
     let router = Router::new()
         .route("/health/live", get(|| async { "ok" }))
@@ -96,25 +102,44 @@ async fn serve(listen: SocketAddr) -> Result<(), String> {
     .map_err(|e| format!("{e:#}"))
 }
 
-/// The key and the claims the ceiling signs (the signing baseline's).
+/// The key and the claims the ceiling signs (the signing baseline's), and a
+/// secret's keyed hash to check presented secrets against.
 struct Signing {
     signer: Signer,
     claims: AccessTokenClaims,
+    hasher: SecretHasher,
+    stored: Vec<u8>,
+}
+
+/// The secret of `Authorization: Basic …`, decoded.
+fn basic_secret(request: &Request) -> Option<String> {
+    use base64::Engine;
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    Some(text.split_once(':')?.1.to_owned())
 }
 
 /// A token request's HTTP work and one signature.
 async fn token(State(signing): State<Arc<Signing>>, request: Request) -> Response {
-    let credentials = request.headers().contains_key(header::AUTHORIZATION);
+    let secret = basic_secret(&request);
     let body = match tessera::http::body::read_limited(request, BODY_LIMIT).await {
         Ok(body) => body,
         Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
     };
-    if !credentials || !body.starts_with(b"grant_type=") {
-        return (
-            StatusCode::BAD_REQUEST,
-            "credentials and grant_type expected",
-        )
-            .into_response();
+    let Some(secret) = secret else {
+        return (StatusCode::UNAUTHORIZED, "Basic credentials expected").into_response();
+    };
+    std::hint::black_box(signing.hasher.verify(&secret, &signing.stored));
+    if !body.starts_with(b"grant_type=") {
+        return (StatusCode::BAD_REQUEST, "grant_type expected").into_response();
     }
     let claims = &signing.claims;
     let jwt = match signing

@@ -18,17 +18,12 @@
 //!
 //! Lanes are somewhat faster at saturation and slower in the tail. A
 //! saturated work-stealing runtime keeps parking one worker and waking it
-//! again to steal half of the other's queue; every wake-up is a futex and an
-//! inter-processor interrupt, and on the bench's virtual machine a parked core
-//! took a median 37 µs to run again: a core sat idle 15% of the time under
-//! token load (5% with lanes). Over the seventh session's runs
-//! client_credentials reached a median 0.60 of the harness's ideal rate on
-//! lanes (0.52–0.70, 11 runs) against 0.54 work-stealing (0.41–0.57, 14 runs).
-//! But a connection cannot move off its lane, so when other work takes the
-//! lane's core (password hashing under a sign-in flood) its requests wait:
-//! token p99 beside the flood, paced at half of the peak, was 22–80 ms against
-//! 8.65–31.7 ms work-stealing (BENCHMARKS.md, seventh session). Hence shared
-//! by default; lanes for issuers that only serve machines.
+//! again to steal half of the other's queue, and every wake-up is a futex
+//! and an inter-processor interrupt; lanes avoid that. But a connection
+//! cannot move off its lane, so when other work takes the lane's core
+//! (password hashing under a sign-in flood) its requests wait. Hence shared
+//! by default; lanes for issuers that only serve machines. BENCHMARKS.md
+//! (seventh session) has the measurements.
 //!
 //! The shared state (the store, the keys, the limiters, the audit trail) is
 //! the same `AppState` on every thread.

@@ -53,9 +53,9 @@ pub fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGua
     match format {
         LogFormat::Text => {
             // Audit lines skip the sanitizer every other line goes through,
-            // which escapes a character at a time (about 10,000 instructions
-            // per audit line, that is per token request): they are JSON, and
-            // their writer escapes what JSON leaves raw (`audit::line`).
+            // which escapes a character at a time and would do so for every
+            // token request: they are JSON, and their writer escapes what
+            // JSON leaves raw (`log_writer`).
             let audit = |m: &tracing::Metadata<'_>| m.target() == AUDIT_TARGET;
             let audit_lines = fmt::layer()
                 .with_ansi(colour)

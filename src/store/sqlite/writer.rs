@@ -11,9 +11,10 @@
 //! Audit records ride the same batches, after the batch's jobs, extending the
 //! hash chain from its tip inside the transaction (so no other writer can fork
 //! it). Most records have nobody waiting for them; a batch made only of such
-//! records waits [`LINGER`] for company first, because a transaction costs the
-//! same for one record as for hundreds. A batch that carries a job or a
-//! durable record goes at once.
+//! records waits up to [`LINGER`] for company first, because a transaction
+//! costs the same for one record as for hundreds. A batch that carries a job
+//! or a durable record goes at once, and one arriving during the wait ends it:
+//! a caller never waits for records nobody waits for.
 //!
 //! A job that fails rolls its batch back; every job of that batch then runs
 //! again alone, and the audit records in a transaction of their own, so one
@@ -25,7 +26,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::audit;
 use crate::store::{Error, Result};
@@ -91,6 +92,8 @@ pub struct Writer {
     queue: mpsc::Sender<Item>,
     /// Audit records queued and not yet written (the `audit_backlog` gauge).
     backlog: Arc<AtomicI64>,
+    /// Ends a linger when something someone waits for was queued.
+    waiting: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Item {
@@ -109,12 +112,22 @@ impl Writer {
             .map_err(|e| Error::Open(format!("cannot build the writer's runtime: {e}")))?;
         let (queue, items) = mpsc::channel(QUEUE);
         let backlog = Arc::new(AtomicI64::new(0));
-        let counted = backlog.clone();
+        let waiting = Arc::new(Notify::new());
+        let thread = Thread {
+            conn,
+            items,
+            backlog: backlog.clone(),
+            waiting: waiting.clone(),
+        };
         std::thread::Builder::new()
             .name("tessera-writer".into())
-            .spawn(move || runtime.block_on(run(conn, items, counted)))
+            .spawn(move || runtime.block_on(thread.run()))
             .map_err(|e| Error::Open(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { queue, backlog })
+        Ok(Self {
+            queue,
+            backlog,
+            waiting,
+        })
     }
 
     /// Run `job` on `data` in the next batch; returns after its commit.
@@ -134,6 +147,7 @@ impl Writer {
             .send(Item::Job(pending))
             .await
             .map_err(|_| Error::Closed)?;
+        self.waiting.notify_waiters();
         answer.await.map_err(|_| Error::Closed)?
     }
 
@@ -159,7 +173,10 @@ impl Writer {
         }
         match committed {
             None => Ok(()),
-            Some(rx) => match rx.await {
+            Some(rx) => match {
+                self.waiting.notify_waiters();
+                rx.await
+            } {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(Error::Database(
                     "the audit record could not be written".into(),
@@ -183,38 +200,73 @@ impl Writer {
     }
 }
 
-async fn run(conn: Connection, mut items: mpsc::Receiver<Item>, backlog: Arc<AtomicI64>) {
-    let mut batch: Vec<Item> = Vec::with_capacity(MAX_BATCH);
-    while items.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if lingers(&batch) {
-            tokio::time::sleep(LINGER).await;
-            while batch.len() < MAX_BATCH {
-                match items.try_recv() {
-                    Ok(item) => batch.push(item),
-                    Err(_) => break,
+/// The writer thread's side of the queue.
+struct Thread {
+    conn: Connection,
+    items: mpsc::Receiver<Item>,
+    backlog: Arc<AtomicI64>,
+    waiting: Arc<Notify>,
+}
+
+impl Thread {
+    async fn run(mut self) {
+        let mut batch: Vec<Item> = Vec::with_capacity(MAX_BATCH);
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
+        let mut records = Vec::with_capacity(MAX_BATCH);
+        while self.items.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            if lingers(&batch) {
+                self.linger(&mut batch).await;
+            }
+            let mut close = None;
+            for item in batch.drain(..) {
+                match item {
+                    Item::Job(job) => jobs.push(job),
+                    Item::Record(record) => records.push(record),
+                    Item::Close(done) => close = Some(done),
                 }
             }
-        }
-        let mut jobs = Vec::new();
-        let mut records = Vec::new();
-        let mut close = None;
-        for item in batch.drain(..) {
-            match item {
-                Item::Job(job) => jobs.push(job),
-                Item::Record(record) => records.push(record),
-                Item::Close(done) => close = Some(done),
+            let written = records.len() as i64;
+            commit(&self.conn, &mut jobs, &mut records);
+            self.backlog.fetch_sub(written, Ordering::Relaxed);
+            if let Some(done) = close {
+                self.items.close();
+                drop(self);
+                let _ = done.send(());
+                return;
             }
         }
-        let written = records.len() as i64;
-        commit(&conn, jobs, records);
-        backlog.fetch_sub(written, Ordering::Relaxed);
-        if let Some(done) = close {
-            items.close();
-            drop(conn);
-            let _ = done.send(());
+    }
+
+    /// Let a batch of records nobody waits for gather company for up to
+    /// [`LINGER`], but no longer than until something arrives that someone
+    /// waits for. Records that arrive do not wake the thread; the waiting
+    /// jobs' senders do.
+    async fn linger(&mut self, batch: &mut Vec<Item>) {
+        let waiting = self.waiting.clone();
+        let woken = waiting.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        // What was queued before the wake-up could be armed.
+        if !take_queued(&mut self.items, batch) {
             return;
         }
+        tokio::select! {
+            () = tokio::time::sleep(LINGER) => {}
+            () = woken => {}
+        }
+        take_queued(&mut self.items, batch);
     }
+}
+
+/// Move what is queued into the batch; `true` while it still lingers.
+fn take_queued(items: &mut mpsc::Receiver<Item>, batch: &mut Vec<Item>) -> bool {
+    while batch.len() < MAX_BATCH {
+        match items.try_recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
+    }
+    lingers(batch)
 }
 
 /// Only audit records nobody waits for, and room for more: worth waiting for company.
@@ -227,11 +279,11 @@ fn lingers(batch: &[Item]) -> bool {
 
 /// Commit the jobs and records together; on failure, each job alone and the
 /// records on their own, so that one bad job fails only its caller.
-fn commit(conn: &Connection, mut jobs: Vec<Box<dyn Queued>>, records: Vec<Record>) {
+fn commit(conn: &Connection, jobs: &mut Vec<Box<dyn Queued>>, records: &mut Vec<Record>) {
     let rows: Vec<(i64, &str)> = records.iter().map(|r| (r.at, r.json.as_str())).collect();
-    let committed = match together(conn, &mut jobs, &rows) {
+    let committed = match together(conn, jobs, &rows) {
         Ok(()) => {
-            jobs.into_iter().for_each(|job| job.deliver());
+            jobs.drain(..).for_each(|job| job.deliver());
             true
         }
         Err(e) if jobs.len() == 1 && rows.is_empty() => {
@@ -242,7 +294,7 @@ fn commit(conn: &Connection, mut jobs: Vec<Box<dyn Queued>>, records: Vec<Record
         }
         Err(e) => {
             tracing::debug!(error = %e, jobs = jobs.len(), records = rows.len(), "write batch rolled back; running its parts one by one");
-            for mut job in jobs {
+            for mut job in jobs.drain(..) {
                 match together(conn, std::slice::from_mut(&mut job), &[]) {
                     Ok(()) => job.deliver(),
                     Err(e) => job.fail(super::database(e)),
@@ -252,7 +304,7 @@ fn commit(conn: &Connection, mut jobs: Vec<Box<dyn Queued>>, records: Vec<Record
         }
     };
     drop(rows);
-    for record in records {
+    for record in records.drain(..) {
         if let Some(ack) = record.ack {
             let _ = ack.send(committed);
         }
