@@ -171,18 +171,17 @@ impl Writer {
             self.backlog.fetch_sub(1, Ordering::Relaxed);
             return Err(Error::Closed);
         }
-        match committed {
-            None => Ok(()),
-            Some(rx) => match {
-                self.waiting.notify_waiters();
-                rx.await
-            } {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(Error::Database(
-                    "the audit record could not be written".into(),
-                )),
-                Err(_) => Err(Error::Closed),
-            },
+        let Some(committed) = committed else {
+            return Ok(());
+        };
+        // Someone waits for this record: end any linger.
+        self.waiting.notify_waiters();
+        match committed.await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::Database(
+                "the audit record could not be written".into(),
+            )),
+            Err(_) => Err(Error::Closed),
         }
     }
 
