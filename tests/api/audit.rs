@@ -4,8 +4,6 @@
 use serde_json::Value;
 use tessera::store::chain::Verifier;
 
-use crate::browser::Browser;
-use crate::flow::*;
 use crate::helpers::*;
 
 async fn events(app: &TestApp) -> Vec<Value> {
@@ -19,7 +17,7 @@ async fn events(app: &TestApp) -> Vec<Value> {
 #[tokio::test]
 async fn token_requests_and_decisions_are_audited_in_a_verifiable_chain() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
+    app.add_user("alice").await;
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
     let ok = form(&[
         ("grant_type", "client_credentials"),
@@ -37,14 +35,8 @@ async fn token_requests_and_decisions_are_audited_in_a_verifiable_chain() {
             .status,
         401
     );
-    let client = public_client(&app).await;
-    let mut b = Browser::new(&app);
-    let code = get_code(
-        &mut b,
-        &authorize_url(&client, &[("scope", "mcp:tools:weather")]),
-        &[],
-    )
-    .await;
+    let client = app.public_client().await;
+    let code = app.code(&client, "mcp:tools:weather").await;
     // A durable decision is on disk before its response: no flush needed to see it.
     let kinds: Vec<String> = events(&app)
         .await
@@ -53,7 +45,7 @@ async fn token_requests_and_decisions_are_audited_in_a_verifiable_chain() {
         .collect();
     assert!(kinds.contains(&"consent_granted".to_owned()), "{kinds:?}");
     assert!(kinds.contains(&"client_registered".to_owned()), "{kinds:?}");
-    let t = exchange(&app, &client, &code).await.json();
+    let t = app.exchange(&client, &code).await.json();
     app.post_form(
         "/revoke",
         &form(&[

@@ -17,7 +17,7 @@ fn assert_error_page(res: &TestResponse, why: &str) {
 #[tokio::test]
 async fn an_untrusted_client_or_redirect_uri_gets_an_error_page_never_a_redirect() {
     let app = spawn_app().await;
-    let client = public_client(&app).await;
+    let client = app.public_client().await;
     let base = [
         ("response_type", "code"),
         ("code_challenge", CHALLENGE),
@@ -71,7 +71,7 @@ async fn an_untrusted_client_or_redirect_uri_gets_an_error_page_never_a_redirect
 #[tokio::test]
 async fn request_errors_redirect_with_state_and_iss() {
     let app = spawn_app().await;
-    let client = public_client(&app).await;
+    let client = app.public_client().await;
     let p = |pairs: &[(&str, &str)]| {
         let mut v = vec![
             ("client_id", client.as_str()),
@@ -188,8 +188,7 @@ async fn a_machine_only_client_is_unauthorized_at_the_authorization_endpoint() {
 #[tokio::test]
 async fn a_single_registered_redirect_uri_is_used_when_none_is_sent_and_post_works_too() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
+    let client = app.alice_and_a_client().await;
     let body = form(&[
         ("response_type", "code"),
         ("client_id", &client),
@@ -209,13 +208,9 @@ async fn a_single_registered_redirect_uri_is_used_when_none_is_sent_and_post_wor
 #[tokio::test]
 async fn a_wrong_password_keeps_the_person_on_the_sign_in_page() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
+    let client = app.alice_and_a_client().await;
     let mut b = Browser::new(&app);
-    let page = b.get(&authorize_url(&client, &[])).await;
-    let mut f = Browser::page_form(&page);
-    f.set("username", "alice");
-    f.set("password", "wrong password");
+    let mut f = sign_in_form(&mut b, &client, "wrong password").await;
     let res = b.submit(&f, None).await;
     assert_eq!(res.status, 200);
     let html = String::from_utf8_lossy(&res.body);
@@ -231,13 +226,9 @@ async fn a_wrong_password_keeps_the_person_on_the_sign_in_page() {
 #[tokio::test]
 async fn failed_sign_ins_are_throttled_per_account() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
+    let client = app.alice_and_a_client().await;
     let mut b = Browser::new(&app);
-    let page = b.get(&authorize_url(&client, &[])).await;
-    let mut f = Browser::page_form(&page);
-    f.set("username", "alice");
-    f.set("password", "wrong password");
+    let mut f = sign_in_form(&mut b, &client, "wrong password").await;
     for _ in 0..5 {
         assert_eq!(b.submit(&f, None).await.status, 200);
     }
@@ -253,8 +244,7 @@ async fn failed_sign_ins_are_throttled_per_account() {
 #[tokio::test]
 async fn forms_without_the_session_csrf_token_are_refused() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
+    let client = app.alice_and_a_client().await;
     let mut b = Browser::new(&app);
     let page = b.get(&authorize_url(&client, &[])).await;
     let mut f = Browser::page_form(&page);
@@ -284,7 +274,7 @@ async fn forms_without_the_session_csrf_token_are_refused() {
 #[tokio::test]
 async fn cursor_and_loopback_redirects_work_end_to_end() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
+    app.add_user("alice").await;
     let body = json!({"client_name": "Cursor", "token_endpoint_auth_method": "none",
         "redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback", "http://localhost/callback"]});
     let client = app.post_json("/register", &body, None).await.json()["client_id"]
@@ -336,8 +326,7 @@ async fn cursor_and_loopback_redirects_work_end_to_end() {
 #[tokio::test]
 async fn the_consent_page_warns_when_every_redirect_is_localhost() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
+    let client = app.alice_and_a_client().await;
     let mut b = Browser::new(&app);
     let first = b.get(&authorize_url(&client, &[])).await;
     let consent = sign_in(&mut b, &first, "alice").await;

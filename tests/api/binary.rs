@@ -35,6 +35,16 @@ fn cli_json(db: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?} printed no JSON: {e}"))
 }
 
+/// A machine client made with `tessera client add`; returns its id and secret.
+fn cli_client(db: &str, scope: &str) -> (String, String) {
+    let added = cli_json(
+        db,
+        &["client", "add", "--name", "bot", "--scope", scope, "--json"],
+    );
+    let field = |name: &str| added[name].as_str().unwrap().to_owned();
+    (field("client_id"), field("client_secret"))
+}
+
 /// Start `tessera serve` on a free port; returns the child and its base URL.
 fn serve(db: &str) -> (Child, String) {
     serve_logging_to(db, Stdio::null())
@@ -191,19 +201,7 @@ async fn an_acknowledged_registration_survives_kill_9() {
 #[tokio::test]
 async fn a_cli_client_gets_a_token_from_the_served_binary() {
     let (_dir, db) = temp_db();
-    let out = tessera(&db)
-        .args([
-            "client",
-            "add",
-            "--name",
-            "bot",
-            "--scope",
-            "mcp:tools:weather",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (id, secret) = cli_client(&db, "mcp:tools:weather");
     let (mut child, base) = serve(&db);
     let meta: Value = reqwest::get(format!("{base}/.well-known/oauth-authorization-server"))
         .await
@@ -218,10 +216,7 @@ async fn a_cli_client_gets_a_token_from_the_served_binary() {
                 .unwrap()
                 .replace("127.0.0.1:0", base.trim_start_matches("http://")),
         )
-        .basic_auth(
-            added["client_id"].as_str().unwrap(),
-            added["client_secret"].as_str(),
-        )
+        .basic_auth(&id, Some(&secret))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
@@ -353,19 +348,10 @@ async fn the_first_start_creates_an_admin_whose_password_works_once_shown() {
 
 #[tokio::test]
 async fn consents_are_listed_and_revoked_from_the_cli() {
-    use crate::browser::Browser;
-    use crate::flow::*;
     let app = crate::helpers::spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
-    let mut b = Browser::new(&app);
-    let code = get_code(
-        &mut b,
-        &authorize_url(&client, &[("scope", "mcp:tools:weather")]),
-        &[],
-    )
-    .await;
-    let rt = exchange(&app, &client, &code).await.json()["refresh_token"]
+    let client = app.alice_and_a_client().await;
+    let code = app.code(&client, "mcp:tools:weather").await;
+    let rt = app.exchange(&client, &code).await.json()["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -382,7 +368,7 @@ async fn consents_are_listed_and_revoked_from_the_cli() {
         "{}",
         String::from_utf8_lossy(&revoked.stderr)
     );
-    refresh(&app, &client, &rt)
+    app.refresh(&client, &rt)
         .await
         .assert_error(400, "invalid_grant");
 }
@@ -565,30 +551,14 @@ async fn audit_log_lines_escape_terminal_controls_a_client_sent() {
 #[tokio::test]
 async fn a_graceful_shutdown_loses_no_acknowledged_audit_record() {
     let (_dir, db) = temp_db();
-    let out = tessera(&db)
-        .args([
-            "client",
-            "add",
-            "--name",
-            "bot",
-            "--scope",
-            "mcp:tools:*",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (id, secret) = (
-        added["client_id"].as_str().unwrap(),
-        added["client_secret"].as_str().unwrap(),
-    );
+    let (id, secret) = cli_client(&db, "mcp:tools:*");
     let (mut child, base) = serve(&db);
     let http = reqwest::Client::new();
     let mut acknowledged = 0;
     for _ in 0..60 {
         let res = http
             .post(format!("{base}/token"))
-            .basic_auth(id, Some(secret))
+            .basic_auth(&id, Some(&secret))
             .form(&[("grant_type", "client_credentials")])
             .send()
             .await

@@ -202,8 +202,7 @@ async fn headless_chromium_signs_in_and_consents_to_a_subset() {
         return;
     };
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
+    let client = app.alice_and_a_client().await;
     let base = app.serve_tcp().await;
     let (port, seen) = callback_server().await;
     let redirect = format!("http://127.0.0.1:{port}/callback");

@@ -89,7 +89,7 @@ fn error_text(res: &TestResponse) -> String {
 #[tokio::test]
 async fn a_metadata_document_client_completes_the_flow_and_is_cached() {
     let app = spawn_app_with(&loopback_config()).await;
-    add_user(&app, "alice").await;
+    app.add_user("alice").await;
     let docs = doc_server().await;
     let client_id = format!("{}/good", docs.base);
     let mut b = Browser::new(&app);
@@ -114,7 +114,7 @@ async fn a_metadata_document_client_completes_the_flow_and_is_cached() {
     );
     let res = b.submit(&Browser::page_form(&consent), Some("allow")).await;
     let code = param(&location(&res).1, "code").unwrap().to_owned();
-    let t = exchange(&app, &client_id, &code).await;
+    let t = app.exchange(&client_id, &code).await;
     assert_eq!(t.status, 200, "{}", String::from_utf8_lossy(&t.body));
     let (_, claims) = jwt_parts(t.json()["access_token"].as_str().unwrap());
     assert_eq!(claims["client_id"], client_id.as_str());

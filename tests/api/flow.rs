@@ -4,36 +4,13 @@
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::browser::Browser;
+use crate::browser::{Browser, Form};
 use crate::helpers::*;
 
 pub const PASSWORD: &str = "correct horse battery";
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 pub const CALLBACK: &str = "http://127.0.0.1/callback";
-
-pub async fn add_user(app: &TestApp, name: &str) -> String {
-    tessera::users::add(
-        &app.state.store,
-        &app.state.passwords,
-        name,
-        PASSWORD.into(),
-        0,
-    )
-    .await
-    .unwrap()
-}
-
-/// Register a public client the way MCP Inspector does; returns its id.
-pub async fn public_client(app: &TestApp) -> String {
-    let body = json!({"client_name": "Calendar Agent", "redirect_uris": [CALLBACK],
-                      "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "none",
-                      "client_uri": "https://agent.example.com"});
-    app.post_json("/register", &body, None).await.json()["client_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 pub fn authorize_url(client_id: &str, extra: &[(&str, &str)]) -> String {
     let mut pairs = vec![
@@ -84,6 +61,16 @@ pub async fn sign_in(b: &mut Browser<'_>, start: &TestResponse, user: &str) -> T
     b.get(res.header("location")).await
 }
 
+/// The sign-in form of a fresh authorization for `client`, filled in for
+/// Alice with `password`.
+pub async fn sign_in_form(b: &mut Browser<'_>, client: &str, password: &str) -> Form {
+    let page = b.get(&authorize_url(client, &[])).await;
+    let mut f = Browser::page_form(&page);
+    f.set("username", "alice");
+    f.set("password", password);
+    f
+}
+
 /// From an authorization URL to a code, allowing everything but `untick`.
 pub async fn get_code(b: &mut Browser<'_>, url: &str, untick: &[&str]) -> String {
     let mut page = b.get(url).await;
@@ -110,31 +97,88 @@ pub async fn get_code(b: &mut Browser<'_>, url: &str, untick: &[&str]) -> String
     param(&q, "code").expect("a code").to_owned()
 }
 
-pub async fn exchange(app: &TestApp, client_id: &str, code: &str) -> TestResponse {
-    let body = form(&[
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("code_verifier", VERIFIER),
-        ("client_id", client_id),
-        ("redirect_uri", "http://127.0.0.1:4567/callback"),
-    ]);
-    app.post_form("/token", &body, None).await
-}
+impl TestApp {
+    /// A person named `name` with the password [`PASSWORD`]; returns their id.
+    pub async fn add_user(&self, name: &str) -> String {
+        tessera::users::add(
+            &self.state.store,
+            &self.state.passwords,
+            name,
+            PASSWORD.into(),
+            0,
+        )
+        .await
+        .unwrap()
+    }
 
-pub async fn refresh(app: &TestApp, client_id: &str, token: &str) -> TestResponse {
-    let body = form(&[
-        ("grant_type", "refresh_token"),
-        ("refresh_token", token),
-        ("client_id", client_id),
-    ]);
-    app.post_form("/token", &body, None).await
+    /// Register a public client the way MCP Inspector does; returns its id.
+    pub async fn public_client(&self) -> String {
+        let body = json!({"client_name": "Calendar Agent", "redirect_uris": [CALLBACK],
+                          "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "none",
+                          "client_uri": "https://agent.example.com"});
+        self.post_json("/register", &body, None).await.json()["client_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Alice, and a public client for her to authorize; returns its id.
+    pub async fn alice_and_a_client(&self) -> String {
+        self.add_user("alice").await;
+        self.public_client().await
+    }
+
+    /// A code for Alice's grant of `scope` to `client`, through the real
+    /// sign-in and consent pages (in a browser of its own).
+    pub async fn code(&self, client: &str, scope: &str) -> String {
+        let mut b = Browser::new(self);
+        get_code(&mut b, &authorize_url(client, &[("scope", scope)]), &[]).await
+    }
+
+    /// Alice's tokens for `client` and `scope`: [`TestApp::code`], redeemed.
+    pub async fn tokens(&self, client: &str, scope: &str) -> Value {
+        let code = self.code(client, scope).await;
+        let res = self.exchange(client, &code).await;
+        assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
+        res.json()
+    }
+
+    /// [`TestApp::alice_and_a_client`], then [`TestApp::tokens`]: the client
+    /// and its first tokens.
+    pub async fn person_tokens(&self, scope: &str) -> (String, Value) {
+        let client = self.alice_and_a_client().await;
+        let tokens = self.tokens(&client, scope).await;
+        (client, tokens)
+    }
+
+    /// Redeem `code` at the token endpoint, as the public client does.
+    pub async fn exchange(&self, client_id: &str, code: &str) -> TestResponse {
+        let body = form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("code_verifier", VERIFIER),
+            ("client_id", client_id),
+            ("redirect_uri", "http://127.0.0.1:4567/callback"),
+        ]);
+        self.post_form("/token", &body, None).await
+    }
+
+    /// Refresh `token` at the token endpoint, as the public client does.
+    pub async fn refresh(&self, client_id: &str, token: &str) -> TestResponse {
+        let body = form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_id", client_id),
+        ]);
+        self.post_form("/token", &body, None).await
+    }
 }
 
 #[tokio::test]
 async fn a_person_signs_in_consents_to_a_subset_and_the_client_gets_tokens() {
     let app = spawn_app().await;
-    let user_id = add_user(&app, "alice").await;
-    let client = public_client(&app).await;
+    let user_id = app.add_user("alice").await;
+    let client = app.public_client().await;
     let mut b = Browser::new(&app);
     let scope = "mcp:tools:calendar:read mcp:tools:calendar:write mcp:tools:weather";
     let first = b
@@ -185,7 +229,7 @@ async fn a_person_signs_in_consents_to_a_subset_and_the_client_gets_tokens() {
     assert_eq!(param(&q, "iss"), Some(ISSUER));
     let code = param(&q, "code").unwrap();
 
-    let tokens = exchange(&app, &client, code).await;
+    let tokens = app.exchange(&client, code).await;
     assert_eq!(
         tokens.status,
         200,
@@ -209,8 +253,7 @@ async fn a_person_signs_in_consents_to_a_subset_and_the_client_gets_tokens() {
 #[tokio::test]
 async fn remembered_consent_skips_the_page_and_step_up_asks_only_for_what_is_new() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
+    let client = app.alice_and_a_client().await;
     let mut b = Browser::new(&app);
     get_code(
         &mut b,
@@ -244,7 +287,7 @@ async fn remembered_consent_skips_the_page_and_step_up_asks_only_for_what_is_new
     );
     let res = b.submit(&f, Some("allow")).await;
     let code = param(&location(&res).1, "code").unwrap().to_owned();
-    let t = exchange(&app, &client, &code).await.json();
+    let t = app.exchange(&client, &code).await.json();
     assert_eq!(t["scope"], "mcp:tools:weather mcp:tools:email:send");
 
     // prompt=consent shows the page even though everything is remembered.
@@ -260,8 +303,7 @@ async fn remembered_consent_skips_the_page_and_step_up_asks_only_for_what_is_new
 #[tokio::test]
 async fn denying_consent_redirects_access_denied_with_state_and_iss() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
+    let client = app.alice_and_a_client().await;
     let mut b = Browser::new(&app);
     let first = b.get(&authorize_url(&client, &[])).await;
     let consent = sign_in(&mut b, &first, "alice").await;
@@ -276,8 +318,7 @@ async fn denying_consent_redirects_access_denied_with_state_and_iss() {
 #[tokio::test]
 async fn no_scope_means_the_resources_default_scopes() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
+    let client = app.alice_and_a_client().await;
     let mut b = Browser::new(&app);
     let first = b.get(&authorize_url(&client, &[])).await;
     let consent = sign_in(&mut b, &first, "alice").await;
@@ -297,16 +338,9 @@ async fn no_scope_means_the_resources_default_scopes() {
 #[tokio::test]
 async fn a_code_works_once_and_its_replay_revokes_the_refresh_family() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
-    let mut b = Browser::new(&app);
-    let code = get_code(
-        &mut b,
-        &authorize_url(&client, &[("scope", "mcp:tools:weather")]),
-        &[],
-    )
-    .await;
-    let first = exchange(&app, &client, &code).await.json();
+    let client = app.alice_and_a_client().await;
+    let code = app.code(&client, "mcp:tools:weather").await;
+    let first = app.exchange(&client, &code).await.json();
     let rt = first["refresh_token"].as_str().unwrap().to_owned();
     let (_, claims) = jwt_parts(first["access_token"].as_str().unwrap());
     assert!(
@@ -316,10 +350,10 @@ async fn a_code_works_once_and_its_replay_revokes_the_refresh_family() {
             .await
             .unwrap()
     );
-    exchange(&app, &client, &code)
+    app.exchange(&client, &code)
         .await
         .assert_error(400, "invalid_grant");
-    refresh(&app, &client, &rt)
+    app.refresh(&client, &rt)
         .await
         .assert_error(400, "invalid_grant");
     assert!(
@@ -335,8 +369,7 @@ async fn a_code_works_once_and_its_replay_revokes_the_refresh_family() {
 #[tokio::test]
 async fn pkce_and_redirect_uri_mismatches_are_invalid_grant() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
+    let client = app.alice_and_a_client().await;
     let mut b = Browser::new(&app);
     let url = authorize_url(&client, &[("scope", "mcp:tools:weather")]);
     let cases: [(&str, &str, &str); 3] = [
@@ -364,7 +397,7 @@ async fn pkce_and_redirect_uri_mismatches_are_invalid_grant() {
         let res = app.post_form("/token", &body, None).await;
         assert_eq!(res.json()["error"], "invalid_grant", "{why}");
         // The failed attempt consumed the code.
-        exchange(&app, &client, &code)
+        app.exchange(&client, &code)
             .await
             .assert_error(400, "invalid_grant");
     }
@@ -383,17 +416,10 @@ async fn pkce_and_redirect_uri_mismatches_are_invalid_grant() {
 async fn a_code_expires_after_its_lifetime() {
     let clock = tessera_resource::clock::FixedClock::new(1_800_000_000);
     let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
-    let mut b = Browser::new(&app);
-    let code = get_code(
-        &mut b,
-        &authorize_url(&client, &[("scope", "mcp:tools:weather")]),
-        &[],
-    )
-    .await;
+    let client = app.alice_and_a_client().await;
+    let code = app.code(&client, "mcp:tools:weather").await;
     clock.advance(61);
-    exchange(&app, &client, &code)
+    app.exchange(&client, &code)
         .await
         .assert_error(400, "invalid_grant");
 }
@@ -401,21 +427,14 @@ async fn a_code_expires_after_its_lifetime() {
 #[tokio::test]
 async fn another_client_cannot_redeem_a_code() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
-    let thief = public_client(&app).await;
-    let mut b = Browser::new(&app);
-    let code = get_code(
-        &mut b,
-        &authorize_url(&client, &[("scope", "mcp:tools:weather")]),
-        &[],
-    )
-    .await;
-    exchange(&app, &thief, &code)
+    let client = app.alice_and_a_client().await;
+    let thief = app.public_client().await;
+    let code = app.code(&client, "mcp:tools:weather").await;
+    app.exchange(&thief, &code)
         .await
         .assert_error(400, "invalid_grant");
     assert_eq!(
-        exchange(&app, &client, &code).await.status,
+        app.exchange(&client, &code).await.status,
         200,
         "the thief's attempt did not burn the code"
     );
@@ -424,7 +443,7 @@ async fn another_client_cannot_redeem_a_code() {
 #[tokio::test]
 async fn a_confidential_client_authenticates_at_the_token_endpoint() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
+    app.add_user("alice").await;
     let reg = json!({"client_name": "claude.ai", "redirect_uris": [CALLBACK],
                      "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "client_secret_post"});
     let c: Value = app.post_json("/register", &reg, None).await.json();
@@ -440,7 +459,7 @@ async fn a_confidential_client_authenticates_at_the_token_endpoint() {
     )
     .await;
     // No secret: refused, and the code survives for the real attempt.
-    exchange(&app, id, &code)
+    app.exchange(id, &code)
         .await
         .assert_error(401, "invalid_client");
     let body = form(&[

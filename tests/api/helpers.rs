@@ -164,22 +164,35 @@ impl TestApp {
             )),
             ..RegistrationRequest::default()
         };
+        self.admin_client(request, false).await
+    }
+
+    /// A resource server allowed to introspect, and nothing else
+    /// (`tessera client add --introspect`); returns (id, secret).
+    pub async fn introspecting_client(&self) -> (String, String) {
+        let request = RegistrationRequest {
+            client_name: Some("an MCP server".into()),
+            grant_types: Some(vec![]),
+            ..RegistrationRequest::default()
+        };
+        self.admin_client(request, true).await
+    }
+
+    async fn admin_client(
+        &self,
+        request: RegistrationRequest,
+        introspect: bool,
+    ) -> (String, String) {
         let rules = RegistrationRules {
             redirects: &self.state.config.registration.redirects,
             resources: &self.state.config.resources,
             privileged: true,
         };
         let metadata = rules.validate(request).unwrap();
-        let c = create(
-            &self.state.store,
-            &self.state.hasher,
-            &metadata,
-            Origin::Admin,
-            false,
-            0,
-        )
-        .await
-        .unwrap();
+        let (store, hasher) = (&self.state.store, &self.state.hasher);
+        let c = create(store, hasher, &metadata, Origin::Admin, introspect, 0)
+            .await
+            .unwrap();
         (c.client_id, c.client_secret.unwrap().expose().to_owned())
     }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::flow::{PASSWORD, add_user};
+use crate::flow::PASSWORD;
 use crate::helpers::TestApp;
 
 fn have(program: &str) -> bool {
@@ -188,7 +188,7 @@ async fn the_typescript_sdk_client_registers_dynamically_and_completes_everythin
         return;
     }
     let w = world().await;
-    add_user(&w.app, "alice").await;
+    w.app.add_user("alice").await;
     let url = w.mcp_url.clone();
     let report = tokio::task::spawn_blocking(move || run_client(&[&url, "dcr", "alice", PASSWORD]))
         .await
@@ -212,7 +212,7 @@ async fn the_typescript_sdk_client_uses_a_client_id_metadata_document() {
         return;
     }
     let w = world().await;
-    add_user(&w.app, "alice").await;
+    w.app.add_user("alice").await;
     let (url, doc) = (w.mcp_url.clone(), format!("{}/client.json", w.docs_base));
     let report =
         tokio::task::spawn_blocking(move || run_client(&[&url, "cimd", "alice", PASSWORD, &doc]))

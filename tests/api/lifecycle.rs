@@ -7,29 +7,7 @@ use serde_json::{Value, json};
 use tessera::config::{Config, EXAMPLE_CONFIG, Overrides};
 use tessera_resource::clock::{Clock, FixedClock};
 
-use crate::browser::Browser;
-use crate::flow::*;
 use crate::helpers::*;
-
-/// A resource server client allowed to introspect; returns (id, secret).
-async fn resource_server(app: &TestApp) -> (String, String) {
-    let request = tessera::oauth::client::RegistrationRequest {
-        client_name: Some("calendar MCP server".into()),
-        grant_types: Some(vec![]),
-        ..Default::default()
-    };
-    let rules = tessera::oauth::client::RegistrationRules {
-        redirects: &app.state.config.registration.redirects,
-        resources: &app.state.config.resources,
-        privileged: true,
-    };
-    let m = rules.validate(request).unwrap();
-    let origin = tessera::clients::Origin::Admin;
-    let c = tessera::clients::create(&app.state.store, &app.state.hasher, &m, origin, true, 0)
-        .await
-        .unwrap();
-    (c.client_id, c.client_secret.unwrap().expose().to_owned())
-}
 
 async fn introspect(app: &TestApp, rs: &(String, String), token: &str) -> Value {
     let res = app
@@ -44,24 +22,13 @@ async fn introspect(app: &TestApp, rs: &(String, String), token: &str) -> Value 
     res.json()
 }
 
-async fn user_tokens(app: &TestApp, client: &str) -> Value {
-    let mut b = Browser::new(app);
-    let code = get_code(
-        &mut b,
-        &authorize_url(client, &[("scope", "mcp:tools:weather")]),
-        &[],
-    )
-    .await;
-    exchange(app, client, &code).await.json()
-}
-
 #[tokio::test]
 async fn introspection_describes_live_tokens_and_nothing_else() {
     let app = spawn_app().await;
-    let user = add_user(&app, "alice").await;
-    let client = public_client(&app).await;
-    let rs = resource_server(&app).await;
-    let t = user_tokens(&app, &client).await;
+    let user = app.add_user("alice").await;
+    let client = app.public_client().await;
+    let rs = app.introspecting_client().await;
+    let t = app.tokens(&client, "mcp:tools:weather").await;
     let at = introspect(&app, &rs, t["access_token"].as_str().unwrap()).await;
     assert_eq!(at["active"], true);
     assert_eq!(at["token_type"], "Bearer");
@@ -84,7 +51,8 @@ async fn introspection_describes_live_tokens_and_nothing_else() {
         );
     }
     // A rotated refresh token is no longer active.
-    refresh(&app, &client, t["refresh_token"].as_str().unwrap()).await;
+    app.refresh(&client, t["refresh_token"].as_str().unwrap())
+        .await;
     assert_eq!(
         introspect(&app, &rs, t["refresh_token"].as_str().unwrap()).await["active"],
         false
@@ -102,7 +70,7 @@ async fn only_allowed_and_authenticated_clients_may_introspect() {
     app.post_form("/introspect", &body, Some((&id, "wrong")))
         .await
         .assert_error(401, "invalid_client");
-    let rs = resource_server(&app).await;
+    let rs = app.introspecting_client().await;
     app.post_form("/introspect", "", Some((&rs.0, &rs.1)))
         .await
         .assert_error(400, "invalid_request");
@@ -111,7 +79,7 @@ async fn only_allowed_and_authenticated_clients_may_introspect() {
 #[tokio::test]
 async fn revoking_an_access_token_is_seen_by_introspection_at_once() {
     let app = spawn_app().await;
-    let rs = resource_server(&app).await;
+    let rs = app.introspecting_client().await;
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
     let t = app.client_credentials(&id, &secret).await.json();
     let at = t["access_token"].as_str().unwrap();
@@ -132,11 +100,10 @@ async fn revoking_an_access_token_is_seen_by_introspection_at_once() {
 #[tokio::test]
 async fn revoking_a_refresh_token_kills_its_family_and_public_clients_may_revoke() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
-    let t = user_tokens(&app, &client).await;
+    let client = app.alice_and_a_client().await;
+    let t = app.tokens(&client, "mcp:tools:weather").await;
     let rt = t["refresh_token"].as_str().unwrap();
-    let next = refresh(&app, &client, rt).await.json()["refresh_token"]
+    let next = app.refresh(&client, rt).await.json()["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -149,7 +116,7 @@ async fn revoking_a_refresh_token_kills_its_family_and_public_clients_may_revoke
         )
         .await;
     assert_eq!(res.status, 200);
-    refresh(&app, &client, &next)
+    app.refresh(&client, &next)
         .await
         .assert_error(400, "invalid_grant");
 }
@@ -157,7 +124,7 @@ async fn revoking_a_refresh_token_kills_its_family_and_public_clients_may_revoke
 #[tokio::test]
 async fn revocation_answers_200_for_unknown_or_foreign_tokens_and_changes_nothing() {
     let app = spawn_app().await;
-    let rs = resource_server(&app).await;
+    let rs = app.introspecting_client().await;
     let (a, a_secret) = app.machine_client("mcp:tools:weather", &[]).await;
     let (b, b_secret) = app.machine_client("mcp:tools:weather", &[]).await;
     let t = app.client_credentials(&a, &a_secret).await.json();
@@ -185,10 +152,10 @@ async fn revocation_answers_200_for_unknown_or_foreign_tokens_and_changes_nothin
 async fn expired_tokens_and_tokens_of_deleted_clients_or_users_are_inactive() {
     let clock = FixedClock::new(1_800_000_000);
     let app = spawn_app_with_clock(EXAMPLE_CONFIG, clock.clone()).await;
-    add_user(&app, "alice").await;
-    let rs = resource_server(&app).await;
-    let client = public_client(&app).await;
-    let t = user_tokens(&app, &client).await;
+    app.add_user("alice").await;
+    let rs = app.introspecting_client().await;
+    let client = app.public_client().await;
+    let t = app.tokens(&client, "mcp:tools:weather").await;
     let at = t["access_token"].as_str().unwrap().to_owned();
     clock.advance(901);
     assert_eq!(introspect(&app, &rs, &at).await["active"], false, "expired");

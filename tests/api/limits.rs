@@ -82,8 +82,7 @@ async fn an_operator_can_raise_one_clients_limit_and_windows_reset() {
 #[tokio::test]
 async fn authorization_and_sign_in_are_limited_per_ip() {
     let app = spawn_app_with(&limited("authorize_per_ip = 2\nsign_in_per_ip = 1")).await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
+    let client = app.alice_and_a_client().await;
     let url = authorize_url(&client, &[]);
     let mut b = crate::browser::Browser::new(&app);
     let page = b.get(&url).await;

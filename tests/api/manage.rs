@@ -156,12 +156,12 @@ async fn registration_is_rate_limited_per_ip_with_retry_after() {
 async fn registrations_never_used_are_pruned_and_used_ones_kept() {
     let clock = FixedClock::new(1_800_000_000);
     let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
-    add_user(&app, "alice").await;
+    app.add_user("alice").await;
     let unused = register(&app).await["client_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let used = public_client(&app).await;
+    let used = app.public_client().await;
     let mut b = crate::browser::Browser::new(&app);
     get_code(
         &mut b,

@@ -136,16 +136,14 @@ fn capture_this_threads_logs() {
 #[tokio::test]
 async fn no_secret_token_code_or_password_reaches_a_log_line_even_at_trace() {
     use crate::browser::Browser;
-    use crate::flow::{
-        PASSWORD, VERIFIER, add_user, authorize_url, exchange, get_code, public_client, refresh,
-    };
+    use crate::flow::{PASSWORD, VERIFIER, authorize_url, get_code, sign_in_form};
 
     // The test runs on one thread (tokio's current-thread runtime): every
     // line its requests log is captured.
     capture_this_threads_logs();
 
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
+    app.add_user("alice").await;
     let (machine, secret) = app.machine_client("mcp:tools:weather", &[]).await;
     let machine_token = app.machine_token(&machine, &secret).await;
     let wrong = "a-wrong-secret-that-must-not-be-logged";
@@ -153,15 +151,10 @@ async fn no_secret_token_code_or_password_reaches_a_log_line_even_at_trace() {
         .await
         .assert_error(401, "invalid_client");
 
-    let client = public_client(&app).await;
+    let client = app.public_client().await;
     let mut b = Browser::new(&app);
     // A failed sign-in first, then the real one inside get_code.
-    let page = b
-        .get(&authorize_url(&client, &[("scope", "mcp:tools:weather")]))
-        .await;
-    let mut f = Browser::page_form(&page);
-    f.set("username", "alice");
-    f.set("password", "not-alices-password-at-all");
+    let f = sign_in_form(&mut b, &client, "not-alices-password-at-all").await;
     assert_eq!(b.submit(&f, None).await.status, 200);
     let code = get_code(
         &mut b,
@@ -169,9 +162,9 @@ async fn no_secret_token_code_or_password_reaches_a_log_line_even_at_trace() {
         &[],
     )
     .await;
-    let tokens = exchange(&app, &client, &code).await.json();
+    let tokens = app.exchange(&client, &code).await.json();
     let first_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let refreshed = refresh(&app, &client, &first_refresh).await.json();
+    let refreshed = app.refresh(&client, &first_refresh).await.json();
     let person_token = refreshed["access_token"].as_str().unwrap().to_owned();
     let body = form(&[("token", &person_token), ("client_id", &client)]);
     assert_eq!(app.post_form("/revoke", &body, None).await.status, 200);

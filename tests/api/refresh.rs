@@ -5,26 +5,18 @@ use crate::browser::Browser;
 use crate::flow::*;
 use crate::helpers::*;
 
-async fn tokens_for(app: &TestApp, client: &str, scope: &str) -> serde_json::Value {
-    let mut b = Browser::new(app);
-    let code = get_code(&mut b, &authorize_url(client, &[("scope", scope)]), &[]).await;
-    exchange(app, client, &code).await.json()
-}
-
 #[tokio::test]
 async fn every_refresh_rotates_and_the_new_token_works() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
-    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let (client, t) = app.person_tokens("mcp:tools:weather").await;
     let rt1 = t["refresh_token"].as_str().unwrap();
-    let r1 = refresh(&app, &client, rt1).await;
+    let r1 = app.refresh(&client, rt1).await;
     assert_eq!(r1.status, 200);
     assert_eq!(r1.header("cache-control"), "no-store");
     let rt2 = r1.json()["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(rt1, rt2);
     assert_eq!(r1.json()["scope"], "mcp:tools:weather");
-    let r2 = refresh(&app, &client, &rt2).await;
+    let r2 = app.refresh(&client, &rt2).await;
     assert_eq!(r2.status, 200);
 }
 
@@ -32,19 +24,17 @@ async fn every_refresh_rotates_and_the_new_token_works() {
 async fn reuse_after_the_grace_window_revokes_the_whole_family() {
     let clock = tessera_resource::clock::FixedClock::new(1_800_000_000);
     let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
-    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let (client, t) = app.person_tokens("mcp:tools:weather").await;
     let rt1 = t["refresh_token"].as_str().unwrap().to_owned();
-    let rt2 = refresh(&app, &client, &rt1).await.json()["refresh_token"]
+    let rt2 = app.refresh(&client, &rt1).await.json()["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
     clock.advance(11); // the example config's grace is 10s
-    refresh(&app, &client, &rt1)
+    app.refresh(&client, &rt1)
         .await
         .assert_error(400, "invalid_grant");
-    refresh(&app, &client, &rt2)
+    app.refresh(&client, &rt2)
         .await
         .assert_error(400, "invalid_grant");
 }
@@ -53,35 +43,31 @@ async fn reuse_after_the_grace_window_revokes_the_whole_family() {
 async fn a_replay_within_the_grace_window_keeps_the_family_alive() {
     let clock = tessera_resource::clock::FixedClock::new(1_800_000_000);
     let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
-    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let (client, t) = app.person_tokens("mcp:tools:weather").await;
     let rt1 = t["refresh_token"].as_str().unwrap().to_owned();
-    let a = refresh(&app, &client, &rt1).await.json()["refresh_token"]
+    let a = app.refresh(&client, &rt1).await.json()["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
     clock.advance(3);
-    let b = refresh(&app, &client, &rt1).await;
+    let b = app.refresh(&client, &rt1).await;
     assert_eq!(
         b.status, 200,
         "a parallel refresh within the grace window succeeds"
     );
     let b = b.json()["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(
-        refresh(&app, &client, &a).await.status,
+        app.refresh(&client, &a).await.status,
         200,
         "the family was not destroyed"
     );
-    assert_eq!(refresh(&app, &client, &b).await.status, 200);
+    assert_eq!(app.refresh(&client, &b).await.status, 200);
 }
 
 #[tokio::test]
 async fn parallel_refreshes_of_one_token_all_succeed_within_the_grace_window() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
-    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let (client, t) = app.person_tokens("mcp:tools:weather").await;
     let rt = t["refresh_token"].as_str().unwrap().to_owned();
     let results = futures_join(&app, &client, &rt, 4).await;
     assert!(results.iter().all(|s| *s == 200), "{results:?}");
@@ -128,9 +114,9 @@ async fn refresh_all(app: &TestApp, client: &str, tokens: &[String]) -> Vec<(u16
 #[tokio::test]
 async fn a_refresh_may_narrow_but_never_widen() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
-    let t = tokens_for(&app, &client, "mcp:tools:weather mcp:tools:calendar:read").await;
+    let (client, t) = app
+        .person_tokens("mcp:tools:weather mcp:tools:calendar:read")
+        .await;
     let rt = t["refresh_token"].as_str().unwrap().to_owned();
     let narrow = form(&[
         ("grant_type", "refresh_token"),
@@ -142,7 +128,7 @@ async fn a_refresh_may_narrow_but_never_widen() {
     assert_eq!(res["scope"], "mcp:tools:weather");
     let rt = res["refresh_token"].as_str().unwrap().to_owned();
     // The family keeps its full grant: the next refresh may ask for both again.
-    let full = refresh(&app, &client, &rt).await.json();
+    let full = app.refresh(&client, &rt).await.json();
     assert_eq!(full["scope"], "mcp:tools:weather mcp:tools:calendar:read");
     let rt = full["refresh_token"].as_str().unwrap().to_owned();
     let wide = form(&[
@@ -168,9 +154,9 @@ async fn a_refresh_may_narrow_but_never_widen() {
 #[tokio::test]
 async fn removing_the_user_or_the_consent_kills_the_family() {
     let app = spawn_app().await;
-    let alice = add_user(&app, "alice").await;
-    let client = public_client(&app).await;
-    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let alice = app.add_user("alice").await;
+    let client = app.public_client().await;
+    let t = app.tokens(&client, "mcp:tools:weather").await;
     assert!(
         app.state
             .store
@@ -178,13 +164,13 @@ async fn removing_the_user_or_the_consent_kills_the_family() {
             .await
             .unwrap()
     );
-    refresh(&app, &client, t["refresh_token"].as_str().unwrap())
+    app.refresh(&client, t["refresh_token"].as_str().unwrap())
         .await
         .assert_error(400, "invalid_grant");
 
-    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let t = app.tokens(&client, "mcp:tools:weather").await;
     assert!(app.state.store.remove_user("alice").await.unwrap());
-    refresh(&app, &client, t["refresh_token"].as_str().unwrap())
+    app.refresh(&client, t["refresh_token"].as_str().unwrap())
         .await
         .assert_error(400, "invalid_grant");
 }
@@ -192,21 +178,20 @@ async fn removing_the_user_or_the_consent_kills_the_family() {
 #[tokio::test]
 async fn another_client_cannot_use_a_refresh_token_and_a_removed_client_is_invalid() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
-    let other = public_client(&app).await;
-    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let client = app.alice_and_a_client().await;
+    let other = app.public_client().await;
+    let t = app.tokens(&client, "mcp:tools:weather").await;
     let rt = t["refresh_token"].as_str().unwrap();
-    refresh(&app, &other, rt)
+    app.refresh(&other, rt)
         .await
         .assert_error(400, "invalid_grant");
     assert_eq!(
-        refresh(&app, &client, rt).await.status,
+        app.refresh(&client, rt).await.status,
         200,
         "the attempt did not burn the token"
     );
     app.state.store.remove_client(&client).await.unwrap();
-    refresh(&app, &client, rt)
+    app.refresh(&client, rt)
         .await
         .assert_error(401, "invalid_client");
 }
@@ -214,16 +199,16 @@ async fn another_client_cannot_use_a_refresh_token_and_a_removed_client_is_inval
 #[tokio::test]
 async fn a_client_without_the_refresh_grant_gets_no_refresh_token() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
+    app.add_user("alice").await;
     let body = serde_json::json!({"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none",
                                  "grant_types": ["authorization_code"]});
     let client = app.post_json("/register", &body, None).await.json()["client_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let t = app.tokens(&client, "mcp:tools:weather").await;
     assert!(t.get("refresh_token").is_none(), "{t}");
-    refresh(&app, &client, "anything")
+    app.refresh(&client, "anything")
         .await
         .assert_error(400, "unauthorized_client");
 }
@@ -232,9 +217,7 @@ async fn a_client_without_the_refresh_grant_gets_no_refresh_token() {
 async fn purging_removes_only_what_can_no_longer_be_used() {
     let clock = tessera_resource::clock::FixedClock::new(1_800_000_000);
     let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
-    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let (client, t) = app.person_tokens("mcp:tools:weather").await;
     let rt = t["refresh_token"].as_str().unwrap().to_owned();
     app.state
         .store
@@ -242,7 +225,7 @@ async fn purging_removes_only_what_can_no_longer_be_used() {
         .await
         .unwrap();
     assert_eq!(
-        refresh(&app, &client, &rt).await.status,
+        app.refresh(&client, &rt).await.status,
         200,
         "live tokens survive a purge"
     );
@@ -264,16 +247,15 @@ async fn concurrent_redemptions_of_one_code_issue_once_then_revoke_it() {
     // The redemptions reach the group-commit writer together and may share a
     // batch: exactly one may win, and the losers' replay revokes its family.
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
+    let client = app.alice_and_a_client().await;
     let mut b = Browser::new(&app);
     let url = authorize_url(&client, &[("scope", "mcp:tools:weather")]);
     let code = get_code(&mut b, &url, &[]).await;
     let (r1, r2, r3, r4) = tokio::join!(
-        exchange(&app, &client, &code),
-        exchange(&app, &client, &code),
-        exchange(&app, &client, &code),
-        exchange(&app, &client, &code),
+        app.exchange(&client, &code),
+        app.exchange(&client, &code),
+        app.exchange(&client, &code),
+        app.exchange(&client, &code),
     );
     let answers = [r1, r2, r3, r4];
     let winners: Vec<_> = answers.iter().filter(|r| r.status == 200).collect();
@@ -285,7 +267,7 @@ async fn concurrent_redemptions_of_one_code_issue_once_then_revoke_it() {
         .as_str()
         .unwrap()
         .to_owned();
-    refresh(&app, &client, &rt)
+    app.refresh(&client, &rt)
         .await
         .assert_error(400, "invalid_grant");
 }
@@ -293,15 +275,14 @@ async fn concurrent_redemptions_of_one_code_issue_once_then_revoke_it() {
 #[tokio::test]
 async fn many_families_rotate_at_once_and_every_new_token_works() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
+    let client = app.alice_and_a_client().await;
     let mut b = Browser::new(&app);
     let url = authorize_url(&client, &[("scope", "mcp:tools:weather")]);
     let mut tokens = Vec::new();
     for _ in 0..6 {
         // One person, one session: after the first, consent is remembered.
         let code = get_code(&mut b, &url, &[]).await;
-        let t = exchange(&app, &client, &code).await.json();
+        let t = app.exchange(&client, &code).await.json();
         tokens.push(t["refresh_token"].as_str().unwrap().to_owned());
     }
     let rotated = futures_rotate(&app, &client, &tokens).await;
@@ -323,9 +304,7 @@ async fn futures_rotate(app: &TestApp, client: &str, tokens: &[String]) -> Vec<S
 #[tokio::test]
 async fn a_refresh_token_from_before_ordered_tokens_still_rotates() {
     let app = spawn_app().await;
-    add_user(&app, "alice").await;
-    let client = public_client(&app).await;
-    let t = tokens_for(&app, &client, "mcp:tools:weather").await;
+    let (client, t) = app.person_tokens("mcp:tools:weather").await;
     let current = t["refresh_token"].as_str().unwrap();
     assert_eq!(current.len(), 51, "time prefix + 256 random bits");
     // A token as earlier versions made it: 256 random bits, stored under the
@@ -339,9 +318,9 @@ async fn a_refresh_token_from_before_ordered_tokens_still_rotates() {
             (hasher.hash(&legacy), hasher.token_key(current)),
         )
         .unwrap();
-    let r = refresh(&app, &client, &legacy).await;
+    let r = app.refresh(&client, &legacy).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let next = r.json()["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(next.len(), 51, "the successor is an ordered token");
-    assert_eq!(refresh(&app, &client, &next).await.status, 200);
+    assert_eq!(app.refresh(&client, &next).await.status, 200);
 }

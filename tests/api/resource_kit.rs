@@ -95,7 +95,7 @@ async fn rig_with(configure: impl FnOnce(ResourceServer) -> ResourceServer) -> R
         dir,
     };
     serve(issuer_listener, issuer.router.clone());
-    let rs = introspecting_client(&issuer).await;
+    let rs = issuer.introspecting_client().await;
     let kit = configure(
         ResourceServer::new(&issuer_url, &mcp_url)
             .scopes(&["mcp:tools:weather", "mcp:tools:calendar:read"])
@@ -141,26 +141,6 @@ async fn rig_with(configure: impl FnOnce(ResourceServer) -> ResourceServer) -> R
 
 async fn rig() -> Rig {
     rig_with(|rs| rs).await
-}
-
-/// A resource-server client allowed to introspect (`tessera client add --introspect`).
-async fn introspecting_client(app: &TestApp) -> (String, String) {
-    let request = tessera::oauth::client::RegistrationRequest {
-        client_name: Some("kit".into()),
-        grant_types: Some(vec![]),
-        ..Default::default()
-    };
-    let rules = tessera::oauth::client::RegistrationRules {
-        redirects: &app.state.config.registration.redirects,
-        resources: &app.state.config.resources,
-        privileged: true,
-    };
-    let m = rules.validate(request).unwrap();
-    let origin = tessera::clients::Origin::Admin;
-    let c = tessera::clients::create(&app.state.store, &app.state.hasher, &m, origin, true, 0)
-        .await
-        .unwrap();
-    (c.client_id, c.client_secret.unwrap().expose().to_owned())
 }
 
 impl Rig {
