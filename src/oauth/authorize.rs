@@ -125,6 +125,137 @@ pub fn validate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth::catalog::ScopeEntry;
+    use crate::oauth::resource::Resource;
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    const CALLBACK: &str = "http://127.0.0.1:5555/cb";
+
+    fn setup() -> (ResourceRegistry, ScopeCatalog) {
+        let s = |v: &str| ScopeSet::parse(v).unwrap();
+        let registry = ResourceRegistry::new(
+            vec![
+                Resource::new(
+                    "http://127.0.0.1:3000/mcp",
+                    "demo".into(),
+                    s("mcp:tools:weather mcp:tools:calendar:read"),
+                    None,
+                )
+                .unwrap(),
+                Resource::new(
+                    "https://other.example/mcp",
+                    "other".into(),
+                    s("mcp:tools:email:send"),
+                    None,
+                )
+                .unwrap(),
+            ],
+            Some(0),
+        );
+        let entry = |n: &str| ScopeEntry {
+            name: n.into(),
+            description: String::new(),
+            permissions: vec![],
+        };
+        let catalog = ScopeCatalog::new(vec![
+            entry("mcp:tools:weather"),
+            entry("mcp:tools:calendar:read"),
+            entry("mcp:tools:email:send"),
+        ]);
+        (registry, catalog)
+    }
+
+    fn params() -> Params<'static> {
+        Params {
+            response_type: Some("code"),
+            redirect_uri: Some(CALLBACK),
+            scope: Some("mcp:tools:weather"),
+            state: Some("xyz"),
+            code_challenge: Some(CHALLENGE),
+            code_challenge_method: Some("S256"),
+            resources: vec![],
+            prompt: None,
+        }
+    }
+
+    #[test]
+    fn a_sound_request_carries_its_scope_resource_and_binding() {
+        let (registry, catalog) = setup();
+        let mut p = params();
+        p.prompt = Some("login consent");
+        let req = validate("c", CALLBACK.into(), &p, &registry, &catalog).unwrap();
+        assert_eq!(req.scope, ScopeSet::parse("mcp:tools:weather").unwrap());
+        assert_eq!(req.resources, ["http://127.0.0.1:3000/mcp"]);
+        assert_eq!((req.redirect_uri_sent, req.force_consent), (true, true));
+        assert_eq!(req.state.as_deref(), Some("xyz"));
+        // Without `scope`, the resource's own scopes are asked (MCP: PRM scopes_supported).
+        p.scope = None;
+        let req = validate("c", CALLBACK.into(), &p, &registry, &catalog).unwrap();
+        assert_eq!(
+            req.scope.to_string(),
+            "mcp:tools:weather mcp:tools:calendar:read"
+        );
+    }
+
+    #[test]
+    fn every_stage_two_refusal_has_its_rfc_error() {
+        let (registry, catalog) = setup();
+        type Edit = fn(&mut Params<'static>);
+        // RFC 6749 §4.1.2.1, RFC 7636 §4.4.1, RFC 8707 §2.
+        let cases: [(&str, Edit, ErrorCode); 9] = [
+            (
+                "no response_type",
+                |p| p.response_type = None,
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                "response_type=token",
+                |p| p.response_type = Some("token"),
+                ErrorCode::UnsupportedResponseType,
+            ),
+            (
+                "no PKCE",
+                |p| p.code_challenge = None,
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                "plain PKCE",
+                |p| p.code_challenge_method = Some("plain"),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                "no PKCE method",
+                |p| p.code_challenge_method = None,
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                "a malformed challenge",
+                |p| p.code_challenge = Some("too-short"),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                "an unknown scope",
+                |p| p.scope = Some("mcp:tools:nope"),
+                ErrorCode::InvalidScope,
+            ),
+            (
+                "a scope the resource does not take",
+                |p| p.scope = Some("mcp:tools:email:send"),
+                ErrorCode::InvalidScope,
+            ),
+            (
+                "an unknown resource",
+                |p| p.resources = vec!["https://unknown.example/mcp"],
+                ErrorCode::InvalidTarget,
+            ),
+        ];
+        for (why, edit, code) in cases {
+            let mut p = params();
+            edit(&mut p);
+            let err = validate("c", CALLBACK.into(), &p, &registry, &catalog).unwrap_err();
+            assert_eq!(err.code, code, "{why}");
+        }
+    }
 
     #[test]
     fn the_redirect_uri_is_trusted_only_when_registered() {
