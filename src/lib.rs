@@ -1,14 +1,22 @@
 //! Tessera: a self-hosted OAuth 2.1 authorization server for MCP servers.
 //!
-//! Codemap (dependencies point down):
+//! Codemap, top to bottom (imports point down; ARCHITECTURE.md has the map
+//! and the invariants, and `tests/api/architecture.rs` keeps them):
 //! - [`cli`]: the `tessera` command line; [`server`] binds and serves.
-//! - [`http`]: one module per endpoint; extract, call the layers below, answer.
-//! - [`oauth`]: pure protocol rules (scopes, resources, redirect URIs, client
-//!   metadata, claims). Imports nothing from the crate but [`error`].
-//! - [`store`]: SQLite persistence, grouped by aggregate.
-//! - [`keys`], [`secrets`], [`tokens`], [`clients`]: signing keys and JWKS,
-//!   client secrets, minting access tokens, creating clients.
-//! - [`config`], [`state`], [`clock`], [`error`]: the plumbing every layer shares.
+//! - [`http`]: one module per endpoint; read the input, call the layers
+//!   below, answer.
+//! - [`state`]: what a request needs, built once, shared as `Arc<AppState>`.
+//! - [`access_token`], [`audit`], [`clients`], [`users`], [`limits`],
+//!   [`metadata_documents`]: minting and checking tokens, the audit trail,
+//!   creating clients and people, rate limits, client ID metadata documents.
+//! - [`config`], [`keys`], [`passwords`], [`secrets`], [`telemetry`]:
+//!   configuration, signing keys, argon2, client secrets, logs and metrics.
+//! - [`store`]: the persistence boundary (SQLite behind it).
+//! - [`oauth`]: the grant core, pure protocol decisions; [`error`]: the
+//!   protocol error type.
+//!
+//! What issuer and resource servers share (scopes, claims, the issuer
+//! identifier, URIs, the limiter, the clock) lives in `tessera_resource`.
 
 #![cfg_attr(
     test,

@@ -1,6 +1,20 @@
-//! Pure protocol rules: scopes, resources, redirect URIs, client metadata and
-//! token claims. Nothing here touches HTTP, the database or the clock; callers
-//! pass `now` and generated values in. Only [`crate::error`] is imported.
+//! The grant core: pure protocol rules and decisions. Nothing here touches
+//! HTTP, the database, the runtime or the clock (a test reads the sources to
+//! keep it so); callers pass `now` and generated values in, and act on what
+//! comes back. It imports nothing of the crate but [`crate::error`], and the
+//! rules it shares with resource servers from `tessera_resource` (the scope
+//! grammar, canonical URIs).
+//!
+//! - [`authorize`]: the authorization request, validated in two stages.
+//! - [`consent`]: what a person is asked, the next step of an authorization,
+//!   what an answer grants.
+//! - [`code`]: what redeeming a code must prove (PKCE, redirect binding).
+//! - [`grant_scope`]: which scopes a token carries, per grant.
+//! - [`resource`]: protected resources, audience selection and narrowing.
+//! - [`rate_tier`]: the token endpoint's limit for a client.
+//! - [`pkce`], [`redirect_uri`], [`client`] (registration metadata),
+//!   [`metadata_document`] (client ID metadata documents), [`catalog`] (the
+//!   scope catalog).
 
 pub mod authorize;
 pub mod catalog;

@@ -9,7 +9,7 @@
 //! was told it exists survives a crash. An initial access token (§3, sent as a
 //! Bearer token) unlocks `client_credentials` clients; open registration can be
 //! switched off, leaving only token-holders. Registrations are rate-limited per
-//! IP with a generous bucket (a hosted connector registers each of its users
+//! IP, generously (a hosted connector registers each of its users
 //! from one egress IP).
 
 pub mod manage;
