@@ -64,14 +64,12 @@ pub struct AddArgs {
     json: bool,
 }
 
+/// `unix` as RFC 3339, or as the number when it is out of range.
 pub fn timestamp(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
+    match tessera_resource::clock::rfc3339(unix) {
+        text if text.is_empty() => unix.to_string(),
+        text => text,
+    }
 }
 
 pub async fn run(cmd: ClientCommand, config: Config) -> anyhow::Result<()> {
