@@ -57,6 +57,8 @@ impl AccessTokens<'_> {
     }
 }
 
+/// The checks in the order a resource server makes them, then the issuer's
+/// own; the first that leaves nothing more to check ends the report.
 async fn check(
     app: &AccessTokens<'_>,
     token: &str,
@@ -64,13 +66,24 @@ async fn check(
     now: i64,
 ) -> Result<Report> {
     let mut r = Report::default();
+    let Some(claims) = signed_claims(app, token, &mut r) else {
+        return Ok(r);
+    };
+    claim_checks(app, &claims, audience, now, &mut r);
+    issuer_checks(app, &claims, &mut r).await?;
+    r.claims = Some(claims);
+    Ok(r)
+}
+
+/// Format, type, key and signature: the claims, if the token is ours.
+fn signed_claims(app: &AccessTokens<'_>, token: &str, r: &mut Report) -> Option<AccessTokenClaims> {
     let Ok(header) = decode_header(token) else {
         r.push(
             "format",
             false,
             "not a JWT (three base64url parts with a JSON header)",
         );
-        return Ok(r);
+        return None;
     };
     r.header = serde_json::to_value(&header).ok();
     let typ_ok = header
@@ -93,25 +106,34 @@ async fn check(
             false,
             format!("kid '{kid}' is not in this issuer's published key set"),
         );
-        return Ok(r);
+        return None;
     };
     r.push("key", true, format!("kid '{kid}' is published"));
     let mut validation = Validation::new(alg);
     validation.validate_exp = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    let claims = match decode::<AccessTokenClaims>(token, key, &validation) {
-        Ok(data) => data.claims,
-        Err(e) => {
-            r.push(
-                "signature",
-                false,
-                format!("does not verify with kid '{kid}': {e}"),
-            );
-            return Ok(r);
+    match decode::<AccessTokenClaims>(token, key, &validation) {
+        Ok(data) => {
+            r.push("signature", true, format!("{alg:?} signature verifies"));
+            Some(data.claims)
         }
-    };
-    r.push("signature", true, format!("{alg:?} signature verifies"));
+        Err(e) => {
+            let why = format!("does not verify with kid '{kid}': {e}");
+            r.push("signature", false, why);
+            None
+        }
+    }
+}
+
+/// Issuer, audience and expiry: what the claims say.
+fn claim_checks(
+    app: &AccessTokens<'_>,
+    claims: &AccessTokenClaims,
+    audience: Option<&str>,
+    now: i64,
+    r: &mut Report,
+) {
     let iss = app.config.issuer.as_str();
     r.push(
         "issuer",
@@ -137,38 +159,33 @@ async fn check(
         format!("expired {}s ago", -left)
     };
     r.push("expiry", left > 0, expiry);
+}
+
+/// What only the issuer knows: revocation, and whether the client and the
+/// person still exist.
+async fn issuer_checks(
+    app: &AccessTokens<'_>,
+    claims: &AccessTokenClaims,
+    r: &mut Report,
+) -> Result<()> {
     let revoked = app.store.is_revoked(&claims.jti).await?;
-    r.push(
-        "revocation",
-        !revoked,
-        if revoked {
-            "jti is on the revocation list"
-        } else {
-            "not revoked"
-        },
-    );
+    let why = if revoked {
+        "jti is on the revocation list"
+    } else {
+        "not revoked"
+    };
+    r.push("revocation", !revoked, why);
     let client = app.store.client_auth(&claims.client_id).await?.is_some();
+    let state = if client { "exists" } else { "was deleted" };
     r.push(
         "client",
         client,
-        format!(
-            "client '{}' {}",
-            claims.client_id,
-            if client { "exists" } else { "was deleted" }
-        ),
+        format!("client '{}' {state}", claims.client_id),
     );
     if claims.sub != claims.client_id {
         let user = app.store.user_exists(&claims.sub).await?;
-        r.push(
-            "user",
-            user,
-            format!(
-                "user '{}' {}",
-                claims.sub,
-                if user { "exists" } else { "was removed" }
-            ),
-        );
+        let state = if user { "exists" } else { "was removed" };
+        r.push("user", user, format!("user '{}' {state}", claims.sub));
     }
-    r.claims = Some(claims);
-    Ok(r)
+    Ok(())
 }

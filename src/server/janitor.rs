@@ -7,63 +7,57 @@ use std::sync::Arc;
 
 use crate::state::AppState;
 
-/// Every ten seconds, pick up key changes (rotation from the CLI, a pending
-/// key activating) and rotate when due; every ten minutes, purge expired rows
-/// and prune audit records past their retention.
 pub async fn run(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(crate::keys::rotation::RELOAD_EVERY);
     let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
         let now = state.clock.now();
-        match state.keys.maintain(&state.store, now).await {
-            Ok(Some(key)) => {
-                let lead = state.config.signing.publish_lead.as_secs() as i64;
-                let fields = serde_json::json!({"kid": key.kid, "alg": key.alg.as_str(), "activates_at": now + lead, "by": "automatic rotation"});
-                state.audit.record("key_rotated", now, fields).await;
+        maintain_keys(&state, now).await;
+        ticks += 1;
+        if ticks % 60 == 1 {
+            clean_up(&state, now).await;
+        }
+    }
+}
+
+/// Pick up key changes and rotate when due (an automatic rotation is audited).
+async fn maintain_keys(state: &AppState, now: i64) {
+    match state.keys.maintain(&state.store, now).await {
+        Ok(Some(key)) => {
+            let lead = state.config.signing.publish_lead.as_secs() as i64;
+            let fields = serde_json::json!({"kid": key.kid, "alg": key.alg.as_str(), "activates_at": now + lead, "by": "automatic rotation"});
+            state.audit.record("key_rotated", now, fields).await;
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %format!("{e:#}"), "signing key maintenance failed"),
+    }
+}
+
+/// Prune unused registrations, purge expired rows, apply audit retention.
+async fn clean_up(state: &AppState, now: i64) {
+    if let Some(after) = state.config.registration.prune_unused_after {
+        let before = now - after.as_secs() as i64;
+        match state.store.prune_unused_clients(before).await {
+            Ok(n) if n > 0 => tracing::info!(clients = n, "pruned registrations never used"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning unused registrations failed"),
+        }
+    }
+    match state.store.purge_expired(now).await {
+        Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+    }
+    if let Some(retention) = state.config.audit.retention {
+        let before = now - retention.as_secs() as i64;
+        let (store, audit) = (&state.store, &state.audit);
+        match crate::audit::retention::prune(store, audit, before, now, "retention").await {
+            Ok(Some(p)) => {
+                tracing::info!(records = p.records, "pruned audit records past retention")
             }
             Ok(None) => {}
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "signing key maintenance failed"),
-        }
-        ticks += 1;
-        if ticks % 60 != 1 {
-            continue;
-        }
-        if let Some(after) = state.config.registration.prune_unused_after {
-            match state
-                .store
-                .prune_unused_clients(now - after.as_secs() as i64)
-                .await
-            {
-                Ok(n) if n > 0 => tracing::info!(clients = n, "pruned registrations never used"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "pruning unused registrations failed"),
-            }
-        }
-        match state.store.purge_expired(now).await {
-            Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
-        }
-        if let Some(retention) = state.config.audit.retention {
-            let before = now - retention.as_secs() as i64;
-            match crate::audit::retention::prune(
-                &state.store,
-                &state.audit,
-                before,
-                now,
-                "retention",
-            )
-            .await
-            {
-                Ok(Some(p)) => {
-                    tracing::info!(records = p.records, "pruned audit records past retention")
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "pruning the audit trail failed")
-                }
-            }
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "pruning the audit trail failed"),
         }
     }
 }
