@@ -46,6 +46,9 @@ pub enum ErrorCode {
     RateLimitExceeded,
     /// RFC 6749 §5.2 / §4.1.2.1: an unexpected condition inside the server.
     ServerError,
+    /// RFC 6749 §4.1.2.1: the server cannot handle the request now (its
+    /// database is unreachable); the client may retry.
+    TemporarilyUnavailable,
 }
 
 impl ErrorCode {
@@ -67,6 +70,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::RateLimitExceeded => "rate_limit_exceeded",
             Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }
@@ -131,6 +135,17 @@ impl Error {
         Self {
             code: ErrorCode::ServerError,
             description: Cow::Borrowed("the server could not complete the request"),
+            cause: Some(source.into()),
+            quota: None,
+        }
+    }
+
+    /// The database cannot be reached now: answer 503 and let the client
+    /// retry. The cause is logged.
+    pub fn unavailable(source: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: ErrorCode::TemporarilyUnavailable,
+            description: Cow::Borrowed("the server is temporarily unavailable; try again shortly"),
             cause: Some(source.into()),
             quota: None,
         }

@@ -34,7 +34,7 @@ pub struct AppState {
 impl AppState {
     /// Open the store, load or create the signing key and the pepper.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Self>> {
-        let store = Store::open(&config.database_url).await?;
+        let store = Store::open_with(&config.database_url, &config.store_options()).await?;
         Self::with_store(config, store, clock).await
     }
 

@@ -44,7 +44,7 @@ fn parse_since(s: &str) -> anyhow::Result<i64> {
 }
 
 pub async fn run(cmd: AuditCommand, config: Config) -> anyhow::Result<()> {
-    let store = Store::open(&config.database_url).await?;
+    let store = Store::open_with(&config.database_url, &config.store_options()).await?;
     if let AuditCommand::Prune { before } = &cmd {
         // Pruning is itself recorded in the chain.
         let before = parse_since(before)?;

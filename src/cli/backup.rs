@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::store::Store;
 
 pub async fn run(path: &str, config: Config) -> anyhow::Result<()> {
-    let store = Store::open(&config.database_url).await?;
+    let store = Store::open_with(&config.database_url, &config.store_options()).await?;
     let result = store.backup(std::path::Path::new(path)).await;
     store.close().await;
     result?;

@@ -37,6 +37,8 @@ pub(super) struct FileConfig {
     #[serde(default)]
     audit: FileAudit,
     #[serde(default)]
+    postgres: FilePostgres,
+    #[serde(default)]
     scopes: Vec<FileScope>,
     #[serde(default)]
     resources: Vec<FileResource>,
@@ -99,6 +101,13 @@ pub(super) struct FileRegistration {
 #[serde(deny_unknown_fields)]
 pub(super) struct FileAudit {
     retention: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FilePostgres {
+    pool_size: Option<u32>,
+    statement_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -254,6 +263,7 @@ impl Config {
                     )?),
                 },
             },
+            postgres: postgres_settings(&file.postgres)?,
             scopes,
             resources,
             client_secret_pepper: file.security.client_secret_pepper,
@@ -285,6 +295,24 @@ fn duration(
         );
     }
     Ok(d)
+}
+
+fn postgres_settings(f: &FilePostgres) -> anyhow::Result<PostgresSettings> {
+    let pool_size = f.pool_size.unwrap_or(16);
+    if !(1..=1000).contains(&pool_size) {
+        bail!("postgres.pool_size must be between 1 and 1000");
+    }
+    let statement_timeout = duration(
+        &f.statement_timeout,
+        "postgres.statement_timeout",
+        "5s",
+        SECOND,
+        10 * MINUTE,
+    )?;
+    Ok(PostgresSettings {
+        pool_size,
+        statement_timeout,
+    })
 }
 
 fn rate_limit_settings(f: FileRateLimits) -> anyhow::Result<RateLimitSettings> {

@@ -68,6 +68,15 @@ pub struct RegistrationSettings {
     pub prune_unused_after: Option<Duration>,
 }
 
+/// How a PostgreSQL database is used (`[postgres]`; SQLite ignores it).
+#[derive(Debug, Clone)]
+pub struct PostgresSettings {
+    /// Connections each process keeps open.
+    pub pool_size: u32,
+    /// The longest a statement may run before the database cancels it.
+    pub statement_timeout: Duration,
+}
+
 /// The persisted audit trail.
 #[derive(Debug, Clone)]
 pub struct AuditSettings {
@@ -91,6 +100,7 @@ pub struct Config {
     pub signing: SigningSettings,
     pub registration: RegistrationSettings,
     pub audit: AuditSettings,
+    pub postgres: PostgresSettings,
     pub scopes: ScopeCatalog,
     pub resources: ResourceRegistry,
     /// Overrides the client-secret pepper kept in the database.
@@ -134,6 +144,14 @@ pub struct SigningSettings {
 pub const JWKS_MAX_AGE: u64 = 300;
 
 impl Config {
+    /// How to open the store at `database_url`.
+    pub fn store_options(&self) -> crate::store::Options {
+        crate::store::Options {
+            pool_size: self.postgres.pool_size,
+            statement_timeout: self.postgres.statement_timeout,
+        }
+    }
+
     /// The longest lifetime any access token can have (global or per resource).
     pub fn max_access_token_ttl(&self) -> i64 {
         let per_resource = self.resources.iter().filter_map(|r| r.access_token_ttl);

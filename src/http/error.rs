@@ -19,6 +19,7 @@ pub const fn status(code: ErrorCode) -> StatusCode {
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     }
 }
@@ -31,8 +32,14 @@ struct Body<'a> {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        if let Some(cause) = &self.cause {
-            tracing::error!(error.cause = %format!("{cause:#}"), "request failed with a server fault");
+        match (&self.cause, self.code) {
+            (Some(cause), ErrorCode::TemporarilyUnavailable) => {
+                tracing::warn!(error.cause = %format!("{cause:#}"), "request refused: the database is unavailable");
+            }
+            (Some(cause), _) => {
+                tracing::error!(error.cause = %format!("{cause:#}"), "request failed with a server fault");
+            }
+            (None, _) => {}
         }
         let body = serde_json::to_vec(&Body {
             error: self.code.as_str(),
@@ -47,6 +54,9 @@ impl IntoResponse for Error {
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if self.code == ErrorCode::TemporarilyUnavailable {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let Some(quota) = &self.quota {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(quota.retry_after()));
             quota_headers(headers, quota);

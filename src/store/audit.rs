@@ -56,6 +56,6 @@ impl Store {
     /// The anchor the retained chain starts from (`None`: never pruned, the
     /// chain starts at the genesis hash).
     pub async fn audit_anchor(&self) -> Result<Option<(i64, Vec<u8>)>> {
-        on_backend!(self, db => db.audit_anchor())
+        on_backend!(self, db => db.audit_anchor().await)
     }
 }

@@ -104,11 +104,11 @@ impl Store {
 
     /// The authentication row of a client, by id (one indexed lookup).
     pub async fn client_auth(&self, id: &str) -> Result<Option<ClientAuth>> {
-        on_backend!(self, db => db.client_auth(id))
+        on_backend!(self, db => db.client_auth(id).await)
     }
 
     pub async fn find_client(&self, id: &str) -> Result<Option<StoredClient>> {
-        on_backend!(self, db => db.find_client(id))?
+        on_backend!(self, db => db.find_client(id).await)?
             .map(ClientRow::into_client)
             .transpose()
     }
@@ -146,7 +146,7 @@ impl Store {
     /// The registration access token hash of a client: `None` if there is no
     /// such client, `Some(None)` if it has none (not dynamically registered).
     pub async fn registration_token_hash(&self, id: &str) -> Result<Option<Option<Vec<u8>>>> {
-        on_backend!(self, db => db.registration_token_hash(id))
+        on_backend!(self, db => db.registration_token_hash(id).await)
     }
 
     /// Replace a client's registered metadata (RFC 7592 §2.2).

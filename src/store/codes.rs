@@ -73,7 +73,7 @@ impl Store {
         client_id: &str,
         now: i64,
     ) -> Result<Option<CodeGrant>> {
-        on_backend!(self, db => db.pending_code(hash, client_id, now))
+        on_backend!(self, db => db.pending_code(hash, client_id, now).await)
     }
 
     /// Consume a code and, when it was fresh and `issued` is given, create the

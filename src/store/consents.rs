@@ -13,7 +13,7 @@ pub struct Consent {
 impl Store {
     /// The scopes `user_id` has allowed `client_id`, space-separated.
     pub async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>> {
-        on_backend!(self, db => db.consent(user_id, client_id))
+        on_backend!(self, db => db.consent(user_id, client_id).await)
     }
 
     /// Store the merged scope of a consent (callers compute the union).

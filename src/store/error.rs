@@ -14,6 +14,10 @@ pub enum Error {
     /// The store was closed (the server is shutting down); nothing was written.
     #[error("the database is closed")]
     Closed,
+    /// The database cannot be reached now (down, restarting, out of
+    /// connections); the operation may succeed later. Nothing was written.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// A stored value cannot be read back (e.g. JSON written by another version).
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
@@ -24,10 +28,14 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A store failure reaching a client is a server fault: its cause is logged,
-/// never sent.
+/// A store failure reaching a client is a server fault (`server_error`), or,
+/// when the database cannot be reached, `temporarily_unavailable`: its cause
+/// is logged, never sent.
 impl From<Error> for crate::error::Error {
     fn from(e: Error) -> Self {
-        Self::internal(e)
+        match e {
+            Error::Unavailable(_) => Self::unavailable(e),
+            e => Self::internal(e),
+        }
     }
 }

@@ -4,10 +4,11 @@
 //! submodules (`clients`, `codes`, `refresh`, `consents`, `sessions`,
 //! `users`, `keys`, `settings`, `revocation`, `audit`, `maintenance`), taking
 //! and returning plain values and the store's own [`Error`]. Behind it sits a
-//! backend that owns every detail of one database: today SQLite
-//! ([`sqlite`]), which is the only module that knows a driver, a dialect or a
-//! transaction mode. A second backend is a second variant of [`Backend`] and
-//! a second module with the same functions.
+//! backend that owns every detail of one database: SQLite ([`sqlite`], the
+//! default: one file, one process writing) or PostgreSQL ([`postgres`]:
+//! several replicas on one database). Only these two modules know a driver,
+//! a dialect or a transaction mode; each has the same methods, and
+//! `on_backend!` dispatches a call to either.
 //!
 //! What every backend guarantees, and the rest of Tessera relies on:
 //! - a method that writes returns only once its transaction is committed and
@@ -27,6 +28,7 @@ pub mod consents;
 mod error;
 pub mod keys;
 pub mod maintenance;
+mod postgres;
 pub mod refresh;
 pub mod revocation;
 pub mod sessions;
@@ -36,6 +38,7 @@ pub mod users;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use error::{Error, Result};
 
@@ -43,15 +46,35 @@ pub use error::{Error, Result};
 #[derive(Debug)]
 enum Backend {
     Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
 }
 
-/// Run `$body` with `$db` bound to the store's backend.
+/// Run `$body` with `$db` bound to the store's backend, whichever it is.
 macro_rules! on_backend {
     ($store:expr, $db:ident => $body:expr) => {
         match &*$store.backend {
             $crate::store::Backend::Sqlite($db) => $body,
+            $crate::store::Backend::Postgres($db) => $body,
         }
     };
+}
+
+/// How a PostgreSQL store connects (SQLite needs nothing).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// The longest a statement may run before the database cancels it.
+    pub statement_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            pool_size: 16,
+            statement_timeout: Duration::from_secs(5),
+        }
+    }
 }
 pub(crate) use on_backend;
 
@@ -63,15 +86,26 @@ pub struct Store {
 }
 
 impl Store {
-    /// Open (creating if missing) and migrate the database at `url`
-    /// (`sqlite://PATH`).
+    /// Open and migrate the database at `url`: `sqlite://PATH` (created if
+    /// missing) with the default options.
     pub async fn open(url: &str) -> Result<Self> {
-        let url = url.to_owned();
-        let sqlite = tokio::task::spawn_blocking(move || sqlite::Sqlite::open(&url))
-            .await
-            .map_err(|e| Error::Open(format!("opening the database failed: {e}")))??;
+        Self::open_with(url, &Options::default()).await
+    }
+
+    /// Open and migrate the database at `url`: `sqlite://PATH` (created if
+    /// missing), or `postgres://…` / `postgresql://…` with `options`.
+    pub async fn open_with(url: &str, options: &Options) -> Result<Self> {
+        let backend = if postgres::is_url(url) {
+            Backend::Postgres(postgres::Postgres::open(url, options).await?)
+        } else {
+            let url = url.to_owned();
+            let sqlite = tokio::task::spawn_blocking(move || sqlite::Sqlite::open(&url))
+                .await
+                .map_err(|e| Error::Open(format!("opening the database failed: {e}")))??;
+            Backend::Sqlite(sqlite)
+        };
         Ok(Self {
-            backend: Arc::new(Backend::Sqlite(sqlite)),
+            backend: Arc::new(backend),
             clients: client_cache::ClientCache::default(),
         })
     }

@@ -22,17 +22,17 @@ impl Store {
     }
 
     pub async fn is_revoked(&self, jti: &str) -> Result<bool> {
-        on_backend!(self, db => db.is_revoked(jti))
+        on_backend!(self, db => db.is_revoked(jti).await)
     }
 
     /// A refresh token that can still be used: not rotated, not expired, its
     /// family not revoked.
     pub async fn live_refresh_token(&self, hash: &[u8], now: i64) -> Result<Option<RefreshInfo>> {
-        on_backend!(self, db => db.live_refresh_token(hash, now))
+        on_backend!(self, db => db.live_refresh_token(hash, now).await)
     }
 
     /// The family and client of any refresh token, spent or not.
     pub async fn refresh_token_owner(&self, hash: &[u8]) -> Result<Option<(String, String)>> {
-        on_backend!(self, db => db.refresh_token_owner(hash))
+        on_backend!(self, db => db.refresh_token_owner(hash).await)
     }
 }

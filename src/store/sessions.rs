@@ -26,7 +26,7 @@ impl Store {
 
     /// A live session by the keyed hash of its cookie.
     pub async fn session(&self, id_hash: &[u8], now: i64) -> Result<Option<Session>> {
-        on_backend!(self, db => db.session(id_hash, now))
+        on_backend!(self, db => db.session(id_hash, now).await)
     }
 
     /// Delete a session and, opportunistically, every expired one.

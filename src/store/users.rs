@@ -28,15 +28,15 @@ impl Store {
     }
 
     pub async fn user_credentials(&self, username: &str) -> Result<Option<Credentials>> {
-        on_backend!(self, db => db.user_credentials(username))
+        on_backend!(self, db => db.user_credentials(username).await)
     }
 
     pub async fn user_exists(&self, id: &str) -> Result<bool> {
-        on_backend!(self, db => db.user_exists(id))
+        on_backend!(self, db => db.user_exists(id).await)
     }
 
     pub async fn user_count(&self) -> Result<i64> {
-        on_backend!(self, db => db.user_count())
+        on_backend!(self, db => db.user_count().await)
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {

@@ -142,7 +142,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("users", &["passwords", "secrets", "store"]),
     ("limits", &["config", "oauth"]),
     ("metadata_documents", &["oauth", "store"]),
-    ("config", &["keys", "oauth"]),
+    ("config", &["keys", "oauth", "store"]),
     ("keys", &["store"]),
     ("store", &["error", "oauth"]),
     ("passwords", &["secrets"]),

@@ -96,7 +96,7 @@ impl Sqlite {
         .await
     }
 
-    pub fn audit_anchor(&self) -> Result<Option<(i64, Vec<u8>)>> {
+    pub async fn audit_anchor(&self) -> Result<Option<(i64, Vec<u8>)>> {
         self.read(anchor)
     }
 

@@ -98,7 +98,7 @@ impl Sqlite {
         self.write(row, insert).await
     }
 
-    pub fn client_auth(&self, id: &str) -> Result<Option<ClientAuth>> {
+    pub async fn client_auth(&self, id: &str) -> Result<Option<ClientAuth>> {
         self.read(|conn| {
             conn.prepare_cached(
                 "SELECT secret_hash, secret_expires_at, auth_method, grant_types, scope, audience, \
@@ -129,7 +129,7 @@ impl Sqlite {
         })
     }
 
-    pub fn find_client(&self, id: &str) -> Result<Option<ClientRow>> {
+    pub async fn find_client(&self, id: &str) -> Result<Option<ClientRow>> {
         self.read(|conn| {
             conn.prepare_cached(
                 "SELECT id, metadata, created_by, created_at, can_introspect FROM clients WHERE id = ?",
@@ -179,7 +179,7 @@ impl Sqlite {
         .await
     }
 
-    pub fn registration_token_hash(&self, id: &str) -> Result<Option<Option<Vec<u8>>>> {
+    pub async fn registration_token_hash(&self, id: &str) -> Result<Option<Option<Vec<u8>>>> {
         self.read(|conn| {
             conn.prepare_cached("SELECT registration_token_hash FROM clients WHERE id = ?")?
                 .query_row([id], |r| r.get(0))

@@ -64,7 +64,7 @@ impl Sqlite {
         .await
     }
 
-    pub fn pending_code(
+    pub async fn pending_code(
         &self,
         hash: &[u8],
         client_id: &str,

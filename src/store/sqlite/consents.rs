@@ -7,7 +7,7 @@ use crate::store::Result;
 use crate::store::consents::Consent;
 
 impl Sqlite {
-    pub fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>> {
+    pub async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>> {
         self.read(|conn| {
             conn.prepare_cached("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?")?
                 .query_row([user_id, client_id], |r| r.get(0))

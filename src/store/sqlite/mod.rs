@@ -58,7 +58,7 @@ pub fn path_of(url: &str) -> Result<PathBuf> {
         .or_else(|| url.strip_prefix("sqlite:"))
         .ok_or_else(|| {
             Error::Unsupported(format!(
-                "database URL '{url}' is not supported: use sqlite://PATH"
+                "database URL '{url}' is not supported: use sqlite://PATH or postgres://…"
             ))
         })?;
     let (file, params) = rest.split_once('?').unwrap_or((rest, ""));

@@ -18,14 +18,14 @@ impl Sqlite {
         .await
     }
 
-    pub fn is_revoked(&self, jti: &str) -> Result<bool> {
+    pub async fn is_revoked(&self, jti: &str) -> Result<bool> {
         self.read(|conn| {
             conn.prepare_cached("SELECT 1 FROM revoked_tokens WHERE jti = ?")?
                 .exists([jti])
         })
     }
 
-    pub fn live_refresh_token(&self, hash: &[u8], now: i64) -> Result<Option<RefreshInfo>> {
+    pub async fn live_refresh_token(&self, hash: &[u8], now: i64) -> Result<Option<RefreshInfo>> {
         self.read(|conn| {
             conn.prepare_cached(
                 "SELECT f.id, f.client_id, f.user_id, f.scope, f.resources, t.created_at, t.expires_at \
@@ -47,7 +47,7 @@ impl Sqlite {
         })
     }
 
-    pub fn refresh_token_owner(&self, hash: &[u8]) -> Result<Option<(String, String)>> {
+    pub async fn refresh_token_owner(&self, hash: &[u8]) -> Result<Option<(String, String)>> {
         self.read(|conn| {
             conn.prepare_cached(
                 "SELECT f.id, f.client_id FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \

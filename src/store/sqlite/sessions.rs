@@ -25,7 +25,7 @@ impl Sqlite {
         .await
     }
 
-    pub fn session(&self, id_hash: &[u8], now: i64) -> Result<Option<Session>> {
+    pub async fn session(&self, id_hash: &[u8], now: i64) -> Result<Option<Session>> {
         self.read(|conn| {
             conn.prepare_cached(
                 "SELECT s.user_id, u.username, s.csrf, s.auth_time FROM sessions s \

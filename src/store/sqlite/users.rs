@@ -26,7 +26,7 @@ impl Sqlite {
         .await
     }
 
-    pub fn user_credentials(&self, username: &str) -> Result<Option<Credentials>> {
+    pub async fn user_credentials(&self, username: &str) -> Result<Option<Credentials>> {
         self.read(|conn| {
             conn.prepare_cached("SELECT id, password_hash FROM users WHERE username = ?")?
                 .query_row([username], |r| {
@@ -39,14 +39,14 @@ impl Sqlite {
         })
     }
 
-    pub fn user_exists(&self, id: &str) -> Result<bool> {
+    pub async fn user_exists(&self, id: &str) -> Result<bool> {
         self.read(|conn| {
             conn.prepare_cached("SELECT 1 FROM users WHERE id = ?")?
                 .exists([id])
         })
     }
 
-    pub fn user_count(&self) -> Result<i64> {
+    pub async fn user_count(&self) -> Result<i64> {
         self.read(|conn| conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0)))
     }
 

@@ -1,0 +1,35 @@
+//! Purging's SQL: one statement per table, each its own transaction.
+
+use super::{Postgres, database};
+use crate::store::Result;
+use crate::store::maintenance::CODE_RETENTION;
+
+const PURGES: [(&str, i64); 5] = [
+    ("DELETE FROM revoked_tokens WHERE expires_at <= $1", 0),
+    ("DELETE FROM sessions WHERE expires_at <= $1", 0),
+    (
+        "DELETE FROM authorization_codes WHERE expires_at <= $1",
+        CODE_RETENTION,
+    ),
+    ("DELETE FROM refresh_tokens WHERE expires_at <= $1", 0),
+    (
+        "DELETE FROM refresh_families WHERE NOT EXISTS \
+         (SELECT 1 FROM refresh_tokens t WHERE t.family_id = refresh_families.id AND t.expires_at > $1)",
+        0,
+    ),
+];
+
+impl Postgres {
+    pub async fn purge_expired(&self, now: i64) -> Result<u64> {
+        let mut removed = 0;
+        for (sql, kept_for) in PURGES {
+            removed += sqlx::query(sql)
+                .bind(now - kept_for)
+                .execute(&self.pool)
+                .await
+                .map_err(database)?
+                .rows_affected();
+        }
+        Ok(removed)
+    }
+}
