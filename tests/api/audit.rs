@@ -7,7 +7,11 @@ use tessera::store::chain::Verifier;
 use crate::helpers::*;
 
 async fn events(app: &TestApp) -> Vec<Value> {
-    let records = app.state.store.audit_page(0, 100_000).await.unwrap();
+    events_in(&app.state.store).await
+}
+
+async fn events_in(store: &tessera::store::Store) -> Vec<Value> {
+    let records = store.audit_page(0, 100_000).await.unwrap();
     records
         .iter()
         .map(|r| serde_json::from_str(&r.event).unwrap())
@@ -56,8 +60,10 @@ async fn token_requests_and_decisions_are_audited_in_a_verifiable_chain() {
     )
     .await;
 
+    // Closing writes what was queued; read it back as another process would.
     app.state.close().await;
-    let all = events(&app).await;
+    let store = tessera::store::Store::open(app.db.url()).await.unwrap();
+    let all = events_in(&store).await;
     let token: Vec<&Value> = all
         .iter()
         .filter(|e| e["event"] == "oauth_token_request")
@@ -73,7 +79,7 @@ async fn token_requests_and_decisions_are_audited_in_a_verifiable_chain() {
     for kind in ["sign_in_succeeded", "consent_granted", "token_revoked"] {
         assert!(all.iter().any(|e| e["event"] == kind), "{kind}");
     }
-    let records = app.state.store.audit_page(0, 100_000).await.unwrap();
+    let records = store.audit_page(0, 100_000).await.unwrap();
     let mut v = Verifier::default();
     assert!(records.iter().all(|r| v.feed(r).is_ok()));
 }
@@ -86,7 +92,7 @@ async fn verify_finds_the_first_modified_record() {
         app.client_credentials(&id, &secret).await;
     }
     app.state.close().await;
-    let db = db_url(&app.dir);
+    let db = app.db.url().to_owned();
     let bin = env!("CARGO_BIN_EXE_tessera");
     let ok = std::process::Command::new(bin)
         .args(["audit", "verify", "--database", &db])
@@ -98,9 +104,11 @@ async fn verify_finds_the_first_modified_record() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("5 records verified"));
-    app.database()
-        .execute("UPDATE audit_log SET event = replace(event, '\"success\":true', '\"success\":false') WHERE seq = 3", [])
-        .unwrap();
+    app.execute(
+        "UPDATE audit_log SET event = replace(event, '\"success\":true', '\"success\":false') WHERE seq = 3",
+        &[],
+    )
+    .await;
     let broken = std::process::Command::new(bin)
         .args(["audit", "verify", "--database", &db])
         .output()
@@ -108,9 +116,8 @@ async fn verify_finds_the_first_modified_record() {
     assert!(!broken.status.success());
     let err = String::from_utf8_lossy(&broken.stderr);
     assert!(err.contains("record 3") && err.contains("changed"), "{err}");
-    app.database()
-        .execute("DELETE FROM audit_log WHERE seq = 3", [])
-        .unwrap();
+    app.execute("DELETE FROM audit_log WHERE seq = 3", &[])
+        .await;
     let gap = std::process::Command::new(bin)
         .args(["audit", "verify", "--database", &db])
         .output()
@@ -126,7 +133,7 @@ fn audit_cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
         .arg("audit")
         .args(args)
-        .args(["--database", &db_url(&app.dir)])
+        .args(["--database", app.db.url()])
         .output()
         .unwrap();
     (
@@ -207,12 +214,11 @@ async fn pruning_removes_the_oldest_records_and_the_rest_still_verifies() {
     // A record removed from the front without the anchor moving is caught.
     app.client_credentials(&id, &secret).await;
     flush(&app).await;
-    app.database()
-        .execute(
-            "DELETE FROM audit_log WHERE seq = (SELECT MIN(seq) FROM audit_log)",
-            [],
-        )
-        .unwrap();
+    app.execute(
+        "DELETE FROM audit_log WHERE seq = (SELECT MIN(seq) FROM audit_log)",
+        &[],
+    )
+    .await;
     let (ok, _, err) = audit_cli(&app, &["verify"]);
     assert!(!ok && err.contains("missing"), "{err}");
 }

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::helpers::jwt_parts;
+use crate::helpers::{TestDatabase, jwt_parts};
 
 fn tessera(db: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tessera"));
@@ -17,11 +17,12 @@ fn tessera(db: &str) -> Command {
     c
 }
 
-/// A temporary directory (kept alive by the caller) and a database URL in it.
-fn temp_db() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("t.db").display());
-    (dir, db)
+/// A database of the test's own (kept alive by the caller: dropping it drops
+/// the database) and its URL.
+fn temp_db() -> (TestDatabase, String) {
+    let db = TestDatabase::new();
+    let url = db.url().to_owned();
+    (db, url)
 }
 
 /// Run the CLI, require success, and parse its JSON output.
@@ -82,7 +83,7 @@ fn bad_configuration_refuses_to_start_with_one_line() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("tessera: error: "), "{err}");
     }
-    let bad = dir.path().join("bad.toml");
+    let bad = dir.dir.path().join("bad.toml");
     std::fs::write(&bad, "[tokens]\nacess_token_ttl = \"15m\"\n").unwrap();
     let out = tessera(&db)
         .args(["serve", "--config", bad.to_str().unwrap()])
@@ -355,7 +356,7 @@ async fn consents_are_listed_and_revoked_from_the_cli() {
         .as_str()
         .unwrap()
         .to_owned();
-    let db = crate::helpers::db_url(&app.dir);
+    let db = app.db.url().to_owned();
     let list: Value = cli_json(&db, &["consent", "list", "alice", "--json"]);
     assert_eq!(list[0]["client_id"], client.as_str());
     assert_eq!(list[0]["scope"], "mcp:tools:weather");
@@ -379,7 +380,7 @@ async fn token_inspect_explains_acceptance_and_keys_rotate_from_the_cli() {
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
     let t = app.client_credentials(&id, &secret).await.json();
     let token = t["access_token"].as_str().unwrap();
-    let db = crate::helpers::db_url(&app.dir);
+    let db = app.db.url().to_owned();
     let ok = tessera(&db)
         .args([
             "token",
@@ -441,6 +442,9 @@ async fn token_inspect_explains_acceptance_and_keys_rotate_from_the_cli() {
 
 #[tokio::test]
 async fn backup_makes_a_consistent_copy_while_the_server_runs() {
+    if crate::database::backend() == crate::database::Backend::Postgres {
+        return; // `tessera backup` copies SQLite files; PostgreSQL has pg_dump.
+    }
     let (dir, db) = temp_db();
     let (mut child, base) = serve(&db);
     let body = json!({"client_name": "kept", "redirect_uris": ["http://localhost/cb"]});
@@ -454,7 +458,7 @@ async fn backup_makes_a_consistent_copy_while_the_server_runs() {
         .as_str()
         .unwrap()
         .to_owned();
-    let copy = dir.path().join("copy.db");
+    let copy = dir.dir.path().join("copy.db");
     let out = tessera(&db)
         .args(["backup", copy.to_str().unwrap()])
         .output()
@@ -599,11 +603,14 @@ async fn a_graceful_shutdown_loses_no_acknowledged_audit_record() {
 async fn built_in_tls_serves_https_with_an_https_issuer() {
     let (dir, db) = temp_db();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let (cert_path, key_path) = (
+        dir.dir.path().join("cert.pem"),
+        dir.dir.path().join("key.pem"),
+    );
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
     // Shared by the runtime's workers (the default), then on two lanes.
-    let lanes = dir.path().join("lanes.toml");
+    let lanes = dir.dir.path().join("lanes.toml");
     std::fs::write(&lanes, "threads = 2\n").unwrap();
     for config in [None, Some(&lanes)] {
         let (mut child, port) = tls_server(&db, &cert_path, &key_path, config);
@@ -722,7 +729,7 @@ async fn the_server_prunes_audit_records_past_retention() {
         assert_eq!(app.client_credentials(&id, &secret).await.status, 200);
     }
     app.state.close().await;
-    let db = crate::helpers::db_url(&app.dir);
+    let db = app.db.url().to_owned();
     let old = tessera(&db)
         .args(["audit", "export", "--since", "0"])
         .output()

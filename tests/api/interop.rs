@@ -83,17 +83,8 @@ async fn world() -> World {
             "open = true\nmetadata_document_loopback = true",
         );
     let toml = format!("issuer = \"{issuer}\"\n{toml}");
-    let dir = tempfile::tempdir().unwrap();
-    let config = crate::helpers::config_from(&toml, &crate::helpers::db_url(&dir));
-    let state = tessera::AppState::build(config, Arc::new(tessera_resource::clock::SystemClock))
-        .await
-        .unwrap();
-    let router = tessera::app(state.clone());
-    let app = TestApp {
-        router: router.clone(),
-        state,
-        dir,
-    };
+    let app = TestApp::build(&toml, Arc::new(tessera_resource::clock::SystemClock)).await;
+    let router = app.router.clone();
     let make = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(tessera_listener, make).await });
     let demo = tessera::demo::Demo::new(&issuer, &mcp_url).unwrap();

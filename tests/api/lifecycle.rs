@@ -348,7 +348,7 @@ async fn an_algorithm_change_is_scheduled_like_a_rotation() {
     let old = app.state.keys.ring().signer.kid().to_owned();
     let toml = EXAMPLE_CONFIG.replace("algorithm = \"ES256\"", "algorithm = \"EdDSA\"");
     let state = tessera::AppState::build(
-        config_from(&toml, &db_url(&app.dir)),
+        config_from(&toml, app.db.url()),
         Arc::new(tessera_resource::clock::SystemClock),
     )
     .await
@@ -376,8 +376,8 @@ fn sealed_config(db: &str, key: Option<&str>) -> anyhow::Result<Config> {
 
 #[tokio::test]
 async fn private_keys_can_be_sealed_at_rest() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = db_url(&dir);
+    let database = TestDatabase::new();
+    let db = database.url();
     let clock = Arc::new(tessera_resource::clock::SystemClock);
     // A plaintext key first, then encryption is switched on: it is sealed in place.
     let plain = tessera::AppState::build(sealed_config(&db, None).unwrap(), clock.clone())
@@ -389,11 +389,7 @@ async fn private_keys_can_be_sealed_at_rest() {
         .await
         .unwrap();
     assert_eq!(sealed.keys.ring().signer.kid(), kid);
-    let (flag, blob): (bool, Vec<u8>) = crate::helpers::database(&db)
-        .query_row("SELECT encrypted, private_der FROM signing_keys", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    let (flag, blob) = crate::database::stored_signing_key(db).await;
     assert!(flag);
     assert!(
         tessera::keys::KeyMaterial::from_private_der(tessera::keys::Algorithm::Es256, blob)

@@ -65,15 +65,7 @@ async fn an_operator_can_raise_one_clients_limit_and_windows_reset() {
     let toml = limited(&format!(
         "token_default = 1\ntoken_per_client = {{ \"{id}\" = 5 }}"
     ));
-    let config = config_from(&toml, &db_url(&app.dir));
-    let again = tessera::AppState::build(config, std::sync::Arc::new(clock.clone()))
-        .await
-        .unwrap();
-    let raised = TestApp {
-        router: tessera::app(again.clone()),
-        state: again,
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let raised = app.reopen(&toml, std::sync::Arc::new(clock.clone())).await;
     for _ in 0..5 {
         assert_eq!(raised.client_credentials(&id, &secret).await.status, 200);
     }

@@ -9,11 +9,13 @@
     reason = "a failing test panics by design"
 )]
 
+mod database;
 mod helpers;
 
 mod architecture;
 mod audit;
 mod authorize;
+mod backends;
 mod binary;
 mod browser;
 mod chromium;

@@ -128,7 +128,7 @@ async fn jwks_publishes_the_signing_key_with_kid_use_and_alg() {
 async fn the_signing_key_survives_a_restart() {
     let app = spawn_app().await;
     let kid = app.state.keys.ring().signer.kid().to_owned();
-    let config = config_from(tessera::config::EXAMPLE_CONFIG, &db_url(&app.dir));
+    let config = config_from(tessera::config::EXAMPLE_CONFIG, app.db.url());
     let again = tessera::AppState::build(
         config,
         std::sync::Arc::new(tessera_resource::clock::SystemClock),

@@ -311,13 +311,13 @@ async fn a_refresh_token_from_before_ordered_tokens_still_rotates() {
     // keyed hash alone, in the same family.
     let legacy = tessera::secrets::random_token(32).unwrap();
     let hasher = &app.state.hasher;
-    app.database()
-        .execute(
-            "INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) \
-             SELECT ?, family_id, created_at, expires_at FROM refresh_tokens WHERE token_hash = ?",
-            (hasher.hash(&legacy), hasher.token_key(current)),
-        )
-        .unwrap();
+    let (old, current) = (hasher.hash(&legacy), hasher.token_key(current));
+    app.execute(
+        "INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) \
+         SELECT ?, family_id, created_at, expires_at FROM refresh_tokens WHERE token_hash = ?",
+        &[Param::Blob(&old), Param::Blob(&current)],
+    )
+    .await;
     let r = app.refresh(&client, &legacy).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let next = r.json()["refresh_token"].as_str().unwrap().to_owned();

@@ -232,7 +232,7 @@ async fn a_registration_survives_a_restart() {
         .post_json("/register", &flows_document_body(), None)
         .await
         .json();
-    let config = config_from(tessera::config::EXAMPLE_CONFIG, &db_url(&app.dir));
+    let config = config_from(tessera::config::EXAMPLE_CONFIG, app.db.url());
     let again = tessera::AppState::build(
         config,
         std::sync::Arc::new(tessera_resource::clock::SystemClock),

@@ -84,16 +84,8 @@ async fn rig_with(configure: impl FnOnce(ResourceServer) -> ResourceServer) -> R
         (listener().await, listener().await);
     let issuer_url = format!("http://127.0.0.1:{issuer_port}");
     let mcp_url = format!("http://127.0.0.1:{mcp_port}/mcp");
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_from(&issuer_toml(&issuer_url, &mcp_url), &db_url(&dir));
-    let state = AppState::build(config, Arc::new(clock.clone()))
-        .await
-        .unwrap();
-    let issuer = TestApp {
-        router: tessera::app(state.clone()),
-        state,
-        dir,
-    };
+    let toml = issuer_toml(&issuer_url, &mcp_url);
+    let issuer = TestApp::build(&toml, Arc::new(clock.clone())).await;
     serve(issuer_listener, issuer.router.clone());
     let rs = issuer.introspecting_client().await;
     let kit = configure(
@@ -308,10 +300,7 @@ async fn tokens_for_another_audience_or_from_another_issuer_are_refused() {
 
     // The same database (so the same signing key) under another issuer name.
     let other_issuer = r.issuer_url.replace("127.0.0.1", "localhost");
-    let config = config_from(
-        &issuer_toml(&other_issuer, &r.mcp_url),
-        &db_url(&r.issuer.dir),
-    );
+    let config = config_from(&issuer_toml(&other_issuer, &r.mcp_url), r.issuer.db.url());
     let twin = AppState::build(config, Arc::new(r.clock.clone()))
         .await
         .unwrap();

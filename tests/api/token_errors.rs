@@ -256,9 +256,8 @@ async fn a_client_removed_by_another_process_is_refused_within_the_cache_lifetim
     let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
     assert_eq!(app.client_credentials(&id, &secret).await.status, 200);
     // Another process deletes the row behind this server's back.
-    app.database()
-        .execute("DELETE FROM clients WHERE id = ?", [&id])
-        .unwrap();
+    app.execute("DELETE FROM clients WHERE id = ?", &[Param::Text(&id)])
+        .await;
     clock.advance(tessera::store::client_cache::TTL);
     app.client_credentials(&id, &secret)
         .await
