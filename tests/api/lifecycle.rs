@@ -380,12 +380,12 @@ async fn private_keys_can_be_sealed_at_rest() {
     let db = database.url();
     let clock = Arc::new(tessera_resource::clock::SystemClock);
     // A plaintext key first, then encryption is switched on: it is sealed in place.
-    let plain = tessera::AppState::build(sealed_config(&db, None).unwrap(), clock.clone())
+    let plain = tessera::AppState::build(sealed_config(db, None).unwrap(), clock.clone())
         .await
         .unwrap();
     let kid = plain.keys.ring().signer.kid().to_owned();
     let secret = "a key-encryption key of at least 32 chars";
-    let sealed = tessera::AppState::build(sealed_config(&db, Some(secret)).unwrap(), clock.clone())
+    let sealed = tessera::AppState::build(sealed_config(db, Some(secret)).unwrap(), clock.clone())
         .await
         .unwrap();
     assert_eq!(sealed.keys.ring().signer.kid(), kid);
@@ -395,13 +395,13 @@ async fn private_keys_can_be_sealed_at_rest() {
         tessera::keys::KeyMaterial::from_private_der(tessera::keys::Algorithm::Es256, blob)
             .is_err()
     );
-    let without = tessera::AppState::build(sealed_config(&db, None).unwrap(), clock.clone()).await;
+    let without = tessera::AppState::build(sealed_config(db, None).unwrap(), clock.clone()).await;
     assert!(format!("{:#}", without.err().unwrap()).contains("TESSERA_KEY_ENCRYPTION_KEY"));
-    let wrong = sealed_config(&db, Some("another key-encryption key of 32 chars")).unwrap();
+    let wrong = sealed_config(db, Some("another key-encryption key of 32 chars")).unwrap();
     assert!(
         tessera::AppState::build(wrong, clock.clone())
             .await
             .is_err()
     );
-    assert!(sealed_config(&db, Some("short")).is_err());
+    assert!(sealed_config(db, Some("short")).is_err());
 }
