@@ -32,6 +32,18 @@ impl MetadataDocuments {
             .map(|(c, _)| c.clone())
     }
 
+    /// Forget a document (its client changed elsewhere); `*` forgets all.
+    pub fn forget(&self, url: &str) {
+        if let Ok(mut map) = self.entries.lock() {
+            match url {
+                "*" => map.clear(),
+                url => {
+                    map.remove(url);
+                }
+            }
+        }
+    }
+
     fn put(&self, url: &str, client: StoredClient, expires: i64) {
         if let Ok(mut map) = self.entries.lock() {
             if map.len() > 10_000 {

@@ -2,12 +2,14 @@
 //!
 //! [`Server`] opens the state, binds, and serves the router until a signal
 //! ([`serve`]: accepting, TLS, HTTP/1.1 and HTTP/2, the per-connection limits
-//! of `guards`, a graceful shutdown), with the [`janitor`] beside it.
+//! of `guards`, a graceful shutdown), with the [`janitor`] and the change
+//! feed's follower ([`watch`]) beside it.
 
 mod connection;
 mod guards;
 mod janitor;
 mod serve;
+pub mod watch;
 
 pub use guards::{DEFAULT_MAX_CONNECTIONS, Limits};
 pub use serve::{GRACE, Placement, serve, tls_acceptor};
@@ -76,6 +78,7 @@ impl Server {
             None => Placement::Shared,
         };
         let janitor = tokio::spawn(janitor::run(self.state.clone()));
+        let watch = tokio::spawn(watch::run(self.state.clone()));
         let served = crate::server::serve(
             self.listener,
             crate::http::router(self.state.clone()),
@@ -89,6 +92,7 @@ impl Server {
         )
         .await;
         janitor.abort();
+        watch.abort();
         self.state.close().await;
         served
     }

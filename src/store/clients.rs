@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use super::changes::Kind;
 use super::{Error, Result, Store, on_backend};
 use crate::oauth::client::{AuthMethod, ClientMetadata, GrantType};
 use tessera_resource::scope::{ScopeError, ScopeSet};
@@ -102,6 +103,11 @@ impl Store {
         Ok(Some(row))
     }
 
+    /// Drop a client from this process's cache (it was found removed).
+    pub fn forget_client(&self, id: &str) {
+        self.clients.forget(id);
+    }
+
     /// The authentication row of a client, by id (one indexed lookup).
     pub async fn client_auth(&self, id: &str) -> Result<Option<ClientAuth>> {
         on_backend!(self, db => db.client_auth(id).await)
@@ -120,11 +126,15 @@ impl Store {
             .collect()
     }
 
-    /// Delete a client; `false` if there was none.
+    /// Delete a client; `false` if there was none. Every process hears of it
+    /// (the change feed).
     pub async fn remove_client(&self, id: &str) -> Result<bool> {
         let removed = on_backend!(self, db => db.remove_client(id).await)?;
         // After the commit: a request that raced the delete cannot re-cache the row.
         self.clients.forget(id);
+        if removed {
+            self.note_change(Kind::Client, id).await?;
+        }
         Ok(removed)
     }
 
@@ -138,6 +148,7 @@ impl Store {
     ) -> Result<StoredClient> {
         self.clients.forget(id);
         on_backend!(self, db => db.upsert_document_client(id, m, now).await)?;
+        self.note_change(Kind::Client, id).await?;
         self.find_client(id)
             .await?
             .ok_or_else(|| Error::Corrupt(format!("client {id} vanished")))
@@ -154,7 +165,7 @@ impl Store {
         self.clients.forget(id);
         on_backend!(self, db => db.update_client_metadata(id, m).await)?;
         self.clients.forget(id);
-        Ok(())
+        self.note_change(Kind::Client, id).await
     }
 
     /// Record that a person authorized the client (at most one write an hour;
@@ -173,6 +184,9 @@ impl Store {
     pub async fn prune_unused_clients(&self, before: i64) -> Result<u64> {
         let pruned = on_backend!(self, db => db.prune_unused_clients(before).await)?;
         self.clients.clear();
+        if pruned > 0 {
+            self.note_change(Kind::Client, "*").await?;
+        }
         Ok(pruned)
     }
 }

@@ -1,5 +1,6 @@
 //! Remembered consent: what a person allowed a client.
 
+use super::changes::Kind;
 use super::{Result, Store, on_backend};
 
 /// A remembered consent, as listed.
@@ -30,7 +31,11 @@ impl Store {
     /// Withdraw a consent and delete the refresh families it allowed;
     /// `false` if there was none.
     pub async fn revoke_consent(&self, user_id: &str, client_id: &str) -> Result<bool> {
-        on_backend!(self, db => db.revoke_consent(user_id, client_id).await)
+        let revoked = on_backend!(self, db => db.revoke_consent(user_id, client_id).await)?;
+        if revoked {
+            self.note_change(Kind::Consent, user_id).await?;
+        }
+        Ok(revoked)
     }
 
     pub async fn consents_of(&self, user_id: &str) -> Result<Vec<Consent>> {

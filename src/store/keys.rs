@@ -1,6 +1,7 @@
 //! Persisted signing keys, as stored: the private key sealed or not (sealing
 //! and opening are [`crate::keys`]' business; the store keeps bytes).
 
+use super::changes::Kind;
 use super::{Result, Store, on_backend};
 
 /// A signing key's row.
@@ -26,8 +27,11 @@ pub struct KeySummary {
 }
 
 impl Store {
+    /// Store a key; every process reloads its key ring (the change feed).
     pub async fn insert_key(&self, key: KeyRow) -> Result<()> {
-        on_backend!(self, db => db.insert_key(key).await)
+        let kid = key.kid.clone();
+        on_backend!(self, db => db.insert_key(key).await)?;
+        self.note_change(Kind::Key, &kid).await
     }
 
     /// Every stored key.
@@ -41,7 +45,8 @@ impl Store {
     }
 
     pub async fn delete_key(&self, kid: &str) -> Result<()> {
-        on_backend!(self, db => db.delete_key(kid).await)
+        on_backend!(self, db => db.delete_key(kid).await)?;
+        self.note_change(Kind::Key, kid).await
     }
 
     pub async fn list_keys(&self) -> Result<Vec<KeySummary>> {

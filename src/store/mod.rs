@@ -21,6 +21,7 @@
 
 pub mod audit;
 pub mod chain;
+pub mod changes;
 pub mod client_cache;
 pub mod clients;
 pub mod codes;

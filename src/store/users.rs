@@ -1,5 +1,6 @@
 //! Persisted people: their names and password hashes.
 
+use super::changes::Kind;
 use super::{Result, Store, on_backend};
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -47,11 +48,19 @@ impl Store {
     /// sessions end in the same transaction, so a stolen session does not
     /// outlive a password change.
     pub async fn set_password(&self, username: &str, hash: &str) -> Result<bool> {
-        on_backend!(self, db => db.set_password(username, hash).await)
+        let changed = on_backend!(self, db => db.set_password(username, hash).await)?;
+        if changed {
+            self.note_change(Kind::User, username).await?;
+        }
+        Ok(changed)
     }
 
     /// Delete a user; sessions, consents, codes and refresh families go with it.
     pub async fn remove_user(&self, username: &str) -> Result<bool> {
-        on_backend!(self, db => db.remove_user(username).await)
+        let removed = on_backend!(self, db => db.remove_user(username).await)?;
+        if removed {
+            self.note_change(Kind::User, username).await?;
+        }
+        Ok(removed)
     }
 }

@@ -30,6 +30,7 @@ mod metadata;
 mod ops;
 mod refresh;
 mod register;
+mod replicas;
 mod resource_kit;
 mod serving;
 mod token;

@@ -145,10 +145,30 @@ async fn issue(app: &AppState, credentials: &Presented, form: &OAuthForm) -> Res
             ));
         }
     };
-    let mut response = result?.into_response();
+    let mut response = match result {
+        Ok(answer) => answer.into_response(),
+        Err(e) => return Err(unless_client_gone(app, &client, e).await),
+    };
     app.metrics.token_issued(grant);
     super::error::quota_headers(response.headers_mut(), &quota);
     Ok(response)
+}
+
+/// A grant refused as `invalid_grant` because its client was removed, while
+/// this process still held the client in its cache: the answer is then
+/// `invalid_client`, which makes an MCP client register again instead of
+/// sending a person to authorize a client that no longer exists.
+async fn unless_client_gone(app: &AppState, client: &ClientAuth, refused: Error) -> Error {
+    if refused.code != ErrorCode::InvalidGrant {
+        return refused;
+    }
+    match app.store.client_auth(&client.id).await {
+        Ok(None) => {
+            app.store.forget_client(&client.id);
+            Error::invalid_client("unknown client")
+        }
+        _ => refused,
+    }
 }
 
 /// Count the request against the client's tier (`oauth::rate_tier`).

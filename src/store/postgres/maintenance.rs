@@ -2,6 +2,7 @@
 
 use super::{Postgres, database};
 use crate::store::Result;
+use crate::store::changes::KEEP_CHANGES;
 use crate::store::maintenance::CODE_RETENTION;
 
 const PURGES: [(&str, i64); 5] = [
@@ -30,6 +31,14 @@ impl Postgres {
                 .map_err(database)?
                 .rows_affected();
         }
+        // The feed's rows carry the database's own time.
+        removed +=
+            sqlx::query("DELETE FROM changes WHERE at <= EXTRACT(EPOCH FROM now())::BIGINT - $1")
+                .bind(KEEP_CHANGES)
+                .execute(&self.pool)
+                .await
+                .map_err(database)?
+                .rows_affected();
         Ok(removed)
     }
 }

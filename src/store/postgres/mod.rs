@@ -20,6 +20,7 @@
 //! dispatches one call to either.
 
 mod audit;
+mod changes;
 mod clients;
 mod codes;
 mod consents;

@@ -3,6 +3,7 @@
 
 use super::Sqlite;
 use crate::store::Result;
+use crate::store::changes::KEEP_CHANGES;
 use crate::store::maintenance::CODE_RETENTION;
 
 const PURGES: [(&str, i64); 5] = [
@@ -32,6 +33,14 @@ impl Sqlite {
                 })
                 .await?;
         }
+        // The feed's rows carry the database's own time.
+        removed += self
+            .write(KEEP_CHANGES, |keep, conn| {
+                conn.prepare_cached("DELETE FROM changes WHERE at <= unixepoch() - ?")?
+                    .execute([keep])
+                    .map(|n| n as u64)
+            })
+            .await?;
         Ok(removed)
     }
 }

@@ -17,6 +17,7 @@
 //! modes or file handling.
 
 mod audit;
+mod changes;
 mod clients;
 mod codes;
 mod consents;
