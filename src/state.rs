@@ -68,12 +68,13 @@ impl AppState {
             .await
             .context("password setup failed")??;
         let metrics = Arc::new(crate::telemetry::metrics::Metrics::default());
+        let limits = crate::limits::Limits::new(&config, &store).await?;
         Ok(Arc::new(Self {
             passwords,
             metadata_documents: crate::metadata_documents::MetadataDocuments::default(),
             audit: crate::audit::Audit::new(store.clone()),
             metrics,
-            limits: crate::limits::Limits::new(&config),
+            limits,
             keys,
             hasher,
             initial_access_token,

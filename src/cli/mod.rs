@@ -76,6 +76,10 @@ enum Command {
         /// The PEM private key of --tls-cert.
         #[arg(long, env = "TESSERA_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<std::path::PathBuf>,
+        /// Count rate limits in this Redis, shared by every replica
+        /// (redis:// or rediss://) [default: the database when it is PostgreSQL].
+        #[arg(long, env = "TESSERA_REDIS_URL", hide_env_values = true)]
+        redis_url: Option<String>,
     },
     /// Manage clients.
     #[command(subcommand)]
@@ -128,7 +132,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             initial_access_token,
             tls_cert,
             tls_key,
+            redis_url,
         } => {
+            overrides.redis_url = redis_url;
             overrides.listen = listen;
             overrides.issuer = issuer;
             overrides.initial_access_token = initial_access_token;

@@ -66,6 +66,7 @@ pub(super) struct FileRateLimits {
     sign_in_per_ip: Option<u32>,
     #[serde(default)]
     trusted_proxies: Vec<String>,
+    redis_url: Option<Secret>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -190,7 +191,10 @@ impl Config {
             )?,
         };
         let signing = signing_settings(&file.signing)?;
-        let rate_limits = rate_limit_settings(file.rate_limits)?;
+        let mut rate_limits = rate_limit_settings(file.rate_limits)?;
+        if let Some(url) = &o.redis_url {
+            rate_limits.redis_url = Some(Secret::new(url.clone()));
+        }
         let scopes = catalog(file.scopes)?;
         let resources = registry(file.resources, &scopes)?;
         let initial_access_token = o
@@ -333,6 +337,7 @@ fn rate_limit_settings(f: FileRateLimits) -> anyhow::Result<RateLimitSettings> {
         authorize_per_ip: f.authorize_per_ip.unwrap_or(600),
         sign_in_per_ip: f.sign_in_per_ip.unwrap_or(300),
         trusted_proxies,
+        redis_url: f.redis_url,
     })
 }
 

@@ -128,6 +128,8 @@ pub struct RateLimitSettings {
     pub sign_in_per_ip: u32,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Count the limits in this Redis (`--redis-url`), shared by replicas.
+    pub redis_url: Option<Secret>,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +172,8 @@ pub struct Overrides {
     pub database_url: Option<String>,
     pub initial_access_token: Option<String>,
     pub key_encryption_key: Option<String>,
+    /// `--redis-url`: count rate limits in Redis.
+    pub redis_url: Option<String>,
     /// Serving HTTPS: the default issuer is then `https://LISTEN`.
     pub tls: bool,
 }

@@ -6,6 +6,10 @@ use super::{Result, Store, on_backend};
 /// still finds its code and revokes what the code issued.
 pub const CODE_RETENTION: i64 = 86_400;
 
+/// Shared rate-limit windows are deleted this long after they began: longer
+/// than any window lasts.
+pub const RATE_WINDOW_RETENTION: i64 = 7 * 86_400;
+
 impl Store {
     /// Delete expired sessions, old codes, expired refresh tokens, families
     /// with no live token left, and deny-list entries past their token's

@@ -30,6 +30,7 @@ mod error;
 pub mod keys;
 pub mod maintenance;
 mod postgres;
+pub mod rate_windows;
 pub mod refresh;
 pub mod revocation;
 pub mod sessions;
@@ -109,6 +110,12 @@ impl Store {
             backend: Arc::new(backend),
             clients: client_cache::ClientCache::default(),
         })
+    }
+
+    /// Whether several serving processes may share this database (PostgreSQL),
+    /// so that what each process counts alone must be counted in it.
+    pub fn is_shared(&self) -> bool {
+        matches!(*self.backend, Backend::Postgres(_))
     }
 
     /// Write everything queued, then close. Later writes fail with

@@ -140,7 +140,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("audit", &["store"]),
     ("clients", &["oauth", "secrets", "store"]),
     ("users", &["passwords", "secrets", "store"]),
-    ("limits", &["config", "oauth"]),
+    ("limits", &["config", "oauth", "store"]),
     ("metadata_documents", &["oauth", "store"]),
     ("config", &["keys", "oauth", "store"]),
     ("keys", &["store"]),

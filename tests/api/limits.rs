@@ -65,10 +65,14 @@ async fn an_operator_can_raise_one_clients_limit_and_windows_reset() {
     let toml = limited(&format!(
         "token_default = 1\ntoken_per_client = {{ \"{id}\" = 5 }}"
     ));
+    // A new window, so that it does not matter whether the restart forgot the
+    // last one (memory) or not (a shared counter).
+    clock.advance(900);
     let raised = app.reopen(&toml, std::sync::Arc::new(clock.clone())).await;
     for _ in 0..5 {
         assert_eq!(raised.client_credentials(&id, &secret).await.status, 200);
     }
+    assert_eq!(raised.client_credentials(&id, &secret).await.status, 429);
 }
 
 #[tokio::test]
@@ -88,4 +92,107 @@ async fn authorization_and_sign_in_are_limited_per_ip() {
     f.set("password", "wrong password");
     assert_eq!(b.submit(&f, None).await.status, 200);
     assert_eq!(b.submit(&f, None).await.status, 429);
+}
+
+/// The Redis the shared-limit tests count in, if one answers.
+async fn test_redis() -> Option<String> {
+    let url = std::env::var("TESSERA_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let addr = url.trim_start_matches("redis://").trim_end_matches('/');
+    tokio::net::TcpStream::connect(addr).await.ok().map(|_| url)
+}
+
+/// Two replicas on one database: a client's tier holds for both together.
+async fn assert_replicas_share(toml: &str) {
+    let a = spawn_app_with(toml).await;
+    let b = a
+        .reopen(
+            toml,
+            std::sync::Arc::new(tessera_resource::clock::SystemClock),
+        )
+        .await;
+    let (id, secret) = a.machine_client("mcp:tools:weather", &[]).await;
+    for replica in [&a, &b, &a] {
+        assert_eq!(replica.client_credentials(&id, &secret).await.status, 200);
+    }
+    for replica in [&b, &a] {
+        replica
+            .client_credentials(&id, &secret)
+            .await
+            .assert_error(429, "rate_limit_exceeded");
+    }
+}
+
+#[tokio::test]
+async fn replicas_on_postgresql_share_every_limit() {
+    if crate::database::backend() == crate::database::Backend::Sqlite {
+        // One process serves a SQLite database, and counts in memory; the
+        // PostgreSQL run of this test is the one that shares.
+        return;
+    }
+    assert_replicas_share(&limited("token_default = 3")).await;
+}
+
+#[tokio::test]
+async fn replicas_share_every_limit_through_redis() {
+    let Some(url) = test_redis().await else {
+        return skipped(
+            "replicas_share_every_limit_through_redis",
+            "no Redis at TESSERA_TEST_REDIS_URL or 127.0.0.1:6379",
+        );
+    };
+    let toml = limited(&format!("token_default = 3\nredis_url = \"{url}\""));
+    assert_replicas_share(&toml).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_stops_the_start_with_a_clear_error() {
+    let db = TestDatabase::new();
+    let toml = limited("redis_url = \"redis://127.0.0.1:9\"");
+    let config = config_from(&toml, db.url());
+    let error = tessera::AppState::build(
+        config,
+        std::sync::Arc::new(tessera_resource::clock::SystemClock),
+    )
+    .await
+    .err()
+    .expect("the start must fail");
+    assert!(error.to_string().contains("cannot reach Redis"), "{error}");
+}
+
+#[tokio::test]
+async fn requests_pass_while_redis_is_away() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let started = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn();
+    let Ok(mut redis) = started else {
+        return skipped("requests_pass_while_redis_is_away", "no redis-server");
+    };
+    let addr = format!("127.0.0.1:{port}");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let toml = limited(&format!(
+        "token_default = 1\nredis_url = \"redis://{addr}\""
+    ));
+    let app = spawn_app_with(&toml).await;
+    let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
+    assert_eq!(app.client_credentials(&id, &secret).await.status, 200);
+    assert_eq!(app.client_credentials(&id, &secret).await.status, 429);
+
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    // A limiter is a courtesy: without its counter, requests pass, promptly.
+    let started = std::time::Instant::now();
+    assert_eq!(app.client_credentials(&id, &secret).await.status, 200);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }

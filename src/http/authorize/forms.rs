@@ -7,13 +7,13 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
-use tessera_resource::limits::Windows;
 
 use super::ticket;
 use crate::error::Result;
 use crate::http::body::{MAX_FORM_BYTES, OAuthForm, read_limited};
 use crate::http::session::{self, BrowserSession};
 use crate::http::{client_ip, pages};
+use crate::limits::Kind;
 use crate::oauth::authorize::AuthorizationRequest;
 use crate::state::AppState;
 
@@ -66,21 +66,27 @@ pub fn or_error_page(app: &AppState, r: Result<Response>) -> Response {
     })
 }
 
-/// A 429 page when this IP went over `limit` requests in the window.
-pub fn over_limit(
-    app: &AppState,
-    limiter: &Windows,
-    limit: u32,
-    request: &Request,
-    name: &'static str,
-) -> Option<Response> {
+/// The key of `request`'s IP for per-IP limits.
+pub fn ip_key(app: &AppState, request: &Request) -> String {
     let trusted = &app.config.rate_limits.trusted_proxies;
-    let ip = client_ip::key(client_ip::client_ip(
+    client_ip::key(client_ip::client_ip(
         request.extensions(),
         request.headers(),
         trusted,
-    ));
-    let quota = limiter.check(&ip, limit, app.clock.now()).err()?;
+    ))
+}
+
+/// A 429 page when `ip` (from [`ip_key`]) went over `limit` requests in the
+/// window.
+pub async fn over_limit(
+    app: &AppState,
+    kind: Kind,
+    limit: u32,
+    ip: String,
+    name: &'static str,
+) -> Option<Response> {
+    let now = app.clock.now();
+    let quota = app.limits.count(kind, &ip, limit, now).await.err()?;
     app.metrics.rate_limited(name);
     let mut response = pages::error(
         app,

@@ -30,18 +30,27 @@ pub use sign_in::sign_in;
 use super::body::OAuthForm;
 use super::session::{self, BrowserSession};
 use crate::error::{Error, Result};
+use crate::limits::Kind;
 use crate::oauth::authorize::{AuthorizationRequest, Params, trusted_redirect, validate};
 use crate::oauth::client::{GrantType, RegistrationRules};
 use crate::oauth::consent::{Next, next_step};
 use crate::oauth::metadata_document::is_document_url;
 use crate::state::AppState;
 use crate::store::clients::StoredClient;
-use forms::{bad_request, or_error_page, over_limit, read_form};
+use forms::{bad_request, ip_key, or_error_page, over_limit, read_form};
 use tessera_resource::scope::ScopeSet;
 
 pub async fn authorize_get(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let limit = app.config.rate_limits.authorize_per_ip;
-    if let Some(r) = over_limit(&app, &app.limits.authorize, limit, &request, "authorize") {
+    if let Some(r) = over_limit(
+        &app,
+        Kind::Authorize,
+        limit,
+        ip_key(&app, &request),
+        "authorize",
+    )
+    .await
+    {
         return r;
     }
     let query = request.uri().query().unwrap_or_default().to_owned();
@@ -53,7 +62,15 @@ pub async fn authorize_get(State(app): State<Arc<AppState>>, request: Request) -
 
 pub async fn authorize_post(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let limit = app.config.rate_limits.authorize_per_ip;
-    if let Some(r) = over_limit(&app, &app.limits.authorize, limit, &request, "authorize") {
+    if let Some(r) = over_limit(
+        &app,
+        Kind::Authorize,
+        limit,
+        ip_key(&app, &request),
+        "authorize",
+    )
+    .await
+    {
         return r;
     }
     let (headers, body) = match read_form(&app, request).await {

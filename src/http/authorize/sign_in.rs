@@ -12,13 +12,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::forms::{
-    bad_request, or_error_page, over_limit, posted_request, read_form, with_cookie,
+    bad_request, ip_key, or_error_page, over_limit, posted_request, read_form, with_cookie,
 };
 use super::ticket;
 use crate::http::body::OAuthForm;
 use crate::http::pages::templates::SignInPage;
 use crate::http::pages::{html, issuer_host};
 use crate::http::session::{self, BrowserSession};
+use crate::limits::Kind;
 use crate::oauth::authorize::AuthorizationRequest;
 use crate::state::AppState;
 
@@ -62,7 +63,8 @@ async fn again(
 
 pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let limit = app.config.rate_limits.sign_in_per_ip;
-    if let Some(r) = over_limit(&app, &app.limits.sign_in, limit, &request, "sign_in") {
+    if let Some(r) = over_limit(&app, Kind::SignIn, limit, ip_key(&app, &request), "sign_in").await
+    {
         return r;
     }
     let trusted = &app.config.rate_limits.trusted_proxies;
@@ -84,7 +86,7 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
         .map(|a| a.to_string())
         .unwrap_or_else(|| "unknown".into());
     let now = app.clock.now();
-    if let Some(wait) = app.limits.sign_in_blocked_for(&username, &ip, now) {
+    if let Some(wait) = app.limits.sign_in_blocked_for(&username, &ip, now).await {
         let msg = format!(
             "Too many failed attempts. Try again in {} minutes.",
             (wait + 59) / 60
@@ -100,14 +102,14 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
         .map(|c| (Some(c.id), Some(c.password_hash)))
         .unwrap_or((None, None));
     if !app.passwords.verify(password, hash).await || username.is_empty() {
-        app.limits.sign_in_failed(&username, &ip, now);
+        app.limits.sign_in_failed(&username, &ip, now).await;
         let fields =
             serde_json::json!({"username": username, "ip_address": ip, "client_id": req.client_id});
         app.audit.record("sign_in_failed", now, fields).await;
         let msg = "Incorrect username or password.".to_owned();
         return again(&app, &browser, &req, msg, username, StatusCode::OK).await;
     }
-    app.limits.sign_in_succeeded(&username);
+    app.limits.sign_in_succeeded(&username, now).await;
     let user_id = user_id.unwrap_or_default();
     or_error_page(&app, signed_in(&app, &browser, &user_id, &req).await)
 }

@@ -102,15 +102,10 @@ fn privileged(app: &AppState, headers: &HeaderMap) -> Result<bool> {
 }
 
 /// Count the registration against its IP; returns the IP (for the audit trail).
-fn rate_limit(app: &AppState, request: &Request) -> Result<String> {
-    let trusted = &app.config.rate_limits.trusted_proxies;
-    let ip = crate::http::client_ip::key(crate::http::client_ip::client_ip(
-        request.extensions(),
-        request.headers(),
-        trusted,
-    ));
+async fn rate_limit(app: &AppState, ip: String) -> Result<String> {
     app.limits
         .registration(&ip, app.clock.now())
+        .await
         .map_err(|quota| {
             app.metrics.rate_limited("registration");
             Error::over_quota(quota)
@@ -119,7 +114,13 @@ fn rate_limit(app: &AppState, request: &Request) -> Result<String> {
 }
 
 pub async fn register(State(app): State<Arc<AppState>>, request: Request) -> Result<Response> {
-    let ip = rate_limit(&app, &request)?;
+    let trusted = &app.config.rate_limits.trusted_proxies;
+    let ip = crate::http::client_ip::key(crate::http::client_ip::client_ip(
+        request.extensions(),
+        request.headers(),
+        trusted,
+    ));
+    let ip = rate_limit(&app, ip).await?;
     if !has_content_type(request.headers(), "application/json") {
         return Err(Error::invalid_request(
             "the registration request must be application/json",

@@ -24,6 +24,7 @@ use tessera_resource::limits::Quota;
 
 use crate::access_token::AccessToken;
 use crate::error::{Error, ErrorCode, Result};
+use crate::limits::Kind;
 use crate::oauth::client::GrantType;
 use crate::state::AppState;
 use crate::store::clients::ClientAuth;
@@ -127,7 +128,7 @@ struct TokenRequestEvent<'a> {
 async fn issue(app: &AppState, credentials: &Presented, form: &OAuthForm) -> Result<Response> {
     let grant_type = form.require("grant_type")?;
     let client = authenticate(app, credentials).await?;
-    let quota = within_quota(app, &client)?;
+    let quota = within_quota(app, &client).await?;
     let (grant, result) = match grant_type {
         "client_credentials" => (
             "client_credentials",
@@ -172,7 +173,7 @@ async fn unless_client_gone(app: &AppState, client: &ClientAuth, refused: Error)
 }
 
 /// Count the request against the client's tier (`oauth::rate_tier`).
-fn within_quota(app: &AppState, client: &ClientAuth) -> Result<Quota> {
+async fn within_quota(app: &AppState, client: &ClientAuth) -> Result<Quota> {
     let limit = crate::oauth::rate_tier::token_limit(
         &client.id,
         client.allowed.as_ref().ok(),
@@ -180,8 +181,8 @@ fn within_quota(app: &AppState, client: &ClientAuth) -> Result<Quota> {
         &app.limits.token_tiers,
     );
     app.limits
-        .token
-        .check(&client.id, limit, app.clock.now())
+        .count(Kind::Token, &client.id, limit, app.clock.now())
+        .await
         .map_err(|quota| {
             app.metrics.rate_limited("token");
             Error::over_quota(quota)

@@ -26,6 +26,7 @@ mod codes;
 mod consents;
 mod keys;
 mod maintenance;
+mod rate_windows;
 mod refresh;
 mod revocation;
 mod sessions;

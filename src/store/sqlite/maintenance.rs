@@ -4,9 +4,13 @@
 use super::Sqlite;
 use crate::store::Result;
 use crate::store::changes::KEEP_CHANGES;
-use crate::store::maintenance::CODE_RETENTION;
+use crate::store::maintenance::{CODE_RETENTION, RATE_WINDOW_RETENTION};
 
-const PURGES: [(&str, i64); 5] = [
+const PURGES: [(&str, i64); 6] = [
+    (
+        "DELETE FROM rate_windows WHERE started_at <= ?",
+        RATE_WINDOW_RETENTION,
+    ),
     ("DELETE FROM revoked_tokens WHERE expires_at <= ?", 0),
     ("DELETE FROM sessions WHERE expires_at <= ?", 0),
     (

@@ -46,6 +46,7 @@ const MIGRATIONS: &[Migration] = migrations![
     "0014_code_access_token.sql",
     "0015_audit_anchor.sql",
     "0016_changes.sql",
+    "0017_rate_windows.sql",
 ];
 
 impl Migration {

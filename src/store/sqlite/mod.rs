@@ -24,6 +24,7 @@ mod consents;
 mod keys;
 mod maintenance;
 mod migrate;
+mod rate_windows;
 mod reader;
 mod refresh;
 mod revocation;
