@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo bench --bench load -- [--scenario NAME]... [--concurrency 32] [--seconds 10]
-//!                             [--warmup 2] [--preload N] [--isolation] [--smoke] [--json PATH]
+//!                             [--warmup 2] [--preload N] [--postgres URL] [--isolation]
+//!                             [--smoke] [--json PATH]
 //! ```
 //!
 //! `cargo bench` builds the release `tessera` binary with the bench; the
@@ -22,6 +23,8 @@ mod ceiling;
 mod driver;
 #[path = "load/http.rs"]
 mod http;
+#[path = "load/postgres.rs"]
+mod postgres;
 #[path = "load/preload.rs"]
 mod preload;
 #[path = "load/prepare.rs"]
@@ -73,6 +76,10 @@ struct Options {
     /// and N refresh-token families.
     #[arg(long)]
     preload: Option<usize>,
+    /// Also run every scenario on PostgreSQL, in a fresh database the harness
+    /// creates on this server (and drops after): postgres://USER@HOST:PORT/DB.
+    #[arg(long, env = "TESSERA_BENCH_POSTGRES_URL")]
+    postgres: Option<String>,
     /// Run a sign-in (argon2) flood beside client_credentials.
     #[arg(long)]
     isolation: bool,
@@ -218,12 +225,16 @@ async fn run(options: &Options) -> Result<Report, String> {
     // database and at once on the preloaded one: the growth ratios compare
     // windows seconds apart, not suites minutes apart (this host's speed
     // drifts by 10-15% over minutes; BENCHMARKS.md, "The machine").
-    let empty = open_suite(options, &bin, "empty database", None).await?;
+    let empty = open_suite(options, &bin, "empty database", None, None).await?;
     let grown = match options.preload {
         Some(n) => {
             let label = format!("preloaded: {n} clients + {n} families");
-            Some(open_suite(options, &bin, &label, Some(n)).await?)
+            Some(open_suite(options, &bin, &label, Some(n), None).await?)
         }
+        None => None,
+    };
+    let on_postgres = match &options.postgres {
+        Some(server) => Some(open_suite(options, &bin, POSTGRES, None, Some(server)).await?),
         None => None,
     };
     // The ceiling runs beside the efficiency ratio's own windows.
@@ -235,10 +246,14 @@ async fn run(options: &Options) -> Result<Report, String> {
     let mut ceiling_rows = None;
     let mut empty_rows = Vec::new();
     let mut grown_rows = Vec::new();
+    let mut postgres_rows = Vec::new();
     for &scenario in &scenarios {
         empty_rows.extend(run_scenario(options, &empty, scenario).await?);
         if let Some(g) = &grown {
             grown_rows.extend(run_scenario(options, g, scenario).await?);
+        }
+        if let Some(p) = &on_postgres {
+            postgres_rows.extend(run_scenario(options, p, scenario).await?);
         }
         if let (Scenario::ClientCredentials, Some(c)) = (scenario, &ceiling) {
             ceiling_rows = Some(c.measure(options).await?);
@@ -254,9 +269,12 @@ async fn run(options: &Options) -> Result<Report, String> {
             .map_or(0.0, |r| r.rate);
         empty_rows.extend(isolation(options, &empty.prepared, peak).await?);
     }
-    let mut suites = vec![close_suite(empty, empty_rows)];
+    let mut suites = vec![close_suite(empty, empty_rows).await];
     if let Some(g) = grown {
-        suites.push(close_suite(g, grown_rows));
+        suites.push(close_suite(g, grown_rows).await);
+    }
+    if let Some(p) = on_postgres {
+        suites.push(close_suite(p, postgres_rows).await);
     }
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -286,37 +304,51 @@ async fn run(options: &Options) -> Result<Report, String> {
     })
 }
 
+/// The label of the PostgreSQL suite (`targets.rs` finds it by it).
+pub const POSTGRES: &str = "PostgreSQL";
+
 /// A prepared server, its database directory and the suite's label.
 struct OpenSuite {
     label: String,
     prepared: Prepared,
     /// Removed when the suite closes, after the server stops.
     _dir: tempfile::TempDir,
+    /// The PostgreSQL suite's database, dropped when the suite closes.
+    postgres: Option<postgres::Database>,
 }
 
-/// Prepare a server (optionally preloaded) in a new temporary directory.
+/// Prepare a server (optionally preloaded) in a new temporary directory, on
+/// SQLite there or on a new database on the `postgres` server.
 async fn open_suite(
     options: &Options,
     bin: &Path,
     label: &str,
     preload: Option<usize>,
+    postgres: Option<&str>,
 ) -> Result<OpenSuite, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
     eprintln!("== {label}: preparing in {}", dir.path().display());
-    let prepared = prepare(bin, dir.path(), options.concurrency, preload).await?;
+    let database = match postgres {
+        Some(server) => Some(postgres::Database::create(server).await?),
+        None => None,
+    };
+    let url = database.as_ref().map(|d| d.url.as_str());
+    let prepared = prepare(bin, dir.path(), url, options.concurrency, preload).await?;
     Ok(OpenSuite {
         label: label.to_owned(),
         prepared,
         _dir: dir,
+        postgres: database,
     })
 }
 
 /// Stop the server and gather what was measured on it.
-fn close_suite(open: OpenSuite, rows: Vec<Row>) -> Suite {
+async fn close_suite(open: OpenSuite, rows: Vec<Row>) -> Suite {
     let OpenSuite {
         label,
         prepared,
         _dir: dir,
+        postgres,
     } = open;
     let suite = Suite {
         label: label.clone(),
@@ -339,6 +371,9 @@ fn close_suite(open: OpenSuite, rows: Vec<Row>) -> Suite {
         eprintln!("warning: {e}");
     }
     drop(dir);
+    if let Some(database) = postgres {
+        database.drop().await;
+    }
     suite
 }
 

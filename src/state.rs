@@ -68,7 +68,7 @@ impl AppState {
             .await
             .context("password setup failed")??;
         let metrics = Arc::new(crate::telemetry::metrics::Metrics::default());
-        let limits = crate::limits::Limits::new(&config, &store).await?;
+        let limits = crate::limits::Limits::new(&config, &store, clock.clone()).await?;
         Ok(Arc::new(Self {
             passwords,
             metadata_documents: crate::metadata_documents::MetadataDocuments::default(),

@@ -29,14 +29,19 @@ pub struct Prepared {
     pub dir: PathBuf,
 }
 
-/// A fresh database in `dir`, optionally preloaded, with `people` people.
+/// A fresh database (SQLite in `dir`, or the empty `postgres` database),
+/// optionally preloaded, with `people` people.
 pub async fn prepare(
     bin: &Path,
     dir: &Path,
+    postgres: Option<&str>,
     people: usize,
     preload_rows: Option<usize>,
 ) -> Result<Prepared, String> {
-    let database = format!("sqlite://{}", dir.join("tessera.db").display());
+    let database = match postgres {
+        Some(url) => url.to_owned(),
+        None => format!("sqlite://{}", dir.join("tessera.db").display()),
+    };
     let preloaded = match preload_rows {
         Some(n) => {
             eprintln!("preloading {n} clients and {n} refresh-token families…");
@@ -45,9 +50,9 @@ pub async fn prepare(
         None => None,
     };
     write_config(dir)?;
-    let (machine_basic, _) = add_client(bin, &database, &["--scope", SCOPE])?;
-    let (introspector_basic, _) = add_client(bin, &database, &["--introspect"])?;
-    let usernames = add_people(bin, &database, people)?;
+    let (machine_basic, _) = add_client(bin, &database, dir, &["--scope", SCOPE])?;
+    let (introspector_basic, _) = add_client(bin, &database, dir, &["--introspect"])?;
+    let usernames = add_people(bin, &database, dir, people)?;
     // The first start generates the signing key and the first `admin`; the
     // figures come from a second start on the existing database.
     let first = Server::start(bin, &database, dir, "first-start").await?;
@@ -85,10 +90,15 @@ pub async fn prepare(
 
 /// `tessera client add --name bench … --json`; returns the `Basic`
 /// authorization value and the client id.
-fn add_client(bin: &Path, database: &str, extra: &[&str]) -> Result<(String, String), String> {
+fn add_client(
+    bin: &Path,
+    database: &str,
+    dir: &Path,
+    extra: &[&str],
+) -> Result<(String, String), String> {
     let mut args = vec!["client", "add", "--name", "bench", "--json"];
     args.extend_from_slice(extra);
-    let out = cli(bin, database, &args, None)?;
+    let out = cli(bin, database, dir, &args, None)?;
     let added: Value = serde_json::from_str(&out)
         .map_err(|e| format!("client add printed no JSON ({e}): {out}"))?;
     let id = added["client_id"]
@@ -102,13 +112,19 @@ fn add_client(bin: &Path, database: &str, extra: &[&str]) -> Result<(String, Str
 }
 
 /// `tessera user add NAME --password-stdin`, once per person.
-fn add_people(bin: &Path, database: &str, people: usize) -> Result<Vec<String>, String> {
+fn add_people(
+    bin: &Path,
+    database: &str,
+    dir: &Path,
+    people: usize,
+) -> Result<Vec<String>, String> {
     (0..people.max(1))
         .map(|i| {
             let name = format!("bench-{i:03}");
             cli(
                 bin,
                 database,
+                dir,
                 &["user", "add", &name, "--password-stdin"],
                 Some(&format!("{PASSWORD}\n")),
             )?;

@@ -64,8 +64,8 @@ pub fn write_config(dir: &Path) -> Result<PathBuf, String> {
 }
 
 /// A `tessera` command against `database` with the bench configuration in
-/// the same directory, isolated from the caller's environment.
-pub fn tessera(bin: &Path, database: &str) -> Command {
+/// `dir`, isolated from the caller's environment.
+pub fn tessera(bin: &Path, database: &str, dir: &Path) -> Command {
     let mut c = Command::new(bin);
     for var in [
         "TESSERA_CONFIG",
@@ -76,12 +76,7 @@ pub fn tessera(bin: &Path, database: &str) -> Command {
         c.env_remove(var);
     }
     c.env("TESSERA_LOG", "warn").arg("--database").arg(database);
-    if let Some(dir) = database
-        .strip_prefix("sqlite://")
-        .and_then(|p| Path::new(p).parent())
-    {
-        c.arg("--config").arg(dir.join("bench.toml"));
-    }
+    c.arg("--config").arg(dir.join("bench.toml"));
     c
 }
 
@@ -89,10 +84,11 @@ pub fn tessera(bin: &Path, database: &str) -> Command {
 pub fn cli(
     bin: &Path,
     database: &str,
+    dir: &Path,
     args: &[&str],
     stdin: Option<&str>,
 ) -> Result<String, String> {
-    let mut child = tessera(bin, database)
+    let mut child = tessera(bin, database, dir)
         .args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -156,7 +152,7 @@ impl Server {
         label: &str,
     ) -> Result<Self, String> {
         let addr: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
-        let mut command = tessera(bin, database);
+        let mut command = tessera(bin, database, dir);
         command.args(["serve", "--listen", &addr.to_string()]);
         let log = dir.join(format!("server-{label}.log"));
         Self::spawn(command, addr, log, "Tessera is listening on ").await

@@ -6,6 +6,8 @@ CREATE UNLOGGED TABLE rate_windows (
     key        TEXT PRIMARY KEY,
     -- Unix seconds when the key's current window began.
     started_at BIGINT NOT NULL,
+    -- The window's length in seconds (fixed per kind of limit).
+    length     BIGINT NOT NULL,
     -- Events counted in that window.
     count      INTEGER NOT NULL
 );

@@ -6,6 +6,8 @@ CREATE TABLE rate_windows (
     key        TEXT PRIMARY KEY,
     -- Unix seconds when the key's current window began.
     started_at INTEGER NOT NULL,
+    -- The window's length in seconds (fixed per kind of limit).
+    length     INTEGER NOT NULL,
     -- Events counted in that window.
     count      INTEGER NOT NULL
 ) STRICT;

@@ -174,6 +174,11 @@ async fn serve(config: Config, tls: Option<crate::server::TlsFiles>) -> anyhow::
     let server = Server::bind(config).await?;
     let addr = server.local_addr()?;
     let state = server.state();
+    tracing::info!(
+        database = state.store.backend_name(),
+        rate_limits = state.limits.counted_in(),
+        "serving"
+    );
     let admin =
         crate::users::bootstrap_admin(&state.store, &state.passwords, state.clock.now()).await?;
     let mut banner = format!(

@@ -14,21 +14,26 @@
 //! kit's one limiter, [`tessera_resource::limits::Windows`]) when it is the
 //! only one serving, as with SQLite; in the shared database when several
 //! replicas share PostgreSQL, or in Redis when `--redis-url` names one, so
-//! that every limit holds for the cluster, not per replica. A limiter is a
-//! courtesy, not an access check: when the shared counter cannot be reached,
-//! requests pass and a warning is logged.
+//! that every limit holds for the cluster, not per replica (`shared`: in
+//! batches while a window is far from full, event by event near its limit).
+//! A limiter is a courtesy, not an access check: when the shared counter
+//! cannot be reached, requests pass and a warning is logged.
 
 mod redis;
+mod shared;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use tessera_resource::RateLimits;
-use tessera_resource::clock::UnixTime;
+use tessera_resource::clock::{Clock, UnixTime};
 use tessera_resource::limits::{Quota, Windows};
 
 use crate::config::Config;
 use crate::store::Store;
+use crate::store::rate_windows::Events;
+use shared::Shared;
 
 /// What is limited, each with its own windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,10 +74,8 @@ impl Kind {
 enum Counter {
     /// In this process: one set of windows per kind.
     Local(Box<[Windows; 5]>),
-    /// In the shared database.
-    Store(Store),
-    /// In Redis.
-    Redis(redis::Redis),
+    /// In the shared database or Redis.
+    Shared(Arc<Shared>),
 }
 
 pub struct Limits {
@@ -89,7 +92,11 @@ pub struct Limits {
 
 impl Limits {
     /// The limits of `config`, counted where its deployment needs them.
-    pub async fn new(config: &Config, store: &Store) -> anyhow::Result<Self> {
+    pub async fn new(
+        config: &Config,
+        store: &Store,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let r = &config.rate_limits;
         let registration = &config.registration;
         let burst = registration.rate_limit_burst.max(1);
@@ -101,10 +108,16 @@ impl Limits {
             Duration::from_secs(refill.max(1)),
             config.sign_in.failure_window,
         ];
-        let counter = match (&r.redis_url, store.is_shared()) {
-            (Some(url), _) => Counter::Redis(redis::Redis::connect(url.expose()).await?),
-            (None, true) => Counter::Store(store.clone()),
-            (None, false) => Counter::Local(Box::new(lengths.map(Windows::new))),
+        let shared = match (&r.redis_url, store.is_shared()) {
+            (Some(url), _) => Some(shared::Counter::Redis(
+                redis::Redis::connect(url.expose()).await?,
+            )),
+            (None, true) => Some(shared::Counter::Store(store.clone())),
+            (None, false) => None,
+        };
+        let counter = match shared {
+            Some(counter) => Counter::Shared(Shared::start(counter, clock)),
+            None => Counter::Local(Box::new(lengths.map(Windows::new))),
         };
         Ok(Self {
             counter,
@@ -125,10 +138,12 @@ impl Limits {
 
     /// Where the windows are counted, for the start-up log.
     pub fn counted_in(&self) -> &'static str {
-        match self.counter {
+        match &self.counter {
             Counter::Local(_) => "memory",
-            Counter::Store(_) => "the database",
-            Counter::Redis(_) => "Redis",
+            Counter::Shared(s) => match s.counter {
+                shared::Counter::Store(_) => "the database",
+                shared::Counter::Redis(_) => "Redis",
+            },
         }
     }
 
@@ -142,19 +157,14 @@ impl Limits {
     ) -> Result<Quota, Quota> {
         let i = index(kind);
         let window = self.windows[i];
-        let counted = match &self.counter {
+        let shared = match &self.counter {
             Counter::Local(windows) => return windows[i].check(key, limit, now),
-            Counter::Store(store) => {
-                let shared = shared_key(kind, key);
-                store
-                    .count_event(&shared, window, now)
-                    .await
-                    .map(|w| (w.started_at, w.count))
-                    .map_err(|e| e.to_string())
-            }
-            Counter::Redis(redis) => redis.count(&shared_key(kind, key), window, true, now).await,
+            Counter::Shared(shared) => shared,
         };
-        match counted {
+        match shared
+            .count(&shared_key(kind, key), window, limit, now)
+            .await
+        {
             Ok((started_at, count)) => {
                 let quota = quota(limit, count, started_at + window - now, window);
                 if count > limit { Err(quota) } else { Ok(quota) }
@@ -190,9 +200,28 @@ impl Limits {
 
     pub async fn sign_in_failed(&self, username: &str, ip: &str, now: UnixTime) {
         let (user, ip) = failure_keys(username, ip);
-        for key in [user, ip] {
-            // Counted whatever the limit: `blocked` decides.
-            let _ = self.count(Kind::FailedSignIn, &key, u32::MAX, now).await;
+        let i = index(Kind::FailedSignIn);
+        let shared = match &self.counter {
+            Counter::Local(windows) => {
+                windows[i].record(&user, now);
+                windows[i].record(&ip, now);
+                return;
+            }
+            Counter::Shared(shared) => shared,
+        };
+        // Failures are few, and each is looked at before a password is
+        // checked: they are counted at once, not in batches.
+        let window = self.windows[i];
+        let events = [user, ip]
+            .iter()
+            .map(|key| Events {
+                key: shared_key(Kind::FailedSignIn, key),
+                window,
+                add: 1,
+            })
+            .collect();
+        if let Err(e) = shared.counter.count(events, now).await {
+            self.warn(&e, now);
         }
     }
 
@@ -200,18 +229,15 @@ impl Limits {
     pub async fn sign_in_succeeded(&self, username: &str, now: UnixTime) {
         let user = failure_keys(username, "").0;
         let i = index(Kind::FailedSignIn);
-        let forgotten = match &self.counter {
-            Counter::Local(windows) => {
-                windows[i].forget(&user);
-                Ok(())
-            }
-            Counter::Store(store) => store
-                .forget_window(&shared_key(Kind::FailedSignIn, &user))
-                .await
-                .map_err(|e| e.to_string()),
-            Counter::Redis(redis) => redis.forget(&shared_key(Kind::FailedSignIn, &user)).await,
+        let shared = match &self.counter {
+            Counter::Local(windows) => return windows[i].forget(&user),
+            Counter::Shared(shared) => shared,
         };
-        if let Err(e) = forgotten {
+        if let Err(e) = shared
+            .counter
+            .forget(&shared_key(Kind::FailedSignIn, &user))
+            .await
+        {
             self.warn(&e, now);
         }
     }
@@ -220,24 +246,16 @@ impl Limits {
     async fn blocked(&self, key: &str, limit: u32, now: UnixTime) -> Option<i64> {
         let i = index(Kind::FailedSignIn);
         let window = self.windows[i];
-        let peeked = match &self.counter {
+        let shared = match &self.counter {
             Counter::Local(windows) => {
                 let q = windows[i].peek(key, limit, now);
                 return (q.remaining == 0).then_some(q.reset);
             }
-            Counter::Store(store) => store
-                .peek_window(&shared_key(Kind::FailedSignIn, key), window, now)
-                .await
-                .map(|w| (w.started_at, w.count))
-                .map_err(|e| e.to_string()),
-            Counter::Redis(redis) => {
-                redis
-                    .count(&shared_key(Kind::FailedSignIn, key), window, false, now)
-                    .await
-            }
+            Counter::Shared(shared) => shared,
         };
-        match peeked {
-            Ok((started_at, count)) => (count >= limit).then_some(started_at + window - now),
+        let key = shared_key(Kind::FailedSignIn, key);
+        match shared.counter.peek(&key, window, now).await {
+            Ok(w) => (w.count >= limit).then_some(w.started_at + window - now),
             Err(e) => {
                 self.warn(&e, now);
                 None

@@ -11,25 +11,33 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 
-/// `KEYS[1]` the window; `ARGV` window seconds, now, events to add (0 peeks).
-/// Returns `{started_at, count}`.
+use crate::store::rate_windows::{Events, Window};
+
+/// `KEYS` the windows; `ARGV` now, then each key's window length in seconds
+/// and events to add (0 only reads). Returns `{started_at, count}` per key,
+/// flattened. One script, so a batch is atomic and one round trip.
 const COUNT: &str = r"
-local window = tonumber(ARGV[1])
-local now = tonumber(ARGV[2])
-local add = tonumber(ARGV[3])
-local w = redis.call('HMGET', KEYS[1], 's', 'c')
-local s = tonumber(w[1])
-local c = tonumber(w[2])
-if s == nil or c == nil or s + window <= now then
-  s = now
-  c = 0
+local now = tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[2 * i])
+  local add = tonumber(ARGV[2 * i + 1])
+  local w = redis.call('HMGET', key, 's', 'c')
+  local s = tonumber(w[1])
+  local c = tonumber(w[2])
+  if s == nil or c == nil or s + window <= now then
+    s = now
+    c = 0
+  end
+  if add > 0 then
+    c = c + add
+    redis.call('HSET', key, 's', s, 'c', c)
+    redis.call('EXPIRE', key, s + window - now + 1)
+  end
+  out[2 * i - 1] = s
+  out[2 * i] = c
 end
-if add > 0 then
-  c = c + add
-  redis.call('HSET', KEYS[1], 's', s, 'c', c)
-  redis.call('EXPIRE', KEYS[1], s + window - now + 1)
-end
-return {s, c}
+return out
 ";
 
 /// A connection to Redis that reconnects by itself.
@@ -59,26 +67,26 @@ impl Redis {
         })
     }
 
-    /// Count (`add`) or peek at `key`'s window of `window` seconds at `now`:
-    /// `(started_at, count)`.
-    pub async fn count(
-        &self,
-        key: &str,
-        window: i64,
-        add: bool,
-        now: i64,
-    ) -> Result<(i64, u32), String> {
+    /// Count `events` at `now` (an `add` of 0 only reads): each key's
+    /// window as counted, in order.
+    pub async fn count(&self, events: &[Events], now: i64) -> Result<Vec<Window>, String> {
+        let mut invocation = self.count.prepare_invoke();
+        invocation.arg(now);
+        for e in events {
+            invocation.key(&e.key).arg(e.window).arg(e.add);
+        }
         let mut connection = self.connection.clone();
-        let (started_at, count): (i64, i64) = self
-            .count
-            .key(key)
-            .arg(window)
-            .arg(now)
-            .arg(i64::from(add))
+        let flat: Vec<i64> = invocation
             .invoke_async(&mut connection)
             .await
             .map_err(|e| e.to_string())?;
-        Ok((started_at, count.clamp(0, i64::from(u32::MAX)) as u32))
+        Ok(flat
+            .chunks_exact(2)
+            .map(|w| Window {
+                started_at: w[0],
+                count: w[1].clamp(0, i64::from(u32::MAX)) as u32,
+            })
+            .collect())
     }
 
     /// Forget `key`'s window.

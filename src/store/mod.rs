@@ -112,6 +112,14 @@ impl Store {
         })
     }
 
+    /// `sqlite` or `postgresql`, for logs.
+    pub fn backend_name(&self) -> &'static str {
+        match *self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgresql",
+        }
+    }
+
     /// Whether several serving processes may share this database (PostgreSQL),
     /// so that what each process counts alone must be counted in it.
     pub fn is_shared(&self) -> bool {

@@ -1,7 +1,17 @@
 //! Rate-limit windows in the database, for limits that several serving
-//! processes share (`limits`): fixed windows per key, counted atomically.
+//! processes share (`limits`): fixed windows per key, counted atomically,
+//! many keys in one round trip.
 
 use super::{Result, Store, on_backend};
+
+/// Events to count against a key's window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Events {
+    pub key: String,
+    /// The window's length in seconds.
+    pub window: i64,
+    pub add: u32,
+}
 
 /// A key's window: when it began and how many events it counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,20 +21,23 @@ pub struct Window {
 }
 
 impl Store {
-    /// Count an event of `key` at `now` in fixed windows of `window` seconds
-    /// (a new window begins at the first event after the last one ended) and
-    /// return its window as counted. Atomic: concurrent processes never lose
-    /// an event.
-    pub async fn count_event(&self, key: &str, window: i64, now: i64) -> Result<Window> {
-        on_backend!(self, db => db.count_event(key, window, now).await)
+    /// Count `events` at `now`, each in fixed windows of its length (a new
+    /// window begins at the first event after the last one ended), and
+    /// return each key's window as counted, in order. Atomic per key:
+    /// concurrent processes never lose an event. Keys must be distinct.
+    pub async fn count_events(&self, events: Vec<Events>, now: i64) -> Result<Vec<Window>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_backend!(self, db => db.count_events(events, now).await)
     }
 
     /// `key`'s live window at `now`, without counting (an empty one if its
     /// last ended).
-    pub async fn peek_window(&self, key: &str, window: i64, now: i64) -> Result<Window> {
+    pub async fn peek_window(&self, key: &str, now: i64) -> Result<Window> {
         let found = on_backend!(self, db => db.peek_window(key).await)?;
         Ok(match found {
-            Some(w) if w.started_at + window > now => w,
+            Some((w, length)) if w.started_at + length > now => w,
             _ => Window {
                 started_at: now,
                 count: 0,

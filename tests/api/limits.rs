@@ -191,8 +191,70 @@ async fn requests_pass_while_redis_is_away() {
 
     redis.kill().unwrap();
     redis.wait().unwrap();
-    // A limiter is a courtesy: without its counter, requests pass, promptly.
+    // A window this replica knows to be full still refuses; one it knows
+    // nothing of passes, promptly: a limiter is a courtesy.
+    assert_eq!(app.client_credentials(&id, &secret).await.status, 429);
+    let (id, secret) = app.machine_client("mcp:tools:weather", &[]).await;
     let started = std::time::Instant::now();
     assert_eq!(app.client_credentials(&id, &secret).await.status, 200);
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+/// Large limits are counted in batches while far from full, then event by
+/// event: the replicas learn each other's counts, and the limit holds.
+async fn assert_batches_add_up(toml: &str) {
+    let a = spawn_app_with(toml).await;
+    let b = a
+        .reopen(
+            toml,
+            std::sync::Arc::new(tessera_resource::clock::SystemClock),
+        )
+        .await;
+    let (id, secret) = a.machine_client("mcp:tools:weather", &[]).await;
+    for _ in 0..75 {
+        for replica in [&a, &b] {
+            assert_eq!(replica.client_credentials(&id, &secret).await.status, 200);
+        }
+    }
+    // Both flushed (every 100 ms): each sees the other's 75.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let res = a.client_credentials(&id, &secret).await;
+    assert_eq!(res.status, 200);
+    assert!(
+        res.header("ratelimit")
+            .starts_with("limit=200, remaining=49,"),
+        "{}",
+        res.header("ratelimit")
+    );
+    let mut allowed = 0;
+    for _ in 0..30 {
+        for replica in [&b, &a] {
+            if replica.client_credentials(&id, &secret).await.status == 200 {
+                allowed += 1;
+            }
+        }
+    }
+    assert_eq!(allowed, 49);
+}
+
+#[tokio::test]
+async fn replicas_on_postgresql_count_large_limits_in_batches() {
+    if crate::database::backend() == crate::database::Backend::Sqlite {
+        return;
+    }
+    assert_batches_add_up(&limited("token_default = 200")).await;
+}
+
+#[tokio::test]
+async fn replicas_count_large_limits_in_batches_through_redis() {
+    let Some(url) = test_redis().await else {
+        return skipped(
+            "replicas_count_large_limits_in_batches_through_redis",
+            "no Redis at TESSERA_TEST_REDIS_URL or 127.0.0.1:6379",
+        );
+    };
+    assert_batches_add_up(&limited(&format!(
+        "token_default = 200\nredis_url = \"{url}\""
+    )))
+    .await;
 }

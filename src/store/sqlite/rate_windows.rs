@@ -1,39 +1,48 @@
-//! Rate windows' SQL.
+//! Rate windows' SQL: a batch in one write transaction.
 
 use rusqlite::{OptionalExtension, params};
 
 use super::Sqlite;
 use crate::store::Result;
-use crate::store::rate_windows::Window;
+use crate::store::rate_windows::{Events, Window};
 
 impl Sqlite {
-    pub async fn count_event(&self, key: &str, window: i64, now: i64) -> Result<Window> {
-        self.write((key.to_owned(), window, now), |(key, window, now), conn| {
-            conn.prepare_cached(
-                "INSERT INTO rate_windows (key, started_at, count) VALUES (?1, ?3, 1) \
+    pub async fn count_events(&self, events: Vec<Events>, now: i64) -> Result<Vec<Window>> {
+        self.write((events, now), |(events, now), conn| {
+            let mut upsert = conn.prepare_cached(
+                "INSERT INTO rate_windows AS w (key, started_at, length, count) \
+                 VALUES (?1, ?3, ?2, ?4) \
                  ON CONFLICT (key) DO UPDATE SET \
-                 started_at = CASE WHEN rate_windows.started_at + ?2 <= ?3 THEN ?3 ELSE rate_windows.started_at END, \
-                 count = CASE WHEN rate_windows.started_at + ?2 <= ?3 THEN 1 ELSE rate_windows.count + 1 END \
+                 started_at = CASE WHEN w.started_at + w.length <= ?3 THEN ?3 ELSE w.started_at END, \
+                 length = excluded.length, \
+                 count = CASE WHEN w.started_at + w.length <= ?3 THEN excluded.count \
+                              ELSE w.count + excluded.count END \
                  RETURNING started_at, count",
-            )?
-            .query_row(params![key, window, now], |r| {
-                Ok(Window {
-                    started_at: r.get(0)?,
-                    count: r.get(1)?,
+            )?;
+            events
+                .iter()
+                .map(|e| {
+                    upsert.query_row(params![e.key, e.window, now, e.add], |r| {
+                        Ok(Window {
+                            started_at: r.get(0)?,
+                            count: r.get(1)?,
+                        })
+                    })
                 })
-            })
+                .collect()
         })
         .await
     }
 
-    pub async fn peek_window(&self, key: &str) -> Result<Option<Window>> {
+    pub async fn peek_window(&self, key: &str) -> Result<Option<(Window, i64)>> {
         self.read(|conn| {
-            conn.prepare_cached("SELECT started_at, count FROM rate_windows WHERE key = ?")?
+            conn.prepare_cached("SELECT started_at, length, count FROM rate_windows WHERE key = ?")?
                 .query_row([key], |r| {
-                    Ok(Window {
+                    let window = Window {
                         started_at: r.get(0)?,
-                        count: r.get(1)?,
-                    })
+                        count: r.get(2)?,
+                    };
+                    Ok((window, r.get(1)?))
                 })
                 .optional()
         })
