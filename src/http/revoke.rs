@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::body::OAuthForm;
 use super::client_auth::{authenticate, presented};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::state::AppState;
 use crate::store::clients::ClientAuth;
 
@@ -56,8 +56,7 @@ async fn revoke_refresh(app: &AppState, client: &ClientAuth, token: &str) -> Res
         let fields = serde_json::json!({"client_id": client.id, "token_type": "refresh_token", "family_id": family});
         app.audit
             .record_durably("token_revoked", app.clock.now(), fields)
-            .await
-            .map_err(Error::internal)?;
+            .await?;
     }
     Ok(true)
 }
@@ -76,8 +75,7 @@ async fn revoke_access(app: &AppState, client: &ClientAuth, token: &str) -> Resu
         let fields = serde_json::json!({"client_id": client.id, "token_type": "access_token", "jti": claims.jti});
         app.audit
             .record_durably("token_revoked", app.clock.now(), fields)
-            .await
-            .map_err(Error::internal)?;
+            .await?;
     }
     Ok(true)
 }

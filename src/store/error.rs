@@ -39,3 +39,15 @@ impl From<Error> for crate::error::Error {
         }
     }
 }
+
+impl Error {
+    /// An error from a layer above the store (`anyhow`), as a client sees it:
+    /// a store error inside keeps its meaning (unreachable: 503), anything
+    /// else is a server fault.
+    pub fn classify(e: anyhow::Error) -> crate::error::Error {
+        match e.downcast::<Error>() {
+            Ok(store) => store.into(),
+            Err(other) => crate::error::Error::internal(other),
+        }
+    }
+}

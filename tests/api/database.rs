@@ -61,6 +61,15 @@ impl TestDatabase {
         }
     }
 
+    /// A database the caller made and owns at `url` (not dropped with this).
+    pub fn at(url: &str) -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            url: url.to_owned(),
+            postgres: None,
+        }
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }

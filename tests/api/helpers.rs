@@ -44,6 +44,10 @@ impl TestResponse {
         })
     }
 
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     pub fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
@@ -105,6 +109,15 @@ impl TestApp {
     /// A Tessera configured by `toml`, on a database of its own, with `clock`.
     pub async fn build(toml: &str, clock: Arc<dyn tessera_resource::clock::Clock>) -> Self {
         Self::on(Arc::new(TestDatabase::new()), toml, clock).await
+    }
+
+    /// A Tessera on `db`.
+    pub async fn on_database(
+        db: TestDatabase,
+        toml: &str,
+        clock: Arc<dyn tessera_resource::clock::Clock>,
+    ) -> Self {
+        Self::on(Arc::new(db), toml, clock).await
     }
 
     /// Another Tessera on this one's database (a restart with another

@@ -11,6 +11,7 @@
 
 mod database;
 mod helpers;
+mod private_postgres;
 
 mod architecture;
 mod audit;
@@ -20,6 +21,7 @@ mod binary;
 mod browser;
 mod chromium;
 mod cimd;
+mod faults;
 mod flow;
 #[cfg(feature = "demo")]
 mod interop;

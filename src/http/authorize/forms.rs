@@ -53,9 +53,22 @@ pub fn bad_request(app: &AppState, message: impl Into<String>) -> Response {
     )
 }
 
-/// Turn a `Result<Response>` whose error is a server fault into a page.
+/// Turn a `Result<Response>` whose error is a server fault into a page: 503
+/// with `Retry-After` while the database cannot be reached, 500 otherwise.
 pub fn or_error_page(app: &AppState, r: Result<Response>) -> Response {
     r.unwrap_or_else(|e| {
+        if e.code == crate::error::ErrorCode::TemporarilyUnavailable {
+            tracing::warn!(error = %e, "authorization step unavailable");
+            let mut page = pages::error(
+                app,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Briefly unavailable",
+                "This service cannot reach its database just now. Please try again in a few seconds.",
+            );
+            page.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return page;
+        }
         tracing::error!(error = %e, "authorization step failed");
         pages::error(
             app,

@@ -30,11 +30,7 @@ async fn authorized(app: &AppState, client_id: &str, headers: &HeaderMap) -> Res
     if !app.hasher.verify(token, &hash) {
         return Err(denied());
     }
-    app.store
-        .find_client(client_id)
-        .await
-        .map_err(Error::internal)?
-        .ok_or_else(denied)
+    app.store.find_client(client_id).await?.ok_or_else(denied)
 }
 
 fn registration(app: &AppState, client: &StoredClient, status: StatusCode) -> Response {
@@ -95,10 +91,7 @@ pub async fn update(
             "a registration cannot switch between a public and a confidential client: register a new one",
         ));
     }
-    app.store
-        .update_client_metadata(&id, &metadata)
-        .await
-        .map_err(Error::internal)?;
+    app.store.update_client_metadata(&id, &metadata).await?;
     tracing::info!(client.id = %id, "client registration updated");
     Ok(registration(
         &app,
@@ -113,14 +106,10 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response> {
     authorized(&app, &id, &headers).await?;
-    app.store
-        .remove_client(&id)
-        .await
-        .map_err(Error::internal)?;
+    app.store.remove_client(&id).await?;
     let fields = serde_json::json!({"client_id": id, "by": "the client (RFC 7592)"});
     app.audit
         .record_durably("client_removed", app.clock.now(), fields)
-        .await
-        .map_err(Error::internal)?;
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -146,14 +146,13 @@ pub async fn register(State(app): State<Arc<AppState>>, request: Request) -> Res
         app.clock.now(),
     )
     .await
-    .map_err(Error::internal)?;
+    .map_err(crate::store::Error::classify)?;
     let fields = serde_json::json!({
         "client_id": created.client_id, "client_name": metadata.client_name, "privileged": privileged, "ip_address": ip,
     });
     app.audit
         .record_durably("client_registered", app.clock.now(), fields)
-        .await
-        .map_err(Error::internal)?;
+        .await?;
     app.metrics.registered();
     let secret = created.client_secret.as_ref().map(|s| s.expose());
     Ok(Registered {

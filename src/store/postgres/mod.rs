@@ -42,8 +42,15 @@ use sqlx::{PgConnection, Postgres as Pg, Transaction};
 use crate::store::{Error, Options, Result};
 
 /// How long a request waits for a pooled connection before it is answered
-/// 503: a database that is down or saturated must not hold requests open.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// 503: a database that is down or saturated must not hold requests open
+/// (the answer comes within 5 s, with time to spare for the request).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A pooled connection idle longer than this is pinged before it is used, so
+/// that one left broken by a database restart is replaced, not handed to a
+/// request. Busier connections are not: a ping per use would double every
+/// round trip.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// An open PostgreSQL database.
 #[derive(Debug)]
@@ -81,6 +88,15 @@ impl Postgres {
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_IDLE_AFTER {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await
             .map_err(|e| Error::Open(format!("cannot connect to {shown}: {e}")))?;
