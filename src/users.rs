@@ -46,6 +46,12 @@ pub async fn bootstrap_admin(
         return Ok(None);
     }
     let password = random_token(15)?;
-    add(store, passwords, "admin", password.clone(), now).await?;
+    let hash = passwords.hash(password.clone()).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    // Replicas starting together on a new database race to create it: the
+    // one that loses has nothing to show.
+    if !store.create_user(&id, "admin", &hash, now).await? {
+        return Ok(None);
+    }
     Ok(Some(password))
 }

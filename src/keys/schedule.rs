@@ -37,6 +37,9 @@ pub struct Plan<'a> {
 /// `keys` in any order. `None` if no key has activated yet.
 pub fn plan(keys: &[StoredKey], now: i64, max_token_ttl: i64) -> Option<Plan<'_>> {
     let mut active: Vec<&StoredKey> = keys.iter().filter(|k| k.activates_at <= now).collect();
+    // A stable sort of the store's order (keys created in the same second
+    // stay in the order they were stored), so that every replica picks the
+    // same signer, even of two first keys created at once on a new database.
     active.sort_by_key(|k| (k.activates_at, k.created_at));
     let signing = *active.last()?;
     let pending: Vec<&StoredKey> = keys.iter().filter(|k| k.activates_at > now).collect();

@@ -21,6 +21,7 @@ mod binary;
 mod browser;
 mod chromium;
 mod cimd;
+mod cluster;
 mod faults;
 mod flow;
 #[cfg(feature = "demo")]

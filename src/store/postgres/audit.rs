@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, Row};
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use super::pool::Pool;
 use super::{Postgres, database};
 use crate::store::audit::Pruned;
 use crate::store::chain::{GENESIS, Record, link};
@@ -54,7 +55,7 @@ impl std::fmt::Debug for Item {
 }
 
 impl Queue {
-    pub fn start(pool: PgPool) -> Self {
+    pub fn start(pool: Arc<Pool>) -> Self {
         let (items, rx) = mpsc::channel(QUEUE);
         let backlog = Arc::new(AtomicI64::new(0));
         let waiting = Arc::new(Notify::new());
@@ -109,7 +110,7 @@ impl Queue {
 }
 
 async fn run(
-    pool: PgPool,
+    pool: Arc<Pool>,
     mut items: mpsc::Receiver<Item>,
     backlog: Arc<AtomicI64>,
     waiting: Arc<Notify>,
@@ -174,15 +175,17 @@ fn take_queued(items: &mut mpsc::Receiver<Item>, batch: &mut Vec<Item>) -> bool 
     lingers(batch)
 }
 
-/// Append `records` in one transaction, retried once (a database restarting
-/// is the usual cause of a failure); `false` if they could not be written.
-async fn write(pool: &PgPool, records: &[Queued]) -> bool {
+/// Append `records` in one transaction, retried once if it failed at once
+/// (a connection a database restart broke); `false` if they could not be
+/// written. A failure that took its time is not retried: a request waits.
+async fn write(pool: &Pool, records: &[Queued]) -> bool {
     if records.is_empty() {
         return true;
     }
     let rows: Vec<(i64, &str)> = records.iter().map(|r| (r.at, r.json.as_str())).collect();
+    let started = std::time::Instant::now();
     let mut result = append_all(pool, &rows).await;
-    if result.is_err() {
+    if result.is_err() && started.elapsed() < Duration::from_millis(500) {
         tokio::time::sleep(Duration::from_millis(50)).await;
         result = append_all(pool, &rows).await;
     }
@@ -192,10 +195,9 @@ async fn write(pool: &PgPool, records: &[Queued]) -> bool {
     result.is_ok()
 }
 
-async fn append_all(pool: &PgPool, rows: &[(i64, &str)]) -> sqlx::Result<()> {
-    let mut tx = pool.begin().await?;
-    append(&mut tx, rows).await?;
-    tx.commit().await
+async fn append_all(pool: &Pool, rows: &[(i64, &str)]) -> Result<()> {
+    pool.transaction(async |conn| append(conn, rows).await)
+        .await
 }
 
 /// Extend the chain from its tip under the chain's lock.
@@ -271,7 +273,7 @@ impl Postgres {
         )
         .bind(since)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.conn().await?)
         .await
         .map_err(database)?;
         records(rows)
@@ -283,7 +285,7 @@ impl Postgres {
              ORDER BY seq",
         )
         .bind(n)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.conn().await?)
         .await
         .map_err(database)?;
         records(rows)
@@ -295,14 +297,14 @@ impl Postgres {
         )
         .bind(after_seq)
         .bind(page)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.conn().await?)
         .await
         .map_err(database)?;
         records(rows)
     }
 
     pub async fn audit_anchor(&self) -> Result<Option<(i64, Vec<u8>)>> {
-        let mut conn = self.pool.acquire().await.map_err(database)?;
+        let mut conn = self.pool.conn().await?;
         anchor(&mut conn).await.map_err(database)
     }
 

@@ -46,7 +46,7 @@ impl Postgres {
         .bind(c.created_at)
         .bind(c.can_introspect)
         .bind(c.registration_token_hash)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.conn().await?)
         .await
         .map(|_| ())
         .map_err(database)
@@ -58,7 +58,7 @@ impl Postgres {
              FROM clients WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.conn().await?)
         .await
         .map_err(database)?;
         let Some(r) = row else { return Ok(None) };
@@ -78,7 +78,7 @@ impl Postgres {
     pub async fn find_client(&self, id: &str) -> Result<Option<ClientRow>> {
         let r = sqlx::query(concat!(row_select!(), " WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.pool.conn().await?)
             .await
             .map_err(database)?;
         r.as_ref().map(row).transpose().map_err(database)
@@ -86,7 +86,7 @@ impl Postgres {
 
     pub async fn list_clients(&self) -> Result<Vec<ClientRow>> {
         let rows = sqlx::query(concat!(row_select!(), " ORDER BY created_at, id"))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.pool.conn().await?)
             .await
             .map_err(database)?;
         rows.iter()
@@ -98,7 +98,7 @@ impl Postgres {
     pub async fn remove_client(&self, id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM clients WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.conn().await?)
             .await
             .map_err(database)?;
         Ok(done.rows_affected() > 0)
@@ -121,7 +121,7 @@ impl Postgres {
         .bind(m.scope.as_deref().unwrap_or(""))
         .bind(metadata_json(m)?)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.conn().await?)
         .await
         .map(|_| ())
         .map_err(database)
@@ -130,7 +130,7 @@ impl Postgres {
     pub async fn registration_token_hash(&self, id: &str) -> Result<Option<Option<Vec<u8>>>> {
         sqlx::query_scalar("SELECT registration_token_hash FROM clients WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.pool.conn().await?)
             .await
             .map_err(database)
     }
@@ -146,7 +146,7 @@ impl Postgres {
         .bind(m.audience.join(" "))
         .bind(metadata_json(m)?)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.conn().await?)
         .await
         .map(|_| ())
         .map_err(database)
@@ -159,7 +159,7 @@ impl Postgres {
         )
         .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.conn().await?)
         .await
         .map(|_| ())
         .map_err(database)
@@ -171,7 +171,7 @@ impl Postgres {
              AND created_at < $1 AND ' ' || grant_types || ' ' NOT LIKE '% client_credentials %'",
         )
         .bind(before)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.conn().await?)
         .await
         .map_err(database)?;
         Ok(done.rows_affected())

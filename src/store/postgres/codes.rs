@@ -44,7 +44,7 @@ impl Postgres {
         .bind(c.resources.join(" "))
         .bind(c.auth_time)
         .bind(c.expires_at)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.conn().await?)
         .await
         .map(|_| ())
         .map_err(database)
@@ -65,7 +65,7 @@ impl Postgres {
         .bind(hash)
         .bind(client_id)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.conn().await?)
         .await
         .map_err(database)?;
         r.as_ref().map(grant_from).transpose().map_err(database)

@@ -11,7 +11,7 @@ impl Postgres {
         sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)
             .bind(client_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.pool.conn().await?)
             .await
             .map_err(database)
     }
@@ -31,7 +31,7 @@ impl Postgres {
         .bind(client_id)
         .bind(scope)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.conn().await?)
         .await
         .map(|_| ())
         .map_err(database)
@@ -59,7 +59,7 @@ impl Postgres {
             "SELECT client_id, scope, updated_at FROM consents WHERE user_id = $1 ORDER BY updated_at DESC",
         )
         .bind(user_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.conn().await?)
         .await
         .map_err(database)?;
         rows.iter()

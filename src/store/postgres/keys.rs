@@ -18,7 +18,7 @@ impl Postgres {
         .bind(k.created_at)
         .bind(k.activates_at)
         .bind(k.encrypted)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.conn().await?)
         .await
         .map(|_| ())
         .map_err(database)
@@ -26,9 +26,10 @@ impl Postgres {
 
     pub async fn signing_keys(&self) -> Result<Vec<KeyRow>> {
         let rows = sqlx::query(
-            "SELECT kid, alg, private_der, created_at, activates_at, encrypted FROM signing_keys",
+            "SELECT kid, alg, private_der, created_at, activates_at, encrypted FROM signing_keys \
+             ORDER BY activates_at, created_at, seq",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.conn().await?)
         .await
         .map_err(database)?;
         rows.iter()
@@ -50,7 +51,7 @@ impl Postgres {
         sqlx::query("UPDATE signing_keys SET private_der = $1, encrypted = TRUE WHERE kid = $2")
             .bind(sealed)
             .bind(kid)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.conn().await?)
             .await
             .map(|_| ())
             .map_err(database)
@@ -59,7 +60,7 @@ impl Postgres {
     pub async fn delete_key(&self, kid: &str) -> Result<()> {
         sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
             .bind(kid)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.conn().await?)
             .await
             .map(|_| ())
             .map_err(database)
@@ -67,9 +68,9 @@ impl Postgres {
 
     pub async fn list_keys(&self) -> Result<Vec<KeySummary>> {
         let rows = sqlx::query(
-            "SELECT kid, alg, created_at, activates_at, encrypted FROM signing_keys ORDER BY activates_at, created_at",
+            "SELECT kid, alg, created_at, activates_at, encrypted FROM signing_keys ORDER BY activates_at, created_at, seq",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.conn().await?)
         .await
         .map_err(database)?;
         rows.iter()

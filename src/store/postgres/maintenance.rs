@@ -30,7 +30,7 @@ impl Postgres {
         for (sql, kept_for) in PURGES {
             removed += sqlx::query(sql)
                 .bind(now - kept_for)
-                .execute(&self.pool)
+                .execute(&mut *self.pool.conn().await?)
                 .await
                 .map_err(database)?
                 .rows_affected();
@@ -39,7 +39,7 @@ impl Postgres {
         removed +=
             sqlx::query("DELETE FROM changes WHERE at <= EXTRACT(EPOCH FROM now())::BIGINT - $1")
                 .bind(KEEP_CHANGES)
-                .execute(&self.pool)
+                .execute(&mut *self.pool.conn().await?)
                 .await
                 .map_err(database)?
                 .rows_affected();

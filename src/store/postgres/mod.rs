@@ -2,9 +2,10 @@
 //!
 //! A pool of connections (sqlx, TLS on rustls when the URL asks for it with
 //! `sslmode`), each with the configured statement timeout; acquiring a
-//! connection waits at most [`ACQUIRE_TIMEOUT`], so a request meets an
-//! unreachable database with `Error::Unavailable` (503) within seconds, and
-//! the pool reconnects by itself once the database is back. Migrations
+//! connection waits at most [`pool::ACQUIRE_TIMEOUT`] (less once the database
+//! is known to be down, [`pool`]), so a request meets an unreachable database
+//! with `Error::Unavailable` (503) within seconds, and the pool reconnects by
+//! itself once the database is back. Migrations
 //! (`migrations/postgres/`) run at start-up under sqlx's advisory lock, so
 //! replicas starting together migrate once.
 //!
@@ -26,6 +27,7 @@ mod codes;
 mod consents;
 mod keys;
 mod maintenance;
+mod pool;
 mod rate_windows;
 mod refresh;
 mod revocation;
@@ -34,17 +36,13 @@ mod settings;
 mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{PgConnection, Postgres as Pg, Transaction};
+use sqlx::PgConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::store::{Error, Options, Result};
-
-/// How long a request waits for a pooled connection before it is answered
-/// 503: a database that is down or saturated must not hold requests open
-/// (the answer comes within 5 s, with time to spare for the request).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A pooled connection idle longer than this is pinged before it is used, so
 /// that one left broken by a database restart is replaced, not handed to a
@@ -55,7 +53,7 @@ const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// An open PostgreSQL database.
 #[derive(Debug)]
 pub struct Postgres {
-    pool: PgPool,
+    pool: Arc<pool::Pool>,
     audit: audit::Queue,
 }
 
@@ -87,7 +85,7 @@ impl Postgres {
             )]);
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size.max(1))
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(pool::ACQUIRE_TIMEOUT)
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
                 Box::pin(async move {
@@ -104,6 +102,7 @@ impl Postgres {
             .run(&pool)
             .await
             .map_err(|e| Error::Open(format!("database migration failed on {shown}: {e}")))?;
+        let pool = Arc::new(pool::Pool::new(pool));
         Ok(Self {
             audit: audit::Queue::start(pool.clone()),
             pool,
@@ -115,10 +114,7 @@ impl Postgres {
         &self,
         f: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
     ) -> Result<T> {
-        let mut tx: Transaction<'_, Pg> = self.pool.begin().await.map_err(database)?;
-        let out = f(&mut tx).await.map_err(database)?;
-        tx.commit().await.map_err(database)?;
-        Ok(out)
+        self.pool.transaction(f).await
     }
 
     pub async fn audit(&self, at: i64, json: String, durable: bool) -> Result<()> {
@@ -137,7 +133,7 @@ impl Postgres {
 
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&mut *self.pool.conn().await?)
             .await
             .map(|_| ())
             .map_err(database)

@@ -29,7 +29,7 @@ impl Postgres {
         .bind(&lengths)
         .bind(&adds)
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.conn().await?)
         .await
         .map_err(database)?;
         let counted: std::collections::HashMap<String, Window> = rows
@@ -54,7 +54,7 @@ impl Postgres {
         let row: Option<(i64, i64, i32)> =
             sqlx::query_as("SELECT started_at, length, count FROM rate_windows WHERE key = $1")
                 .bind(key)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.conn().await?)
                 .await
                 .map_err(database)?;
         Ok(row.map(|(started_at, length, count)| {
@@ -66,7 +66,7 @@ impl Postgres {
     pub async fn forget_window(&self, key: &str) -> Result<()> {
         sqlx::query("DELETE FROM rate_windows WHERE key = $1")
             .bind(key)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.conn().await?)
             .await
             .map(|_| ())
             .map_err(database)

@@ -62,7 +62,7 @@ impl Postgres {
         .bind(now)
         .bind(why)
         .bind(client_id)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.conn().await?)
         .await
         .map_err(database)?;
         Ok(done.rows_affected())
@@ -82,7 +82,7 @@ impl Postgres {
         )
         .bind(now)
         .bind(client_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.conn().await?)
         .await
         .map_err(database)?;
         rows.iter()

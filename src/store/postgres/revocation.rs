@@ -11,7 +11,7 @@ impl Postgres {
         sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
             .bind(jti)
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.conn().await?)
             .await
             .map(|_| ())
             .map_err(database)
@@ -20,7 +20,7 @@ impl Postgres {
     pub async fn is_revoked(&self, jti: &str) -> Result<bool> {
         let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM revoked_tokens WHERE jti = $1")
             .bind(jti)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.pool.conn().await?)
             .await
             .map_err(database)?;
         Ok(found.is_some())
@@ -34,7 +34,7 @@ impl Postgres {
         )
         .bind(hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.conn().await?)
         .await
         .map_err(database)?;
         let Some(r) = r else { return Ok(None) };
@@ -58,7 +58,7 @@ impl Postgres {
              WHERE t.token_hash = $1",
         )
         .bind(hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.conn().await?)
         .await
         .map_err(database)
     }

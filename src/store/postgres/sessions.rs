@@ -14,7 +14,7 @@ impl Postgres {
             .bind(s.csrf)
             .bind(s.auth_time)
             .bind(s.expires_at)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.conn().await?)
             .await
             .map(|_| ())
             .map_err(database)
@@ -27,7 +27,7 @@ impl Postgres {
         )
         .bind(id_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.conn().await?)
         .await
         .map_err(database)?;
         let Some(r) = r else { return Ok(None) };
@@ -46,7 +46,7 @@ impl Postgres {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1 OR expires_at <= $2")
             .bind(id_hash)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.conn().await?)
             .await
             .map(|_| ())
             .map_err(database)

@@ -22,7 +22,7 @@ impl Postgres {
         .bind(username)
         .bind(hash)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.conn().await?)
         .await
         .map_err(database)?;
         Ok(done.rows_affected() == 1)
@@ -32,7 +32,7 @@ impl Postgres {
         let row: Option<(String, String)> =
             sqlx::query_as("SELECT id, password_hash FROM users WHERE username = $1")
                 .bind(username)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.conn().await?)
                 .await
                 .map_err(database)?;
         Ok(row.map(|(id, password_hash)| Credentials { id, password_hash }))
@@ -41,7 +41,7 @@ impl Postgres {
     pub async fn user_exists(&self, id: &str) -> Result<bool> {
         let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.pool.conn().await?)
             .await
             .map_err(database)?;
         Ok(found.is_some())
@@ -49,14 +49,14 @@ impl Postgres {
 
     pub async fn user_count(&self) -> Result<i64> {
         sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.pool.conn().await?)
             .await
             .map_err(database)
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
         let rows = sqlx::query("SELECT id, username, created_at FROM users ORDER BY username")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.pool.conn().await?)
             .await
             .map_err(database)?;
         rows.iter()
@@ -94,7 +94,7 @@ impl Postgres {
     pub async fn remove_user(&self, username: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM users WHERE username = $1")
             .bind(username)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.conn().await?)
             .await
             .map_err(database)?;
         Ok(done.rows_affected() > 0)

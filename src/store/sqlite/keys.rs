@@ -22,7 +22,8 @@ impl Sqlite {
     pub async fn signing_keys(&self) -> Result<Vec<KeyRow>> {
         self.scan(|conn| {
             conn.prepare(
-                "SELECT kid, alg, private_der, created_at, activates_at, encrypted FROM signing_keys",
+                "SELECT kid, alg, private_der, created_at, activates_at, encrypted FROM signing_keys \
+                 ORDER BY activates_at, created_at, rowid",
             )?
             .query_map([], |r| {
                 Ok(KeyRow {
@@ -63,7 +64,7 @@ impl Sqlite {
         self.scan(|conn| {
             conn.prepare(
                 "SELECT kid, alg, created_at, activates_at, encrypted FROM signing_keys \
-                 ORDER BY activates_at, created_at",
+                 ORDER BY activates_at, created_at, rowid",
             )?
             .query_map([], |r| {
                 Ok(KeySummary {
