@@ -7,7 +7,6 @@ use clap::Subcommand;
 use crate::audit::Audit;
 use crate::config::Config;
 use crate::store::Store;
-use crate::store::chain::Verifier;
 use tessera_resource::clock::{Clock, SystemClock};
 
 #[derive(Debug, Subcommand)]
@@ -94,31 +93,19 @@ async fn dispatch(cmd: AuditCommand, store: &Store) -> anyhow::Result<()> {
         }
         AuditCommand::Prune { .. } => bail!("audit prune runs with the audit writer (see run)"),
         AuditCommand::Verify => {
-            let anchor = store.audit_anchor().await?;
-            let mut verifier = match &anchor {
-                Some((seq, hash)) => Verifier::from_anchor(*seq, hash.clone()),
-                None => Verifier::default(),
-            };
-            let mut after = 0;
-            loop {
-                let page = store.audit_page(after, 5000).await?;
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                for r in &page {
-                    if let Err((seq, why)) = verifier.feed(r) {
-                        bail!(
-                            "audit chain broken at record {seq}: {why} ({} records before it verified)",
-                            verifier.checked
-                        );
-                    }
-                }
+            let check = store.verify_audit_chain().await?;
+            if let Some((seq, why)) = check.broken {
+                bail!(
+                    "audit chain broken at record {seq}: {why} ({} records before it verified)",
+                    check.checked
+                );
             }
-            match anchor {
-                Some((seq, _)) => println!(
+            match check.pruned_through {
+                Some(seq) => println!(
                     "audit chain intact: {} records verified (records 1 to {seq} were pruned)",
-                    verifier.checked
+                    check.checked
                 ),
-                None => println!("audit chain intact: {} records verified", verifier.checked),
+                None => println!("audit chain intact: {} records verified", check.checked),
             }
         }
     }

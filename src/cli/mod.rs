@@ -6,6 +6,7 @@ mod audit;
 mod backup;
 mod client;
 mod consent;
+mod db;
 mod keys;
 mod token;
 mod user;
@@ -108,6 +109,9 @@ enum Command {
         /// Where to write the copy (must not exist).
         path: String,
     },
+    /// Move a SQLite installation to PostgreSQL (`db copy`).
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Explain tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -153,6 +157,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token::run(cmd, load(&overrides)?).await,
         Command::Backup { path } => backup::run(&path, load(&overrides)?).await,
         Command::Audit(cmd) => audit::run(cmd, load(&overrides)?).await,
+        Command::Db(cmd) => db::run(cmd, load(&overrides)?).await,
         #[cfg(feature = "demo")]
         Command::DemoMcp { issuer, listen } => {
             let _logs = crate::telemetry::init_logs(cli.log_format.into());

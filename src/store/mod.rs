@@ -26,6 +26,7 @@ pub mod client_cache;
 pub mod clients;
 pub mod codes;
 pub mod consents;
+pub mod copy;
 mod error;
 pub mod keys;
 pub mod maintenance;

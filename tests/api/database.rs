@@ -61,6 +61,28 @@ impl TestDatabase {
         }
     }
 
+    /// A SQLite database, whichever backend this run tests.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self {
+            url: format!("sqlite://{}", dir.path().join("tessera.db").display()),
+            dir,
+            postgres: None,
+        }
+    }
+
+    /// A new PostgreSQL database on the test server, if there is one.
+    pub fn postgres() -> Option<Self> {
+        let server = postgres_server()?;
+        let name = format!("tessera_test_{}", uuid::Uuid::new_v4().simple());
+        on_server(&format!("CREATE DATABASE {name}"));
+        Some(Self {
+            url: with_database(&server, &name),
+            dir: tempfile::tempdir().unwrap(),
+            postgres: Some(name),
+        })
+    }
+
     /// A database the caller made and owns at `url` (not dropped with this).
     pub fn at(url: &str) -> Self {
         Self {

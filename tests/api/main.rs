@@ -22,6 +22,7 @@ mod browser;
 mod chromium;
 mod cimd;
 mod cluster;
+mod db_copy;
 mod faults;
 mod flow;
 #[cfg(feature = "demo")]

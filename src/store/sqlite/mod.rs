@@ -21,6 +21,7 @@ mod changes;
 mod clients;
 mod codes;
 mod consents;
+mod export;
 mod keys;
 mod maintenance;
 mod migrate;
