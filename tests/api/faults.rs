@@ -137,3 +137,43 @@ async fn nothing_acknowledged_is_lost_when_postgresql_crashes() {
         res.text()
     );
 }
+
+#[tokio::test]
+async fn sslmode_in_the_database_url_is_honoured() {
+    let test = "sslmode_in_the_database_url_is_honoured";
+    if backend() == Backend::Postgres {
+        return;
+    }
+    let Some(db) = TestDatabase::postgres() else {
+        return skipped(test, "TESSERA_TEST_POSTGRES_URL is not set");
+    };
+    let open = async |mode: &str| {
+        let url = format!("{}?sslmode={mode}", db.url());
+        tessera::store::Store::open(&url).await.map(|s| drop(s))
+    };
+    open("disable").await.expect("a plain connection");
+    let ssl = {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(db.url())
+            .await
+            .unwrap();
+        let (on,): (String,) = sqlx::query_as("SHOW ssl")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        on == "on"
+    };
+    if ssl {
+        // The server's certificate (Debian's snakeoil) is self-signed: TLS
+        // is used when required, and verified when asked to be.
+        open("require").await.expect("a TLS connection");
+        let refused = open("verify-full")
+            .await
+            .expect_err("an unverifiable certificate");
+        assert!(refused.to_string().contains("cannot connect"), "{refused}");
+    } else {
+        let refused = open("require")
+            .await
+            .expect_err("TLS required, and the server has none");
+        assert!(refused.to_string().contains("cannot connect"), "{refused}");
+    }
+}
