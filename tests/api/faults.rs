@@ -149,7 +149,7 @@ async fn sslmode_in_the_database_url_is_honoured() {
     };
     let open = async |mode: &str| {
         let url = format!("{}?sslmode={mode}", db.url());
-        tessera::store::Store::open(&url).await.map(|s| drop(s))
+        tessera::store::Store::open(&url).await.map(drop)
     };
     open("disable").await.expect("a plain connection");
     let ssl = {
@@ -169,7 +169,7 @@ async fn sslmode_in_the_database_url_is_honoured() {
         let refused = open("verify-full")
             .await
             .expect_err("an unverifiable certificate");
-        assert!(refused.to_string().contains("cannot connect"), "{refused}");
+        assert!(refused.to_string().contains("certificate"), "{refused}");
     } else {
         let refused = open("require")
             .await
