@@ -23,6 +23,7 @@ mod chromium;
 mod cimd;
 mod cluster;
 mod db_copy;
+mod deploy;
 mod faults;
 mod flow;
 #[cfg(feature = "demo")]
