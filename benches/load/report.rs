@@ -308,7 +308,7 @@ impl Report {
             growth_markdown(&mut out, &self.suites[0], &self.suites[1]);
         }
         if !self.targets.is_empty() {
-            out.push_str("### Targets (issue 7)\n\n| target | goal | measured | verdict |\n| --- | --- | --- | --- |\n");
+            out.push_str("### Targets (issues 7 and 20)\n\n| target | goal | measured | verdict |\n| --- | --- | --- | --- |\n");
             for t in &self.targets {
                 out.push_str(&format!(
                     "| {} | {} | {} | {} |\n",
