@@ -261,6 +261,31 @@ fn code_in(location: &str) -> String {
         .into_owned()
 }
 
+/// The public client's code redemption (RFC 6749 §4.1.3, with PKCE).
+struct Exchange {
+    code: String,
+    client: String,
+}
+
+fn exchange(code: &str, client: &str) -> Exchange {
+    Exchange {
+        code: code.to_owned(),
+        client: client.to_owned(),
+    }
+}
+
+impl Exchange {
+    fn each(&self) -> [(&str, &str); 5] {
+        [
+            ("grant_type", "authorization_code"),
+            ("code", &self.code),
+            ("code_verifier", VERIFIER),
+            ("client_id", &self.client),
+            ("redirect_uri", CALLBACK),
+        ]
+    }
+}
+
 async fn register_public_client(base: &str) -> String {
     let res = http()
         .post(format!("{base}/register"))
@@ -369,15 +394,8 @@ async fn two_replicas_share_sign_in_codes_refresh_families_limits_keys_and_remov
     );
     let (status, back, _) = browser.submit(&b, &form_on(&consent), Some("allow")).await;
     assert_eq!(status, 303);
-    let code = code_in(&back);
-    let exchange = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("code_verifier", VERIFIER),
-        ("client_id", client.as_str()),
-        ("redirect_uri", CALLBACK),
-    ];
-    let (status, tokens) = token(&b, &exchange).await;
+    let redeem = exchange(&code_in(&back), &client);
+    let (status, tokens) = token(&b, &redeem.each()).await;
     assert_eq!(status, 200, "{tokens}");
     let (status, mut tokens) =
         refresh(&a, &client, tokens["refresh_token"].as_str().unwrap()).await;
@@ -387,15 +405,9 @@ async fn two_replicas_share_sign_in_codes_refresh_families_limits_keys_and_remov
     // both replicas at the same moment: one token.
     let (status, back, _) = browser.get(&a, &authorize_url(&client, &[])).await;
     assert_eq!(status, 302);
-    let code = code_in(&back);
-    let exchange = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("code_verifier", VERIFIER),
-        ("client_id", client.as_str()),
-        ("redirect_uri", CALLBACK),
-    ];
-    let (x, y) = tokio::join!(token(&a, &exchange), token(&b, &exchange));
+    let redeem = exchange(&code_in(&back), &client);
+    let form = redeem.each();
+    let (x, y) = tokio::join!(token(&a, &form), token(&b, &form));
     let mut statuses = [x.0.as_u16(), y.0.as_u16()];
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 400], "{x:?} {y:?}");

@@ -94,12 +94,17 @@ async fn authorization_and_sign_in_are_limited_per_ip() {
     assert_eq!(b.submit(&f, None).await.status, 429);
 }
 
-/// The Redis the shared-limit tests count in, if one answers.
-async fn test_redis() -> Option<String> {
+/// The Redis the shared-limit tests count in, if one answers (else `test`
+/// says it skipped).
+async fn test_redis(test: &str) -> Option<String> {
     let url = std::env::var("TESSERA_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let addr = url.trim_start_matches("redis://").trim_end_matches('/');
-    tokio::net::TcpStream::connect(addr).await.ok().map(|_| url)
+    if tokio::net::TcpStream::connect(addr).await.is_err() {
+        skipped(test, "no Redis at TESSERA_TEST_REDIS_URL or 127.0.0.1:6379");
+        return None;
+    }
+    Some(url)
 }
 
 /// Two replicas on one database: a client's tier holds for both together.
@@ -135,11 +140,8 @@ async fn replicas_on_postgresql_share_every_limit() {
 
 #[tokio::test]
 async fn replicas_share_every_limit_through_redis() {
-    let Some(url) = test_redis().await else {
-        return skipped(
-            "replicas_share_every_limit_through_redis",
-            "no Redis at TESSERA_TEST_REDIS_URL or 127.0.0.1:6379",
-        );
+    let Some(url) = test_redis("replicas_share_every_limit_through_redis").await else {
+        return;
     };
     let toml = limited(&format!("token_default = 3\nredis_url = \"{url}\""));
     assert_replicas_share(&toml).await;
@@ -247,11 +249,8 @@ async fn replicas_on_postgresql_count_large_limits_in_batches() {
 
 #[tokio::test]
 async fn replicas_count_large_limits_in_batches_through_redis() {
-    let Some(url) = test_redis().await else {
-        return skipped(
-            "replicas_count_large_limits_in_batches_through_redis",
-            "no Redis at TESSERA_TEST_REDIS_URL or 127.0.0.1:6379",
-        );
+    let Some(url) = test_redis("replicas_count_large_limits_in_batches_through_redis").await else {
+        return;
     };
     assert_batches_add_up(&limited(&format!(
         "token_default = 200\nredis_url = \"{url}\""

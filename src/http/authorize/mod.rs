@@ -41,16 +41,7 @@ use forms::{bad_request, ip_key, or_error_page, over_limit, read_form};
 use tessera_resource::scope::ScopeSet;
 
 pub async fn authorize_get(State(app): State<Arc<AppState>>, request: Request) -> Response {
-    let limit = app.config.rate_limits.authorize_per_ip;
-    if let Some(r) = over_limit(
-        &app,
-        Kind::Authorize,
-        limit,
-        ip_key(&app, &request),
-        "authorize",
-    )
-    .await
-    {
+    if let Some(r) = over_authorize_limit(&app, &request).await {
         return r;
     }
     let query = request.uri().query().unwrap_or_default().to_owned();
@@ -61,16 +52,7 @@ pub async fn authorize_get(State(app): State<Arc<AppState>>, request: Request) -
 }
 
 pub async fn authorize_post(State(app): State<Arc<AppState>>, request: Request) -> Response {
-    let limit = app.config.rate_limits.authorize_per_ip;
-    if let Some(r) = over_limit(
-        &app,
-        Kind::Authorize,
-        limit,
-        ip_key(&app, &request),
-        "authorize",
-    )
-    .await
-    {
+    if let Some(r) = over_authorize_limit(&app, &request).await {
         return r;
     }
     let (headers, body) = match read_form(&app, request).await {
@@ -81,6 +63,17 @@ pub async fn authorize_post(State(app): State<Arc<AppState>>, request: Request) 
         Ok(form) => authorize(&app, &headers, &form).await,
         Err(e) => bad_request(&app, e.description),
     }
+}
+
+/// A 429 page when this IP made too many authorization requests. The IP is
+/// read at once: the future must not hold the request (its body is not `Sync`).
+fn over_authorize_limit<'a>(
+    app: &'a AppState,
+    request: &Request,
+) -> impl Future<Output = Option<Response>> + use<'a> {
+    let limit = app.config.rate_limits.authorize_per_ip;
+    let ip = ip_key(app, request);
+    over_limit(app, Kind::Authorize, limit, ip, "authorize")
 }
 
 /// The authorization request, step by step.
