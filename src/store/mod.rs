@@ -151,6 +151,14 @@ impl Store {
     }
 }
 
+/// A space-separated list column, as both backends store them.
+fn split_list(s: &str) -> Vec<String> {
+    s.split(' ')
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::Store;

@@ -70,7 +70,7 @@ impl Postgres {
             auth_method: AuthMethod::parse(&text(2)?).unwrap_or(AuthMethod::ClientSecretBasic),
             grant_types: text(3)?.split(' ').filter_map(GrantType::parse).collect(),
             allowed: ScopeSet::parse(&text(4)?),
-            audience: super::split_list(&text(5)?),
+            audience: crate::store::split_list(&text(5)?),
             can_introspect: r.try_get(6).map_err(database)?,
         }))
     }

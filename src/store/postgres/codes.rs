@@ -23,7 +23,7 @@ fn grant_from(r: &PgRow) -> sqlx::Result<CodeGrant> {
         redirect_uri_sent: r.try_get(2)?,
         code_challenge: r.try_get(3)?,
         scope: r.try_get(4)?,
-        resources: super::split_list(&r.try_get::<String, _>(5)?),
+        resources: crate::store::split_list(&r.try_get::<String, _>(5)?),
         auth_time: r.try_get(6)?,
     })
 }

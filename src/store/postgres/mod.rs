@@ -172,14 +172,6 @@ fn unavailable_code(code: &str) -> bool {
     )
 }
 
-/// A space-separated list column.
-fn split_list(s: &str) -> Vec<String> {
-    s.split(' ')
-        .filter(|x| !x.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

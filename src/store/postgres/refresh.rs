@@ -137,7 +137,7 @@ async fn family(conn: &mut PgConnection, id: &str) -> sqlx::Result<Family> {
         id: r.try_get(0)?,
         user_id: r.try_get(1)?,
         scope: r.try_get(2)?,
-        resources: super::split_list(&r.try_get::<String, _>(3)?),
+        resources: crate::store::split_list(&r.try_get::<String, _>(3)?),
         auth_time: r.try_get(4)?,
     })
 }

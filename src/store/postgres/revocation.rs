@@ -44,7 +44,7 @@ impl Postgres {
                 client_id: r.try_get(1)?,
                 user_id: r.try_get(2)?,
                 scope: r.try_get(3)?,
-                resources: super::split_list(&r.try_get::<String, _>(4)?),
+                resources: crate::store::split_list(&r.try_get::<String, _>(4)?),
                 created_at: r.try_get(5)?,
                 expires_at: r.try_get(6)?,
             })

@@ -106,7 +106,7 @@ impl Sqlite {
             )?
             .query_row([id], |r| {
                 let words = |i: usize| -> rusqlite::Result<Vec<String>> {
-                    Ok(super::split_list(r.get_ref(i)?.as_str()?))
+                    Ok(crate::store::split_list(r.get_ref(i)?.as_str()?))
                 };
                 Ok(ClientAuth {
                     id: id.to_owned(),

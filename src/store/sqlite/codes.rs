@@ -195,7 +195,7 @@ fn grant_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<CodeGrant> {
         redirect_uri_sent: r.get(2)?,
         code_challenge: r.get(3)?,
         scope: r.get(4)?,
-        resources: super::split_list(&r.get::<_, String>(5)?),
+        resources: crate::store::split_list(&r.get::<_, String>(5)?),
         auth_time: r.get(6)?,
     })
 }

@@ -198,14 +198,6 @@ pub(super) fn database(e: rusqlite::Error) -> Error {
     Error::Database(Box::new(e))
 }
 
-/// A space-separated list column.
-fn split_list(s: &str) -> Vec<String> {
-    s.split(' ')
-        .filter(|x| !x.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -145,7 +145,7 @@ fn family(conn: &Connection, id: &str) -> rusqlite::Result<Family> {
             id: r.get(0)?,
             user_id: r.get(1)?,
             scope: r.get(2)?,
-            resources: super::split_list(&r.get::<_, String>(3)?),
+            resources: crate::store::split_list(&r.get::<_, String>(3)?),
             auth_time: r.get(4)?,
         })
     })

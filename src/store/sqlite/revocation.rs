@@ -38,7 +38,7 @@ impl Sqlite {
                     client_id: r.get(1)?,
                     user_id: r.get(2)?,
                     scope: r.get(3)?,
-                    resources: super::split_list(&r.get::<_, String>(4)?),
+                    resources: crate::store::split_list(&r.get::<_, String>(4)?),
                     created_at: r.get(5)?,
                     expires_at: r.get(6)?,
                 })
