@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{Extensions, HeaderMap};
 
 pub fn client_ip(
@@ -39,6 +39,11 @@ pub fn client_ip(
 /// As a limiter key.
 pub fn key(ip: Option<IpAddr>) -> String {
     ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
+
+/// The limiter key of `request`'s client: what per-IP limits count.
+pub fn key_of(request: &Request, trusted: &[IpAddr]) -> String {
+    key(client_ip(request.extensions(), request.headers(), trusted))
 }
 
 #[cfg(test)]

@@ -11,6 +11,10 @@ use tessera_resource::limits::Quota;
 use crate::error::{Error, ErrorCode};
 
 /// The HTTP status of an error code.
+/// `Retry-After` of a 503 while the database cannot be reached (JSON or page):
+/// a request meets an outage within a second (`store::postgres::pool`).
+pub const RETRY_UNAVAILABLE: HeaderValue = HeaderValue::from_static("2");
+
 pub const fn status(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
@@ -55,7 +59,7 @@ impl IntoResponse for Error {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if self.code == ErrorCode::TemporarilyUnavailable {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            headers.insert(header::RETRY_AFTER, RETRY_UNAVAILABLE);
         }
         if let Some(quota) = &self.quota {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(quota.retry_after()));

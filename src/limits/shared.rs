@@ -30,6 +30,10 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// every flush, so that this replica learns what the others flushed after it.
 const FOLLOW_FOR: Duration = Duration::from_secs(1);
 
+/// Windows this replica keeps a view of at most; keys beyond it (a flood of
+/// addresses) are counted in the shared window directly.
+const MAX_KEYS: usize = 100_000;
+
 /// Limits under this are counted event by event: a client allowed 50 tokens
 /// a window makes few requests, and each of them should count exactly.
 pub const BATCH_FROM: u32 = 100;
@@ -52,19 +56,15 @@ impl Counter {
         }
     }
 
+    /// `key`'s live window, without counting.
     pub async fn peek(&self, key: &str, window: i64, now: UnixTime) -> Result<Window, String> {
-        match self {
-            Self::Store(store) => store.peek_window(key, now).await.map_err(|e| e.to_string()),
-            Self::Redis(redis) => {
-                let events = [Events {
-                    key: key.to_owned(),
-                    window,
-                    add: 0,
-                }];
-                let counted = redis.count(&events, now).await?;
-                counted.first().copied().ok_or_else(|| "no answer".into())
-            }
-        }
+        let events = vec![Events {
+            key: key.to_owned(),
+            window,
+            add: 0,
+        }];
+        let counted = self.count(events, now).await?;
+        counted.first().copied().ok_or_else(|| "no answer".into())
     }
 
     pub async fn forget(&self, key: &str) -> Result<(), String> {
@@ -138,7 +138,7 @@ impl Shared {
         let events = vec![Events {
             key: key.to_owned(),
             window,
-            add: pending + 1,
+            add: pending.saturating_add(1),
         }];
         match self.counter.count(events, now).await {
             Ok(counted) => {
@@ -160,8 +160,10 @@ impl Shared {
         let Ok(mut keys) = self.keys.lock() else {
             return Err(0);
         };
+        let full = keys.len() >= MAX_KEYS;
         let entry = match keys.get_mut(key) {
             Some(e) => e,
+            None if full => return Err(0),
             None => keys
                 .entry(key.to_owned())
                 .or_insert(Entry::new(window, now)),
@@ -178,7 +180,7 @@ impl Shared {
             return Ok((entry.started_at, estimate));
         }
         if limit >= BATCH_FROM && estimate.saturating_mul(2) <= limit {
-            entry.pending += 1;
+            entry.pending = entry.pending.saturating_add(1);
             return Ok((entry.started_at, estimate));
         }
         Err(std::mem::take(&mut entry.pending))
@@ -204,6 +206,9 @@ impl Shared {
 
     /// Give back events a failed count took.
     fn restore(&self, key: &str, window: i64, pending: u32, now: UnixTime) {
+        if pending == 0 {
+            return;
+        }
         if let Ok(mut keys) = self.keys.lock() {
             let entry = keys
                 .entry(key.to_owned())

@@ -25,10 +25,15 @@ pub async fn run(state: Arc<AppState>) {
                 if std::mem::take(&mut failing) {
                     tracing::info!("reading the change feed again");
                 }
-                for change in changes {
-                    apply(&state, &change).await;
-                    last = change.seq;
+                let keys_changed = changes.iter().any(|c| c.kind == Kind::Key);
+                for change in &changes {
+                    forget(&state, change);
                 }
+                // However many keys changed, the ring is read again once.
+                if keys_changed {
+                    reload_keys(&state).await;
+                }
+                last = changes.last().map_or(last, |c| c.seq);
             }
             Err(e) if !failing => {
                 failing = true;
@@ -40,15 +45,15 @@ pub async fn run(state: Arc<AppState>) {
 }
 
 /// Drop what this process holds of `change`.
-async fn apply(state: &AppState, change: &Change) {
+fn forget(state: &AppState, change: &Change) {
     state.store.forget(change);
-    match change.kind {
-        Kind::Client => state.metadata_documents.forget(&change.key),
-        Kind::Key => {
-            if let Err(e) = state.keys.reload(&state.store, state.clock.now()).await {
-                tracing::warn!(error = %format!("{e:#}"), "reloading the signing keys failed");
-            }
-        }
-        Kind::User | Kind::Consent => {}
+    if change.kind == Kind::Client {
+        state.metadata_documents.forget(&change.key);
+    }
+}
+
+async fn reload_keys(state: &AppState) {
+    if let Err(e) = state.keys.reload(&state.store, state.clock.now()).await {
+        tracing::warn!(error = %format!("{e:#}"), "reloading the signing keys failed");
     }
 }

@@ -105,3 +105,41 @@ impl Store {
         Ok(check)
     }
 }
+
+/// Hand an audit record (`item`, made with the sender of its commit
+/// acknowledgement when `durable`) to a backend's writer queue, counting it
+/// in `backlog`. With `durable`, end the writer's linger (`waiting`) and
+/// return once it reports the commit; a failed commit is `failed()` (made
+/// only then: the token path hands over a record per request).
+pub(super) async fn hand_over<I>(
+    queue: &tokio::sync::mpsc::Sender<I>,
+    backlog: &std::sync::atomic::AtomicI64,
+    waiting: &tokio::sync::Notify,
+    durable: bool,
+    item: impl FnOnce(Option<tokio::sync::oneshot::Sender<bool>>) -> I,
+    failed: fn() -> super::Error,
+) -> Result<()> {
+    use std::sync::atomic::Ordering;
+    let (ack, committed) = match durable {
+        true => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            (Some(tx), Some(rx))
+        }
+        false => (None, None),
+    };
+    backlog.fetch_add(1, Ordering::Relaxed);
+    if queue.send(item(ack)).await.is_err() {
+        backlog.fetch_sub(1, Ordering::Relaxed);
+        return Err(super::Error::Closed);
+    }
+    let Some(committed) = committed else {
+        return Ok(());
+    };
+    // Someone waits for this record: end any linger.
+    waiting.notify_waiters();
+    match committed.await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(failed()),
+        Err(_) => Err(super::Error::Closed),
+    }
+}

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use super::ticket;
 use crate::error::Result;
 use crate::http::body::{MAX_FORM_BYTES, OAuthForm, read_limited};
+use crate::http::pages;
 use crate::http::session::{self, BrowserSession};
-use crate::http::{client_ip, pages};
 use crate::limits::Kind;
 use crate::oauth::authorize::AuthorizationRequest;
 use crate::state::AppState;
@@ -66,7 +66,7 @@ pub fn or_error_page(app: &AppState, r: Result<Response>) -> Response {
                 "This service cannot reach its database just now. Please try again in a few seconds.",
             );
             page.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                .insert(header::RETRY_AFTER, crate::http::error::RETRY_UNAVAILABLE);
             return page;
         }
         tracing::error!(error = %e, "authorization step failed");
@@ -79,18 +79,8 @@ pub fn or_error_page(app: &AppState, r: Result<Response>) -> Response {
     })
 }
 
-/// The key of `request`'s IP for per-IP limits.
-pub fn ip_key(app: &AppState, request: &Request) -> String {
-    let trusted = &app.config.rate_limits.trusted_proxies;
-    client_ip::key(client_ip::client_ip(
-        request.extensions(),
-        request.headers(),
-        trusted,
-    ))
-}
-
-/// A 429 page when `ip` (from [`ip_key`]) went over `limit` requests in the
-/// window.
+/// A 429 page when `ip` (`client_ip::key_of`) went over `limit` requests in
+/// the window.
 pub async fn over_limit(
     app: &AppState,
     kind: Kind,

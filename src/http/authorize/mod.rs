@@ -37,7 +37,7 @@ use crate::oauth::consent::{Next, next_step};
 use crate::oauth::metadata_document::is_document_url;
 use crate::state::AppState;
 use crate::store::clients::StoredClient;
-use forms::{bad_request, ip_key, or_error_page, over_limit, read_form};
+use forms::{bad_request, or_error_page, over_limit, read_form};
 use tessera_resource::scope::ScopeSet;
 
 pub async fn authorize_get(State(app): State<Arc<AppState>>, request: Request) -> Response {
@@ -72,7 +72,7 @@ fn over_authorize_limit<'a>(
     request: &Request,
 ) -> impl Future<Output = Option<Response>> + use<'a> {
     let limit = app.config.rate_limits.authorize_per_ip;
-    let ip = ip_key(app, request);
+    let ip = super::client_ip::key_of(request, &app.config.rate_limits.trusted_proxies);
     over_limit(app, Kind::Authorize, limit, ip, "authorize")
 }
 

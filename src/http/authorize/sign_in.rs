@@ -12,10 +12,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::forms::{
-    bad_request, ip_key, or_error_page, over_limit, posted_request, read_form, with_cookie,
+    bad_request, or_error_page, over_limit, posted_request, read_form, with_cookie,
 };
 use super::ticket;
 use crate::http::body::OAuthForm;
+use crate::http::client_ip;
 use crate::http::pages::templates::SignInPage;
 use crate::http::pages::{html, issuer_host};
 use crate::http::session::{self, BrowserSession};
@@ -62,13 +63,11 @@ async fn again(
 }
 
 pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Response {
+    let ip = client_ip::key_of(&request, &app.config.rate_limits.trusted_proxies);
     let limit = app.config.rate_limits.sign_in_per_ip;
-    if let Some(r) = over_limit(&app, Kind::SignIn, limit, ip_key(&app, &request), "sign_in").await
-    {
+    if let Some(r) = over_limit(&app, Kind::SignIn, limit, ip.clone(), "sign_in").await {
         return r;
     }
-    let trusted = &app.config.rate_limits.trusted_proxies;
-    let peer = crate::http::client_ip::client_ip(request.extensions(), request.headers(), trusted);
     let (headers, body) = match read_form(&app, request).await {
         Ok(form) => form,
         Err(page) => return page,
@@ -82,9 +81,6 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
     };
     let username = form.get("username").unwrap_or("").trim().to_owned();
     let password = form.get("password").unwrap_or("").to_owned();
-    let ip = peer
-        .map(|a| a.to_string())
-        .unwrap_or_else(|| "unknown".into());
     let now = app.clock.now();
     if let Some(wait) = app.limits.sign_in_blocked_for(&username, &ip, now).await {
         let msg = format!(

@@ -101,26 +101,21 @@ fn privileged(app: &AppState, headers: &HeaderMap) -> Result<bool> {
     }
 }
 
-/// Count the registration against its IP; returns the IP (for the audit trail).
-async fn rate_limit(app: &AppState, ip: String) -> Result<String> {
+/// Count the registration against its IP.
+async fn rate_limit(app: &AppState, ip: &str) -> Result<()> {
     app.limits
-        .registration(&ip, app.clock.now())
+        .registration(ip, app.clock.now())
         .await
+        .map(|_| ())
         .map_err(|quota| {
             app.metrics.rate_limited("registration");
             Error::over_quota(quota)
-        })?;
-    Ok(ip)
+        })
 }
 
 pub async fn register(State(app): State<Arc<AppState>>, request: Request) -> Result<Response> {
-    let trusted = &app.config.rate_limits.trusted_proxies;
-    let ip = crate::http::client_ip::key(crate::http::client_ip::client_ip(
-        request.extensions(),
-        request.headers(),
-        trusted,
-    ));
-    let ip = rate_limit(&app, ip).await?;
+    let ip = crate::http::client_ip::key_of(&request, &app.config.rate_limits.trusted_proxies);
+    rate_limit(&app, &ip).await?;
     if !has_content_type(request.headers(), "application/json") {
         return Err(Error::invalid_request(
             "the registration request must be application/json",

@@ -68,33 +68,10 @@ impl Queue {
     }
 
     pub async fn append(&self, at: i64, json: String, durable: bool) -> Result<()> {
-        let (ack, committed) = if durable {
-            let (tx, rx) = oneshot::channel();
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
-        self.backlog.fetch_add(1, Ordering::Relaxed);
-        if self
-            .items
-            .send(Item::Record(Queued { at, json, ack }))
-            .await
-            .is_err()
-        {
-            self.backlog.fetch_sub(1, Ordering::Relaxed);
-            return Err(Error::Closed);
-        }
-        let Some(committed) = committed else {
-            return Ok(());
-        };
-        self.waiting.notify_waiters();
-        match committed.await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Error::Unavailable(
-                "the audit record could not be written".into(),
-            )),
-            Err(_) => Err(Error::Closed),
-        }
+        let item = |ack| Item::Record(Queued { at, json, ack });
+        let failed = || Error::Unavailable("the audit record could not be written".into());
+        let (items, backlog, waiting) = (&self.items, &self.backlog, &self.waiting);
+        crate::store::audit::hand_over(items, backlog, waiting, durable, item, failed).await
     }
 
     pub fn backlog(&self) -> i64 {

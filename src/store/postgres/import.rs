@@ -65,25 +65,29 @@ async fn insert(
     chunk: &Chunk,
     types: &HashMap<String, String>,
 ) -> Result<()> {
-    let mut casts = Vec::with_capacity(chunk.columns.len());
-    for (i, column) in chunk.columns.iter().enumerate() {
+    let mut typed = Vec::with_capacity(chunk.columns.len());
+    for column in &chunk.columns {
         let Some(ty) = types.get(column) else {
             return Err(Error::Unsupported(format!(
                 "{table}.{column} is not in the target database: copy with the same Tessera version on both sides"
             )));
         };
-        casts.push(format!("${}::{}[]", i + 1, array_type(table, column, ty)?));
+        typed.push((column, ty.as_str(), array_type(table, column, ty)?));
     }
-    let names: Vec<String> = chunk.columns.iter().map(|c| format!("\"{c}\"")).collect();
+    let names: Vec<String> = typed.iter().map(|(c, ..)| format!("\"{c}\"")).collect();
+    let casts: Vec<String> = (typed.iter().enumerate())
+        .map(|(i, (.., array))| format!("${}::{array}[]", i + 1))
+        .collect();
     let sql = format!(
         "INSERT INTO {table} ({}) SELECT * FROM unnest({})",
         names.join(", "),
         casts.join(", ")
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (i, column) in chunk.columns.iter().enumerate() {
-        let values = chunk.rows.iter().map(|(_, row)| &row[i]);
-        query = bind_column(query, table, column, &types[column], values)?;
+    for (i, (column, ty, _)) in typed.iter().enumerate() {
+        // Every row has a value per column: the export reads them together.
+        let values = chunk.rows.iter().filter_map(|(_, row)| row.get(i));
+        query = bind_column(query, table, column, ty, values)?;
     }
     query.execute(conn).await.map_err(database)?;
     Ok(())

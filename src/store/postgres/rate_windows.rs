@@ -1,4 +1,7 @@
-//! Rate windows' SQL: one upsert for a whole batch, on an unlogged table.
+//! Rate windows' SQL: one upsert for what a batch adds, one read for what it
+//! only looks at, on an unlogged table.
+
+use std::collections::HashMap;
 
 use super::{Postgres, database};
 use crate::store::Result;
@@ -6,14 +9,30 @@ use crate::store::rate_windows::{Events, Window};
 
 impl Postgres {
     pub async fn count_events(&self, events: Vec<Events>, now: i64) -> Result<Vec<Window>> {
-        let keys: Vec<&str> = events.iter().map(|e| e.key.as_str()).collect();
-        let lengths: Vec<i64> = events.iter().map(|e| e.window).collect();
-        let adds: Vec<i32> = events
+        let (adds, reads): (Vec<&Events>, Vec<&Events>) = events.iter().partition(|e| e.add > 0);
+        let mut windows = self.add_events(&adds, now).await?;
+        windows.extend(self.read_windows(&reads, now).await?);
+        let live = |key: &str| {
+            windows.get(key).copied().unwrap_or(Window {
+                started_at: now,
+                count: 0,
+            })
+        };
+        Ok(events.iter().map(|e| live(&e.key)).collect())
+    }
+
+    /// Count `adds` in one statement: a new window starts when the stored one
+    /// ended. Sorted by key so that two batches lock rows in one order.
+    async fn add_events(&self, adds: &[&Events], now: i64) -> Result<HashMap<String, Window>> {
+        if adds.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys: Vec<&str> = adds.iter().map(|e| e.key.as_str()).collect();
+        let lengths: Vec<i64> = adds.iter().map(|e| e.window).collect();
+        let counts: Vec<i32> = adds
             .iter()
-            .map(|e| e.add.min(i32::MAX as u32) as i32)
+            .map(|e| i32::try_from(e.add).unwrap_or(i32::MAX))
             .collect();
-        // One statement for every key: a new window starts when the stored one
-        // ended. Sorted by key so that two batches lock rows in one order.
         let rows: Vec<(String, i64, i32)> = sqlx::query_as(
             "INSERT INTO rate_windows AS w (key, started_at, length, count) \
              SELECT k, $4, l, a FROM unnest($1::text[], $2::bigint[], $3::int[]) AS t(k, l, a) \
@@ -27,40 +46,43 @@ impl Postgres {
         )
         .bind(&keys)
         .bind(&lengths)
-        .bind(&adds)
+        .bind(&counts)
         .bind(now)
         .fetch_all(&mut *self.pool.conn().await?)
         .await
         .map_err(database)?;
-        let counted: std::collections::HashMap<String, Window> = rows
+        Ok(rows
             .into_iter()
             .map(|(key, started_at, count)| {
                 let count = count.max(0) as u32;
                 (key, Window { started_at, count })
             })
-            .collect();
-        Ok(keys
-            .iter()
-            .map(|k| {
-                counted.get(*k).copied().unwrap_or(Window {
-                    started_at: now,
-                    count: 0,
-                })
-            })
             .collect())
     }
 
-    pub async fn peek_window(&self, key: &str) -> Result<Option<(Window, i64)>> {
-        let row: Option<(i64, i64, i32)> =
-            sqlx::query_as("SELECT started_at, length, count FROM rate_windows WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&mut *self.pool.conn().await?)
-                .await
-                .map_err(database)?;
-        Ok(row.map(|(started_at, length, count)| {
-            let count = count.max(0) as u32;
-            (Window { started_at, count }, length)
-        }))
+    /// The live windows of `reads`, without writing.
+    async fn read_windows(&self, reads: &[&Events], now: i64) -> Result<HashMap<String, Window>> {
+        if reads.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys: Vec<&str> = reads.iter().map(|e| e.key.as_str()).collect();
+        let rows: Vec<(String, i64, i64, i32)> = sqlx::query_as(
+            "SELECT key, started_at, length, count FROM rate_windows WHERE key = ANY($1)",
+        )
+        .bind(&keys)
+        .fetch_all(&mut *self.pool.conn().await?)
+        .await
+        .map_err(database)?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, started_at, length, count)| {
+                let stored = Window {
+                    started_at,
+                    count: count.max(0) as u32,
+                };
+                (key, Window::live(Some((stored, length)), now))
+            })
+            .collect())
     }
 
     pub async fn forget_window(&self, key: &str) -> Result<()> {

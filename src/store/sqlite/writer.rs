@@ -155,34 +155,10 @@ impl Writer {
     /// committed; otherwise once it is queued (a crash can lose the last
     /// milliseconds of such records; a graceful close writes them).
     pub async fn audit(&self, at: i64, json: String, durable: bool) -> Result<()> {
-        let (ack, committed) = if durable {
-            let (tx, rx) = oneshot::channel();
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
-        self.backlog.fetch_add(1, Ordering::Relaxed);
-        if self
-            .queue
-            .send(Item::Record(Record { at, json, ack }))
-            .await
-            .is_err()
-        {
-            self.backlog.fetch_sub(1, Ordering::Relaxed);
-            return Err(Error::Closed);
-        }
-        let Some(committed) = committed else {
-            return Ok(());
-        };
-        // Someone waits for this record: end any linger.
-        self.waiting.notify_waiters();
-        match committed.await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Error::Database(
-                "the audit record could not be written".into(),
-            )),
-            Err(_) => Err(Error::Closed),
-        }
+        let item = |ack| Item::Record(Record { at, json, ack });
+        let failed = || Error::Database("the audit record could not be written".into());
+        let (queue, backlog, waiting) = (&self.queue, &self.backlog, &self.waiting);
+        crate::store::audit::hand_over(queue, backlog, waiting, durable, item, failed).await
     }
 
     pub fn audit_backlog(&self) -> i64 {
