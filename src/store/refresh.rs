@@ -60,6 +60,12 @@ impl Store {
         on_backend!(self, db => db.rotate_refresh(r).await)
     }
 
+    /// The family of the token keyed `token` (live or not) if it is
+    /// `client_id`'s: its grant, read without rotating anything.
+    pub async fn refresh_family(&self, token: &[u8], client_id: &str) -> Result<Option<Family>> {
+        on_backend!(self, db => db.refresh_family(token, client_id).await)
+    }
+
     /// Revoke one family (group-committed).
     pub async fn revoke_family_by_id(&self, id: &str, why: &'static str, now: i64) -> Result<()> {
         on_backend!(self, db => db.revoke_family_by_id(id, why, now).await)

@@ -113,7 +113,8 @@ async fn refresh_all(app: &TestApp, client: &str, tokens: &[String]) -> Vec<(u16
 
 #[tokio::test]
 async fn a_refresh_may_narrow_but_never_widen() {
-    let app = spawn_app().await;
+    let clock = tessera_resource::clock::FixedClock::new(1_800_000_000);
+    let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
     let (client, t) = app
         .person_tokens("mcp:tools:weather mcp:tools:calendar:read")
         .await;
@@ -149,6 +150,11 @@ async fn a_refresh_may_narrow_but_never_widen() {
     app.post_form("/token", &other, None)
         .await
         .assert_error(400, "invalid_target");
+    // The refusals spent nothing: past the reuse grace window, where a spent
+    // token would revoke the family, the token still rotates.
+    clock.advance(11);
+    let res = app.refresh(&client, &rt).await;
+    assert_eq!(res.status, 200, "{}", res.text());
 }
 
 #[tokio::test]

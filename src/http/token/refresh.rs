@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::http::body::OAuthForm;
 use crate::oauth::client::GrantType;
 use crate::oauth::grant_scope;
+use crate::oauth::resource::Resource;
 use crate::secrets::ordered_token;
 use crate::state::AppState;
 use crate::store::clients::ClientAuth;
@@ -21,14 +22,17 @@ use crate::store::refresh::{Family, Rotate, Rotation};
 
 pub async fn grant(app: &AppState, client: &ClientAuth, form: &OAuthForm) -> Result<TokenResponse> {
     require_grant(client, GrantType::RefreshToken)?;
-    let presented = form.require("refresh_token")?;
+    let presented = app.hasher.token_key(form.require("refresh_token")?);
+    // A request that narrows is checked before the rotation spends its
+    // token: a refused `scope` or `resource` must leave the token usable
+    // (the family's grant never changes, so the check holds after it).
+    let narrows = form.get("scope").is_some() || form.all("resource").next().is_some();
+    if narrows && let Some(family) = app.store.refresh_family(&presented, &client.id).await? {
+        narrowed(app, &family, form)?;
+    }
     let next = ordered_token(app.clock.now_millis()).map_err(Error::internal)?;
-    let family = rotate(app, client, presented, &next).await?;
-    let granted =
-        ScopeSet::parse(&family.scope).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
-    let scope = grant_scope::for_refresh(&granted, form.get("scope"))?;
-    let asked: Vec<&str> = form.all("resource").collect();
-    let resources = app.config.resources.narrow(&family.resources, &asked)?;
+    let family = rotate(app, client, &presented, &next).await?;
+    let (scope, resources) = narrowed(app, &family, form)?;
     let grant = Grant {
         subject: &family.user_id,
         client_id: &client.id,
@@ -40,18 +44,33 @@ pub async fn grant(app: &AppState, client: &ClientAuth, form: &OAuthForm) -> Res
     Ok(TokenResponse::new(access, Some(next)))
 }
 
+/// The scope and resources of the access token issued now: the family's
+/// grant, narrowed by the request's `scope` and `resource`.
+fn narrowed<'a>(
+    app: &'a AppState,
+    family: &Family,
+    form: &OAuthForm,
+) -> Result<(ScopeSet, Vec<&'a Resource>)> {
+    let granted =
+        ScopeSet::parse(&family.scope).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
+    let scope = grant_scope::for_refresh(&granted, form.get("scope"))?;
+    let asked: Vec<&str> = form.all("resource").collect();
+    let resources = app.config.resources.narrow(&family.resources, &asked)?;
+    Ok((scope, resources))
+}
+
 /// Exchange `presented` for `next` in its family; reuse revokes the family
 /// and is audited durably.
 async fn rotate(
     app: &AppState,
     client: &ClientAuth,
-    presented: &str,
+    presented: &[u8],
     next: &str,
 ) -> Result<Family> {
     let now = app.clock.now();
     let tokens = &app.config.tokens;
     let rotate = Rotate {
-        presented: &app.hasher.token_key(presented),
+        presented,
         client_id: &client.id,
         next: &app.hasher.token_key(next),
         next_expires_at: now + tokens.refresh_token_ttl.as_secs() as i64,

@@ -126,6 +126,25 @@ async fn rotate(conn: &mut PgConnection, j: &Rotate<'_>) -> sqlx::Result<Rotatio
     }
 }
 
+impl Postgres {
+    pub async fn refresh_family(&self, token: &[u8], client_id: &str) -> Result<Option<Family>> {
+        let mut conn = self.pool.conn().await?;
+        let id: Option<(String,)> = sqlx::query_as(
+            "SELECT t.family_id FROM refresh_tokens t JOIN refresh_families f \
+             ON f.id = t.family_id WHERE t.token_hash = $1 AND f.client_id = $2",
+        )
+        .bind(token)
+        .bind(client_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(database)?;
+        match id {
+            Some((id,)) => family(&mut conn, &id).await.map(Some).map_err(database),
+            None => Ok(None),
+        }
+    }
+}
+
 async fn family(conn: &mut PgConnection, id: &str) -> sqlx::Result<Family> {
     let r = sqlx::query(
         "SELECT id, user_id, scope, resources, auth_time FROM refresh_families WHERE id = $1",

@@ -136,6 +136,21 @@ fn rotate(j: &RotateJob, conn: &Connection) -> rusqlite::Result<Rotation> {
     }
 }
 
+impl Sqlite {
+    pub async fn refresh_family(&self, token: &[u8], client_id: &str) -> Result<Option<Family>> {
+        self.read(|conn| {
+            let id: Option<String> = conn
+                .prepare_cached(
+                    "SELECT t.family_id FROM refresh_tokens t JOIN refresh_families f \
+                     ON f.id = t.family_id WHERE t.token_hash = ? AND f.client_id = ?",
+                )?
+                .query_row(params![token, client_id], |r| r.get(0))
+                .optional()?;
+            id.map(|id| family(conn, &id)).transpose()
+        })
+    }
+}
+
 fn family(conn: &Connection, id: &str) -> rusqlite::Result<Family> {
     conn.prepare_cached(
         "SELECT id, user_id, scope, resources, auth_time FROM refresh_families WHERE id = ?",
