@@ -5,8 +5,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use tessera::access_token::json::Claims;
 use tessera::keys::{Algorithm, KeyMaterial, Signer};
-use tessera_resource::claims::{AccessTokenClaims, Audience};
 
 /// Signatures per second on one thread over `run`.
 pub fn signing_rate(run: Duration) -> Result<f64, String> {
@@ -35,18 +35,18 @@ fn sign_loop(run: Duration) -> Result<f64, String> {
 }
 
 /// What the token path signs, shaped like a real access token; serialized
-/// with `to_json` as the token path serializes it.
-pub fn claims() -> AccessTokenClaims {
-    AccessTokenClaims {
-        iss: "http://127.0.0.1:8080".into(),
-        sub: "Yk3q2n1hO0m5c4t7b8a9dQ".into(),
-        aud: Audience::One("http://127.0.0.1:3000/mcp".into()),
-        client_id: "Yk3q2n1hO0m5c4t7b8a9dQ".into(),
-        scope: "mcp:tools:weather mcp:tools:calendar:read".into(),
+/// with `json::claims` as the token path serializes it.
+pub fn claims() -> Claims<'static> {
+    Claims {
+        iss: "http://127.0.0.1:8080",
+        sub: "Yk3q2n1hO0m5c4t7b8a9dQ",
+        aud: &["http://127.0.0.1:3000/mcp"],
+        client_id: "Yk3q2n1hO0m5c4t7b8a9dQ",
+        scope: "mcp:tools:weather mcp:tools:calendar:read",
         iat: 1_760_000_000,
         exp: 1_760_000_900,
-        jti: "0199a7c25b7e7cc39d6a3f0e2b1c4d5e".into(),
+        jti: "0199a7c25b7e7cc39d6a3f0e2b1c4d5e",
         auth_time: None,
-        permissions: vec!["weather:read".into(), "calendar:events:read".into()],
+        permissions: &["weather:read", "calendar:events:read"],
     }
 }

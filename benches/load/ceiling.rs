@@ -38,11 +38,11 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tessera::access_token::json::Claims;
 use tessera::http::token::TokenResponse;
 use tessera::keys::{Algorithm, KeyMaterial, Signer};
 use tessera::secrets::SecretHasher;
 use tessera::server::{Limits, Placement};
-use tessera_resource::claims::AccessTokenClaims;
 
 use crate::baseline;
 
@@ -106,7 +106,7 @@ async fn serve(listen: SocketAddr) -> Result<(), String> {
 /// secret's keyed hash to check presented secrets against.
 struct Signing {
     signer: Signer,
-    claims: AccessTokenClaims,
+    claims: Claims<'static>,
     hasher: SecretHasher,
     stored: Vec<u8>,
 }
@@ -154,7 +154,7 @@ async fn token(State(signing): State<Arc<Signing>>, request: Request) -> Respons
         access_token: jwt,
         token_type: "Bearer",
         expires_in: 900,
-        scope: claims.scope.clone(),
+        scope: claims.scope.to_owned(),
         refresh_token: None,
     }
     .into_response()

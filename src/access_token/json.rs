@@ -9,6 +9,7 @@
 //! escaped by serde_json itself, so the output is byte for byte what
 //! `serde_json::to_vec` writes for the same value (the tests compare the two).
 
+#[cfg(test)]
 use tessera_resource::claims::{AccessTokenClaims, Audience};
 
 /// Append `s` as a JSON string (through [`Object`]; private so every
@@ -91,25 +92,42 @@ fn push_str_array<S: AsRef<str>>(out: &mut Vec<u8>, items: &[S]) {
     out.push(b']');
 }
 
-/// RFC 9068 access-token claims as JSON, byte for byte what
-/// `serde_json::to_vec` writes, without its byte-at-a-time string escaping.
-pub fn claims(c: &AccessTokenClaims) -> Vec<u8> {
+/// RFC 9068 access-token claims, borrowed from what the token is minted
+/// from: the fields of `tessera_resource::claims::AccessTokenClaims`, in its
+/// order, without copying them into one first.
+pub struct Claims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    /// One audience is written as a string, several as an array (`Audience`).
+    pub aud: &'a [&'a str],
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: &'a str,
+    pub auth_time: Option<i64>,
+    pub permissions: &'a [&'a str],
+}
+
+/// The claims as JSON, byte for byte what `serde_json::to_vec` writes for
+/// the same `AccessTokenClaims`, without its byte-at-a-time string escaping.
+pub fn claims(c: &Claims<'_>) -> Vec<u8> {
     let mut o = Object::with_capacity(512);
-    o.str("iss", &c.iss).str("sub", &c.sub);
-    match &c.aud {
-        Audience::One(a) => o.str("aud", a),
-        Audience::Many(list) => o.str_array("aud", list),
+    o.str("iss", c.iss).str("sub", c.sub);
+    match c.aud {
+        [one] => o.str("aud", one),
+        many => o.str_array("aud", many),
     };
-    o.str("client_id", &c.client_id)
-        .str("scope", &c.scope)
+    o.str("client_id", c.client_id)
+        .str("scope", c.scope)
         .int("iat", c.iat)
         .int("exp", c.exp)
-        .str("jti", &c.jti);
+        .str("jti", c.jti);
     if let Some(auth_time) = c.auth_time {
         o.int("auth_time", auth_time);
     }
     if !c.permissions.is_empty() {
-        o.str_array("permissions", &c.permissions);
+        o.str_array("permissions", c.permissions);
     }
     o.finish()
 }
@@ -198,8 +216,25 @@ mod claims_tests {
             sample(Audience::Many(vec![]), Some(-5), &["x"]),
         ];
         for c in cases {
+            let aud: Vec<&str> = match &c.aud {
+                Audience::One(a) => vec![a.as_str()],
+                Audience::Many(list) => list.iter().map(String::as_str).collect(),
+            };
+            let permissions: Vec<&str> = c.permissions.iter().map(String::as_str).collect();
+            let borrowed = Claims {
+                iss: &c.iss,
+                sub: &c.sub,
+                aud: &aud,
+                client_id: &c.client_id,
+                scope: &c.scope,
+                iat: c.iat,
+                exp: c.exp,
+                jti: &c.jti,
+                auth_time: c.auth_time,
+                permissions: &permissions,
+            };
             assert_eq!(
-                String::from_utf8(claims(&c)).unwrap(),
+                String::from_utf8(claims(&borrowed)).unwrap(),
                 serde_json::to_string(&c).unwrap()
             );
         }

@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::keys::rotation::SigningKeys;
 use crate::oauth::resource::Resource;
 use crate::store::Store;
-use tessera_resource::claims::{AccessTokenClaims, Audience};
 use tessera_resource::scope::ScopeSet;
 
 pub struct AccessToken {
@@ -62,28 +61,32 @@ impl AccessTokens<'_> {
 
 fn mint(config: &Config, keys: &SigningKeys, grant: &Grant<'_>, now: i64) -> Result<AccessToken> {
     let ttl = lifetime(config, grant.resources).as_secs();
-    let claims = AccessTokenClaims {
-        iss: config.issuer.as_str().to_owned(),
-        sub: grant.subject.to_owned(),
-        aud: Audience::from_list(grant.resources.iter().map(|r| r.uri.clone()).collect()),
-        client_id: grant.client_id.to_owned(),
-        scope: grant.scope.to_string(),
+    let scope = grant.scope.to_string();
+    let jti = uuid::Uuid::new_v4().simple().to_string();
+    let aud: Vec<&str> = grant.resources.iter().map(|r| r.uri.as_str()).collect();
+    let exp = now + ttl as i64;
+    let claims = json::Claims {
+        iss: config.issuer.as_str(),
+        sub: grant.subject,
+        aud: &aud,
+        client_id: grant.client_id,
+        scope: &scope,
         iat: now,
-        exp: now + ttl as i64,
-        jti: uuid::Uuid::new_v4().simple().to_string(),
+        exp,
+        jti: &jti,
         auth_time: grant.auth_time,
-        permissions: config.scopes.permissions_for(grant.scope),
+        permissions: &config.scopes.permissions_for(grant.scope),
     };
     let jwt = keys
         .ring()
         .signer
-        .sign_json(&crate::access_token::json::claims(&claims))
+        .sign_json(&json::claims(&claims))
         .map_err(Error::internal)?;
     Ok(AccessToken {
         jwt,
         expires_in: ttl,
-        jti: claims.jti,
-        exp: claims.exp,
-        scope: claims.scope,
+        jti,
+        exp,
+        scope,
     })
 }

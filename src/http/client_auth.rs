@@ -21,11 +21,20 @@ use crate::state::AppState;
 use crate::store::clients::ClientAuth;
 
 /// Credentials as presented.
-#[derive(Debug)]
 pub struct Presented {
     pub client_id: String,
     /// `None` for a public client.
     secret: Option<String>,
+}
+
+/// The secret never reaches a log line or a `Debug` output.
+impl std::fmt::Debug for Presented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presented")
+            .field("client_id", &self.client_id)
+            .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 /// Form-urldecode one half of Basic credentials (RFC 6749 §2.3.1). Issued

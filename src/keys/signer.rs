@@ -104,7 +104,7 @@ impl Signer {
     }
 
     /// Sign claims already serialized as a JSON object (the token path writes
-    /// its claims itself: `AccessTokenClaims::to_json`).
+    /// its claims itself: `access_token::json::claims`).
     pub fn sign_json(&self, claims: &[u8]) -> anyhow::Result<String> {
         let signed = match &self.key {
             Key::Es256(k) => min_jwt::encode_and_sign(&self.header, claims, k),

@@ -38,12 +38,12 @@ impl ScopeCatalog {
 
     /// The permissions of every catalog entry the granted scopes cover,
     /// de-duplicated, in catalog order.
-    pub fn permissions_for(&self, granted: &ScopeSet) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
+    pub fn permissions_for(&self, granted: &ScopeSet) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
         for entry in self.entries.iter().filter(|e| granted.covers(&e.name)) {
             for p in &entry.permissions {
-                if !out.contains(p) {
-                    out.push(p.clone());
+                if !out.contains(&p.as_str()) {
+                    out.push(p);
                 }
             }
         }

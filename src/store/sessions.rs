@@ -3,12 +3,24 @@
 
 use super::{Result, Store, on_backend};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Session {
     pub user_id: Option<String>,
     pub username: Option<String>,
     pub csrf: String,
     pub auth_time: Option<i64>,
+}
+
+/// The CSRF token never reaches a log line or a `Debug` output.
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user_id", &self.user_id)
+            .field("username", &self.username)
+            .field("csrf", &"…")
+            .field("auth_time", &self.auth_time)
+            .finish()
+    }
 }
 
 pub struct NewSession<'a> {
