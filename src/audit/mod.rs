@@ -31,13 +31,7 @@ fn push_rfc3339(at: i64, out: &mut Vec<u8>) {
     }
     LAST.with_borrow_mut(|(second, text)| {
         if *second != at {
-            *text = time::OffsetDateTime::from_unix_timestamp(at)
-                .ok()
-                .and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .unwrap_or_default();
+            *text = tessera_resource::clock::rfc3339(at);
             *second = at;
         }
         out.extend_from_slice(text.as_bytes());
@@ -81,7 +75,7 @@ impl Audit {
         durable: bool,
     ) -> crate::store::Result<()> {
         let json = event_json(kind, at, fields);
-        tracing::info!(target: "tessera::audit", "{json}");
+        tracing::info!(target: crate::telemetry::AUDIT_TARGET, "{json}");
         self.store.append_audit(at, json, durable).await
     }
 

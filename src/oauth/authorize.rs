@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::oauth::catalog::ScopeCatalog;
+use crate::oauth::client::GrantType;
 use crate::oauth::grant_scope;
 use crate::oauth::pkce;
 use crate::oauth::redirect_uri;
@@ -70,14 +71,22 @@ pub fn trusted_redirect(
     }
 }
 
-/// Stage two: everything else. Errors here are redirected to the client.
+/// Stage two: everything else, starting with whether the client (`client_id`,
+/// registered for `grants`) may use this grant at all. Errors here are
+/// redirected to the client.
 pub fn validate(
     client_id: &str,
+    grants: &[GrantType],
     redirect_uri: String,
     p: &Params<'_>,
     registry: &ResourceRegistry,
     catalog: &ScopeCatalog,
 ) -> Result<AuthorizationRequest> {
+    if !grants.contains(&GrantType::AuthorizationCode) {
+        return Err(Error::unauthorized_client(
+            "this client is not registered for the authorization code grant",
+        ));
+    }
     match p.response_type {
         Some("code") => {}
         Some(other) => {
@@ -131,6 +140,8 @@ mod tests {
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     const CALLBACK: &str = "http://127.0.0.1:5555/cb";
 
+    const CODE: &[GrantType] = &[GrantType::AuthorizationCode, GrantType::RefreshToken];
+
     fn setup() -> (ResourceRegistry, ScopeCatalog) {
         let s = |v: &str| ScopeSet::parse(v).unwrap();
         let registry = ResourceRegistry::new(
@@ -183,14 +194,14 @@ mod tests {
         let (registry, catalog) = setup();
         let mut p = params();
         p.prompt = Some("login consent");
-        let req = validate("c", CALLBACK.into(), &p, &registry, &catalog).unwrap();
+        let req = validate("c", CODE, CALLBACK.into(), &p, &registry, &catalog).unwrap();
         assert_eq!(req.scope, ScopeSet::parse("mcp:tools:weather").unwrap());
         assert_eq!(req.resources, ["http://127.0.0.1:3000/mcp"]);
         assert_eq!((req.redirect_uri_sent, req.force_consent), (true, true));
         assert_eq!(req.state.as_deref(), Some("xyz"));
         // Without `scope`, the resource's own scopes are asked (MCP: PRM scopes_supported).
         p.scope = None;
-        let req = validate("c", CALLBACK.into(), &p, &registry, &catalog).unwrap();
+        let req = validate("c", CODE, CALLBACK.into(), &p, &registry, &catalog).unwrap();
         assert_eq!(
             req.scope.to_string(),
             "mcp:tools:weather mcp:tools:calendar:read"
@@ -252,9 +263,20 @@ mod tests {
         for (why, edit, code) in cases {
             let mut p = params();
             edit(&mut p);
-            let err = validate("c", CALLBACK.into(), &p, &registry, &catalog).unwrap_err();
+            let err = validate("c", CODE, CALLBACK.into(), &p, &registry, &catalog).unwrap_err();
             assert_eq!(err.code, code, "{why}");
         }
+        // A client not registered for the grant: RFC 6749 §4.1.2.1.
+        let machine = [GrantType::ClientCredentials];
+        let err = validate(
+            "c",
+            &machine,
+            CALLBACK.into(),
+            &params(),
+            &registry,
+            &catalog,
+        );
+        assert_eq!(err.unwrap_err().code, ErrorCode::UnauthorizedClient);
     }
 
     #[test]

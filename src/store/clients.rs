@@ -78,9 +78,28 @@ impl ClientRow {
     }
 }
 
-/// The metadata's JSON, for its column.
-pub(super) fn metadata_json(m: &ClientMetadata) -> Result<String> {
-    serde_json::to_string(m).map_err(|e| Error::Corrupt(e.to_string()))
+/// The columns a client's metadata is kept in, as both backends write them:
+/// what the token endpoint reads without parsing the JSON, and the JSON.
+pub(super) struct MetadataColumns {
+    pub auth_method: &'static str,
+    /// Space-separated.
+    pub grant_types: String,
+    pub scope: String,
+    /// Space-separated.
+    pub audience: String,
+    pub json: String,
+}
+
+impl MetadataColumns {
+    pub(super) fn of(m: &ClientMetadata) -> Result<Self> {
+        Ok(Self {
+            auth_method: m.token_endpoint_auth_method.as_str(),
+            grant_types: grant_list(m),
+            scope: m.scope.clone().unwrap_or_default(),
+            audience: m.audience.join(" "),
+            json: serde_json::to_string(m).map_err(|e| Error::Corrupt(e.to_string()))?,
+        })
+    }
 }
 
 impl Store {
@@ -192,7 +211,7 @@ impl Store {
 }
 
 /// `grant_types` as stored: space-separated.
-pub(super) fn grant_list(m: &ClientMetadata) -> String {
+fn grant_list(m: &ClientMetadata) -> String {
     m.grant_types
         .iter()
         .map(|g| g.as_str())

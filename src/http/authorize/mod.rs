@@ -32,7 +32,7 @@ use super::session::{self, BrowserSession};
 use crate::error::{Error, Result};
 use crate::limits::Kind;
 use crate::oauth::authorize::{AuthorizationRequest, Params, trusted_redirect, validate};
-use crate::oauth::client::{GrantType, RegistrationRules};
+use crate::oauth::client::RegistrationRules;
 use crate::oauth::consent::{Next, next_step};
 use crate::oauth::metadata_document::is_document_url;
 use crate::state::AppState;
@@ -128,11 +128,6 @@ fn validated(
             StatusCode::FOUND,
         ))
     };
-    if !client.metadata.allows(GrantType::AuthorizationCode) {
-        return Err(refuse(&Error::unauthorized_client(
-            "this client is not registered for the authorization code grant",
-        )));
-    }
     let params = Params {
         response_type: form.get("response_type"),
         redirect_uri: form.get("redirect_uri"),
@@ -146,6 +141,7 @@ fn validated(
     let config = &app.config;
     validate(
         &client.client_id,
+        &client.metadata.grant_types,
         redirect_uri.clone(),
         &params,
         &config.resources,

@@ -6,7 +6,7 @@ use sqlx::postgres::PgRow;
 use super::{Postgres, database};
 use crate::oauth::client::{AuthMethod, ClientMetadata, GrantType};
 use crate::store::Result;
-use crate::store::clients::{ClientAuth, ClientRow, NewClient, grant_list, metadata_json};
+use crate::store::clients::{ClientAuth, ClientRow, MetadataColumns, NewClient};
 use tessera_resource::scope::ScopeSet;
 
 /// The columns of a [`ClientRow`], in order.
@@ -28,8 +28,7 @@ fn row(r: &PgRow) -> sqlx::Result<ClientRow> {
 
 impl Postgres {
     pub async fn insert_client(&self, c: &NewClient<'_>) -> Result<()> {
-        let m = c.metadata;
-        let metadata = metadata_json(m)?;
+        let m = MetadataColumns::of(c.metadata)?;
         sqlx::query(
             "INSERT INTO clients (id, secret_hash, secret_expires_at, auth_method, grant_types, scope, audience, \
              metadata, created_by, created_at, can_introspect, registration_token_hash) \
@@ -37,11 +36,11 @@ impl Postgres {
         )
         .bind(c.id)
         .bind(c.secret_hash)
-        .bind(m.token_endpoint_auth_method.as_str())
-        .bind(grant_list(m))
-        .bind(m.scope.as_deref().unwrap_or(""))
-        .bind(m.audience.join(" "))
-        .bind(metadata)
+        .bind(m.auth_method)
+        .bind(m.grant_types)
+        .bind(m.scope)
+        .bind(m.audience)
+        .bind(m.json)
         .bind(c.created_by)
         .bind(c.created_at)
         .bind(c.can_introspect)
@@ -110,6 +109,7 @@ impl Postgres {
         m: &ClientMetadata,
         now: i64,
     ) -> Result<()> {
+        let m = MetadataColumns::of(m)?;
         sqlx::query(
             "INSERT INTO clients (id, secret_hash, auth_method, grant_types, scope, audience, metadata, \
              created_by, created_at) VALUES ($1, NULL, 'none', $2, $3, '', $4, 'metadata_document', $5) \
@@ -117,9 +117,9 @@ impl Postgres {
              metadata = excluded.metadata WHERE clients.created_by = 'metadata_document'",
         )
         .bind(id)
-        .bind(grant_list(m))
-        .bind(m.scope.as_deref().unwrap_or(""))
-        .bind(metadata_json(m)?)
+        .bind(m.grant_types)
+        .bind(m.scope)
+        .bind(m.json)
         .bind(now)
         .execute(&mut *self.pool.conn().await?)
         .await
@@ -136,15 +136,16 @@ impl Postgres {
     }
 
     pub async fn update_client_metadata(&self, id: &str, m: &ClientMetadata) -> Result<()> {
+        let m = MetadataColumns::of(m)?;
         sqlx::query(
             "UPDATE clients SET auth_method = $1, grant_types = $2, scope = $3, audience = $4, metadata = $5 \
              WHERE id = $6",
         )
-        .bind(m.token_endpoint_auth_method.as_str())
-        .bind(grant_list(m))
-        .bind(m.scope.as_deref().unwrap_or(""))
-        .bind(m.audience.join(" "))
-        .bind(metadata_json(m)?)
+        .bind(m.auth_method)
+        .bind(m.grant_types)
+        .bind(m.scope)
+        .bind(m.audience)
+        .bind(m.json)
         .bind(id)
         .execute(&mut *self.pool.conn().await?)
         .await

@@ -5,18 +5,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::Sqlite;
 use crate::oauth::client::{AuthMethod, ClientMetadata, GrantType};
 use crate::store::Result;
-use crate::store::clients::{ClientAuth, ClientRow, NewClient, grant_list, metadata_json};
+use crate::store::clients::{ClientAuth, ClientRow, MetadataColumns, NewClient};
 use tessera_resource::scope::ScopeSet;
 
 /// An owned copy of a row to insert, for the writer.
 struct Insert {
     id: String,
     secret_hash: Option<Vec<u8>>,
-    auth_method: &'static str,
-    grant_types: String,
-    scope: String,
-    audience: String,
-    metadata: String,
+    columns: MetadataColumns,
     created_by: String,
     created_at: i64,
     can_introspect: bool,
@@ -24,6 +20,7 @@ struct Insert {
 }
 
 fn insert(r: &Insert, conn: &Connection) -> rusqlite::Result<()> {
+    let m = &r.columns;
     conn.prepare_cached(
         "INSERT INTO clients (id, secret_hash, secret_expires_at, auth_method, grant_types, scope, audience, \
          metadata, created_by, created_at, can_introspect, registration_token_hash) \
@@ -32,11 +29,11 @@ fn insert(r: &Insert, conn: &Connection) -> rusqlite::Result<()> {
     .execute(params![
         r.id,
         r.secret_hash,
-        r.auth_method,
-        r.grant_types,
-        r.scope,
-        r.audience,
-        r.metadata,
+        m.auth_method,
+        m.grant_types,
+        m.scope,
+        m.audience,
+        m.json,
         r.created_by,
         r.created_at,
         r.can_introspect,
@@ -55,13 +52,10 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
     })
 }
 
+/// A client's metadata columns with its id, for the writer.
 struct Metadata {
     id: String,
-    auth_method: &'static str,
-    grant_types: String,
-    scope: String,
-    audience: String,
-    json: String,
+    columns: MetadataColumns,
     now: i64,
 }
 
@@ -69,11 +63,7 @@ impl Metadata {
     fn of(id: &str, m: &ClientMetadata, now: i64) -> Result<Self> {
         Ok(Self {
             id: id.to_owned(),
-            auth_method: m.token_endpoint_auth_method.as_str(),
-            grant_types: grant_list(m),
-            scope: m.scope.clone().unwrap_or_default(),
-            audience: m.audience.join(" "),
-            json: metadata_json(m)?,
+            columns: MetadataColumns::of(m)?,
             now,
         })
     }
@@ -81,15 +71,10 @@ impl Metadata {
 
 impl Sqlite {
     pub async fn insert_client(&self, c: &NewClient<'_>) -> Result<()> {
-        let m = c.metadata;
         let row = Insert {
             id: c.id.to_owned(),
             secret_hash: c.secret_hash.map(<[u8]>::to_vec),
-            auth_method: m.token_endpoint_auth_method.as_str(),
-            grant_types: grant_list(m),
-            scope: m.scope.clone().unwrap_or_default(),
-            audience: m.audience.join(" "),
-            metadata: metadata_json(m)?,
+            columns: MetadataColumns::of(c.metadata)?,
             created_by: c.created_by.to_owned(),
             created_at: c.created_at,
             can_introspect: c.can_introspect,
@@ -173,7 +158,7 @@ impl Sqlite {
                  ON CONFLICT (id) DO UPDATE SET grant_types = excluded.grant_types, scope = excluded.scope, \
                  metadata = excluded.metadata WHERE clients.created_by = 'metadata_document'",
             )?
-            .execute(params![m.id, m.grant_types, m.scope, m.json, m.now])
+            .execute(params![m.id, m.columns.grant_types, m.columns.scope, m.columns.json, m.now])
             .map(|_| ())
         })
         .await
@@ -193,7 +178,14 @@ impl Sqlite {
                 "UPDATE clients SET auth_method = ?, grant_types = ?, scope = ?, audience = ?, metadata = ? \
                  WHERE id = ?",
             )?
-            .execute(params![m.auth_method, m.grant_types, m.scope, m.audience, m.json, m.id])
+            .execute(params![
+                m.columns.auth_method,
+                m.columns.grant_types,
+                m.columns.scope,
+                m.columns.audience,
+                m.columns.json,
+                m.id
+            ])
             .map(|_| ())
         })
         .await
