@@ -3,8 +3,11 @@
 //! Every use rotates: the presented token is marked rotated by a guarded
 //! update and a new one joins the family. A rotated token presented again is
 //! reuse and revokes the whole family, unless it comes within the grace
-//! window, which absorbs parallel refreshes from one client: then it rotates
-//! once more inside the same family instead of destroying it.
+//! window, which absorbs parallel refreshes from one client: then it starts a
+//! second branch of the family instead of destroying it. At most one branch
+//! survives (RFC 9700 §4.14.2): the next rotation of any branch supersedes
+//! every other live token, and a superseded token presented again is reuse.
+//! A spent token presented by another client revokes its family too.
 
 use super::{Result, Store, on_backend};
 
@@ -23,10 +26,54 @@ pub struct Family {
 pub enum Rotation {
     /// Rotated (possibly as a benign replay within the grace window).
     Rotated(Family),
-    /// A rotated token came back after the grace window: the family is revoked.
+    /// A rotated token came back after the grace window or from a superseded
+    /// branch, or from another client: the family is revoked.
     Reused,
-    /// Unknown, expired, revoked, or another client's.
+    /// Unknown, expired, revoked, or another client's live token.
     Invalid,
+}
+
+/// A presented token that was not live, as the store found it.
+#[derive(Debug)]
+pub struct NotLive {
+    pub family_id: String,
+    /// The client the family was granted to.
+    pub client_id: String,
+    pub rotated_at: Option<i64>,
+    /// Rotated because another branch of its family rotated.
+    pub superseded: bool,
+    pub revoked_at: Option<i64>,
+}
+
+/// What a not-live token's return means.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Replay {
+    /// A benign race within the grace window: a second branch may start.
+    Branch,
+    /// Reuse (or a leak): revoke the family, for this reason.
+    Reuse(&'static str),
+    /// Expired or already revoked: nothing to do but refuse.
+    Invalid,
+}
+
+impl NotLive {
+    /// The rule, the same for every backend: a rotated token is a benign
+    /// replay only from its own client, within `grace` seconds, and never
+    /// once superseded. (A live token from another client is refused but
+    /// not spent: the mistake is the caller's, and the owner keeps working.)
+    pub fn verdict(&self, client_id: &str, now: i64, grace: i64) -> Replay {
+        if self.revoked_at.is_some() {
+            return Replay::Invalid;
+        }
+        let own = self.client_id == client_id;
+        match self.rotated_at {
+            None => Replay::Invalid,
+            Some(_) if !own => Replay::Reuse("spent refresh token presented by another client"),
+            Some(_) if self.superseded => Replay::Reuse("refresh token reuse (superseded branch)"),
+            Some(at) if now - at <= grace => Replay::Branch,
+            Some(_) => Replay::Reuse("refresh token reuse"),
+        }
+    }
 }
 
 /// A rotation: the presented token's key, its successor's, and the rules.
@@ -83,5 +130,63 @@ impl Store {
         now: i64,
     ) -> Result<Vec<FamilySummary>> {
         on_backend!(self, db => db.families_of_client(client_id, now).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spent(rotated_at: Option<i64>, superseded: bool) -> NotLive {
+        NotLive {
+            family_id: "f".into(),
+            client_id: "c".into(),
+            rotated_at,
+            superseded,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn a_spent_token_branches_only_within_grace_from_its_own_client_and_never_once_superseded() {
+        let cases = [
+            ("live, own client", spent(None, false), "c", Replay::Invalid),
+            (
+                "live, other client",
+                spent(None, false),
+                "x",
+                Replay::Invalid,
+            ),
+            (
+                "rotated 5 s ago",
+                spent(Some(95), false),
+                "c",
+                Replay::Branch,
+            ),
+            (
+                "rotated 11 s ago",
+                spent(Some(89), false),
+                "c",
+                Replay::Reuse("refresh token reuse"),
+            ),
+            (
+                "superseded 1 s ago",
+                spent(Some(99), true),
+                "c",
+                Replay::Reuse("refresh token reuse (superseded branch)"),
+            ),
+            (
+                "rotated, other client",
+                spent(Some(99), false),
+                "x",
+                Replay::Reuse("spent refresh token presented by another client"),
+            ),
+        ];
+        for (why, token, client, want) in cases {
+            assert_eq!(token.verdict(client, 100, 10), want, "{why}");
+        }
+        let mut revoked = spent(Some(99), false);
+        revoked.revoked_at = Some(99);
+        assert_eq!(revoked.verdict("c", 100, 10), Replay::Invalid);
     }
 }

@@ -40,28 +40,88 @@ async fn reuse_after_the_grace_window_revokes_the_whole_family() {
 }
 
 #[tokio::test]
-async fn a_replay_within_the_grace_window_keeps_the_family_alive() {
+async fn a_replay_within_the_grace_window_keeps_the_family_alive_with_one_surviving_branch() {
     let clock = tessera_resource::clock::FixedClock::new(1_800_000_000);
     let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
     let (client, t) = app.person_tokens("mcp:tools:weather").await;
     let rt1 = t["refresh_token"].as_str().unwrap().to_owned();
-    let a = app.refresh(&client, &rt1).await.json()["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let a = refreshed(&app, &client, &rt1).await;
     clock.advance(3);
-    let b = app.refresh(&client, &rt1).await;
-    assert_eq!(
-        b.status, 200,
-        "a parallel refresh within the grace window succeeds"
-    );
-    let b = b.json()["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        app.refresh(&client, &a).await.status,
-        200,
-        "the family was not destroyed"
-    );
-    assert_eq!(app.refresh(&client, &b).await.status, 200);
+    let b = refreshed(&app, &client, &rt1).await; // a parallel refresh: it succeeds
+    // Branch `a` rotates: the family lives on, and branch `b` is superseded.
+    let a2 = refreshed(&app, &client, &a).await;
+    // RFC 9700 §4.14.2: the other branch coming back is reuse, even inside
+    // the grace window, and revokes the family.
+    app.refresh(&client, &b)
+        .await
+        .assert_error(400, "invalid_grant");
+    app.refresh(&client, &a2)
+        .await
+        .assert_error(400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_stolen_token_replayed_in_the_grace_window_cannot_keep_a_second_chain_alive() {
+    let clock = tessera_resource::clock::FixedClock::new(1_800_000_000);
+    let app = spawn_app_with_clock(tessera::config::EXAMPLE_CONFIG, clock.clone()).await;
+    let (client, t) = app.person_tokens("mcp:tools:weather").await;
+    let stolen = t["refresh_token"].as_str().unwrap().to_owned();
+    let victim = refreshed(&app, &client, &stolen).await;
+    clock.advance(5);
+    // The thief replays inside the window and refreshes its branch at once.
+    let thief = refreshed(&app, &client, &stolen).await;
+    let thief = refreshed(&app, &client, &thief).await;
+    // The victim's branch was superseded: its next use is detected as reuse
+    // and ends the thief's chain with it.
+    app.refresh(&client, &victim)
+        .await
+        .assert_error(400, "invalid_grant");
+    app.refresh(&client, &thief)
+        .await
+        .assert_error(400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn each_grace_replay_branch_dies_when_one_branch_rotates() {
+    let app = spawn_app().await;
+    let (client, t) = app.person_tokens("mcp:tools:weather").await;
+    let stolen = t["refresh_token"].as_str().unwrap().to_owned();
+    let mut victim = refreshed(&app, &client, &stolen).await;
+    let branches = [
+        refreshed(&app, &client, &stolen).await,
+        refreshed(&app, &client, &stolen).await,
+    ];
+    victim = refreshed(&app, &client, &victim).await;
+    for branch in branches {
+        app.refresh(&client, &branch)
+            .await
+            .assert_error(400, "invalid_grant");
+    }
+    app.refresh(&client, &victim)
+        .await
+        .assert_error(400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_spent_token_from_another_client_revokes_its_family() {
+    let app = spawn_app().await;
+    let (client, t) = app.person_tokens("mcp:tools:weather").await;
+    let other = app.public_client().await;
+    let rt1 = t["refresh_token"].as_str().unwrap().to_owned();
+    let rt2 = refreshed(&app, &client, &rt1).await;
+    app.refresh(&other, &rt1)
+        .await
+        .assert_error(400, "invalid_grant");
+    app.refresh(&client, &rt2)
+        .await
+        .assert_error(400, "invalid_grant");
+}
+
+/// Refresh, expecting success; the new refresh token.
+async fn refreshed(app: &TestApp, client: &str, rt: &str) -> String {
+    let res = app.refresh(client, rt).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()["refresh_token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use sqlx::{PgConnection, Row};
 
 use super::{Postgres, database};
 use crate::store::Result;
-use crate::store::refresh::{Family, FamilySummary, Rotate, Rotation};
+use crate::store::refresh::{Family, FamilySummary, NotLive, Replay, Rotate, Rotation};
 
 /// Revoke a family inside the caller's transaction.
 pub(super) async fn revoke_family(
@@ -119,6 +119,7 @@ async fn rotate(conn: &mut PgConnection, j: &Rotate<'_>) -> sqlx::Result<Rotatio
     .await?;
     match family_id {
         Some(id) => {
+            supersede_branches(conn, &id, j.now).await?;
             add_token(conn, &id, j.next, j.now, j.next_expires_at).await?;
             Ok(Rotation::Rotated(family(conn, &id).await?))
         }
@@ -161,29 +162,55 @@ async fn family(conn: &mut PgConnection, id: &str) -> sqlx::Result<Family> {
     })
 }
 
+/// The branch that rotates is the family's only chain from now on: every
+/// other live token (a grace-window replay's branch) is superseded (see
+/// `store::refresh`). Reads the partial index of live tokens.
+async fn supersede_branches(
+    conn: &mut PgConnection,
+    family_id: &str,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET rotated_at = $1, superseded = TRUE \
+         WHERE family_id = $2 AND rotated_at IS NULL",
+    )
+    .bind(now)
+    .bind(family_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// The presented token was not live: a grace-window replay, reuse, or nothing.
 async fn replayed(conn: &mut PgConnection, j: &Rotate<'_>) -> sqlx::Result<Rotation> {
-    let row: Option<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
-        "SELECT t.family_id, t.rotated_at, f.revoked_at FROM refresh_tokens t \
-         JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = $1 AND f.client_id = $2",
+    let row = sqlx::query(
+        "SELECT t.family_id, f.client_id, t.rotated_at, t.superseded, f.revoked_at \
+         FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = $1",
     )
     .bind(j.presented)
-    .bind(j.client_id)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((family_id, rotated_at, revoked_at)) = row else {
+    let Some(r) = row else {
         return Ok(Rotation::Invalid);
     };
-    match (rotated_at, revoked_at) {
-        (_, Some(_)) | (None, None) => Ok(Rotation::Invalid),
-        (Some(at), None) if j.now - at <= j.grace => {
-            add_token(conn, &family_id, j.next, j.now, j.next_expires_at).await?;
-            Ok(Rotation::Rotated(family(conn, &family_id).await?))
+    let presented = NotLive {
+        family_id: r.try_get(0)?,
+        client_id: r.try_get(1)?,
+        rotated_at: r.try_get(2)?,
+        superseded: r.try_get(3)?,
+        revoked_at: r.try_get(4)?,
+    };
+    match presented.verdict(j.client_id, j.now, j.grace) {
+        Replay::Branch => {
+            let id = &presented.family_id;
+            add_token(conn, id, j.next, j.now, j.next_expires_at).await?;
+            Ok(Rotation::Rotated(family(conn, id).await?))
         }
-        (Some(_), None) => {
-            revoke_family(conn, &family_id, "refresh token reuse", j.now).await?;
-            tracing::warn!(family.id = %family_id, client.id = %j.client_id, "refresh token reuse detected: family revoked");
+        Replay::Reuse(why) => {
+            revoke_family(conn, &presented.family_id, why, j.now).await?;
+            tracing::warn!(family.id = %presented.family_id, client.id = %j.client_id, why, "refresh token reuse detected: family revoked");
             Ok(Rotation::Reused)
         }
+        Replay::Invalid => Ok(Rotation::Invalid),
     }
 }

@@ -47,6 +47,7 @@ const MIGRATIONS: &[Migration] = migrations![
     "0015_audit_anchor.sql",
     "0016_changes.sql",
     "0017_rate_windows.sql",
+    "0018_refresh_branches.sql",
 ];
 
 impl Migration {

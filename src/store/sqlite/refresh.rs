@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Sqlite;
 use crate::store::Result;
-use crate::store::refresh::{Family, FamilySummary, Rotate, Rotation};
+use crate::store::refresh::{Family, FamilySummary, NotLive, Replay, Rotate, Rotation};
 
 /// Revoke a family inside the caller's transaction.
 pub(super) fn revoke_family(
@@ -128,12 +128,26 @@ fn rotate(j: &RotateJob, conn: &Connection) -> rusqlite::Result<Rotation> {
         .optional()?;
     match family_id {
         Some(id) => {
+            supersede_branches(conn, &id, j.now)?;
             add_token(conn, &id, &j.new_hash, j.now, j.new_exp)?;
             Ok(Rotation::Rotated(family(conn, &id)?))
         }
         // Not live: a grace-window replay, reuse, or nothing (rare).
         None => replayed(conn, j),
     }
+}
+
+/// The branch that rotates is the family's only chain from now on: every
+/// other live token (a grace-window replay's branch) is superseded, and
+/// coming back with one is reuse. Reads the partial index of live tokens,
+/// so a long history costs nothing.
+fn supersede_branches(conn: &Connection, family_id: &str, now: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE refresh_tokens SET rotated_at = ?1, superseded = 1 \
+         WHERE family_id = ?2 AND rotated_at IS NULL",
+    )?
+    .execute(params![now, family_id])?;
+    Ok(())
 }
 
 impl Sqlite {
@@ -168,29 +182,34 @@ fn family(conn: &Connection, id: &str) -> rusqlite::Result<Family> {
 
 /// The presented token was not live: a grace-window replay, reuse, or nothing.
 fn replayed(conn: &Connection, j: &RotateJob) -> rusqlite::Result<Rotation> {
-    type Presented = (String, Option<i64>, Option<i64>);
-    let row: Option<Presented> = conn
+    let row: Option<NotLive> = conn
         .prepare_cached(
-            "SELECT t.family_id, t.rotated_at, f.revoked_at FROM refresh_tokens t \
-             JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = ? AND f.client_id = ?",
+            "SELECT t.family_id, f.client_id, t.rotated_at, t.superseded, f.revoked_at \
+             FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = ?",
         )?
-        .query_row(params![j.old, j.client_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        .query_row(params![j.old], |r| {
+            Ok(NotLive {
+                family_id: r.get(0)?,
+                client_id: r.get(1)?,
+                rotated_at: r.get(2)?,
+                superseded: r.get(3)?,
+                revoked_at: r.get(4)?,
+            })
         })
         .optional()?;
-    let Some((family_id, rotated_at, revoked_at)) = row else {
+    let Some(presented) = row else {
         return Ok(Rotation::Invalid);
     };
-    match (rotated_at, revoked_at) {
-        (_, Some(_)) | (None, None) => Ok(Rotation::Invalid),
-        (Some(at), None) if j.now - at <= j.grace => {
-            add_token(conn, &family_id, &j.new_hash, j.now, j.new_exp)?;
-            Ok(Rotation::Rotated(family(conn, &family_id)?))
+    match presented.verdict(&j.client_id, j.now, j.grace) {
+        Replay::Branch => {
+            add_token(conn, &presented.family_id, &j.new_hash, j.now, j.new_exp)?;
+            Ok(Rotation::Rotated(family(conn, &presented.family_id)?))
         }
-        (Some(_), None) => {
-            revoke_family(conn, &family_id, "refresh token reuse", j.now)?;
-            tracing::warn!(family.id = %family_id, client.id = %j.client_id, "refresh token reuse detected: family revoked");
+        Replay::Reuse(why) => {
+            revoke_family(conn, &presented.family_id, why, j.now)?;
+            tracing::warn!(family.id = %presented.family_id, client.id = %j.client_id, why, "refresh token reuse detected: family revoked");
             Ok(Rotation::Reused)
         }
+        Replay::Invalid => Ok(Rotation::Invalid),
     }
 }
