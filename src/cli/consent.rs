@@ -52,9 +52,15 @@ async fn dispatch(cmd: ConsentCommand, state: &AppState) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&consents)?);
             }
             for c in consents.iter().filter(|_| !json) {
+                let resource = if c.resource.is_empty() {
+                    "(no resource: given before consent was per resource; matches nothing)"
+                } else {
+                    &c.resource
+                };
                 println!(
-                    "{}  {}  {}",
+                    "{}  {}  {}  {}",
                     c.client_id,
+                    resource,
                     c.scope,
                     super::client::timestamp(c.updated_at)
                 );

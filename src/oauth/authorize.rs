@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::oauth::catalog::ScopeCatalog;
-use crate::oauth::client::GrantType;
+use crate::oauth::client::{ClientMetadata, GrantType};
 use crate::oauth::grant_scope;
 use crate::oauth::pkce;
 use crate::oauth::redirect_uri;
@@ -72,17 +72,18 @@ pub fn trusted_redirect(
 }
 
 /// Stage two: everything else, starting with whether the client (`client_id`,
-/// registered for `grants`) may use this grant at all. Errors here are
-/// redirected to the client.
+/// registered as `client`) may use this grant at all. The resources are
+/// chosen within the client's bound `audience`, as on every grant. Errors
+/// here are redirected to the client.
 pub fn validate(
     client_id: &str,
-    grants: &[GrantType],
+    client: &ClientMetadata,
     redirect_uri: String,
     p: &Params<'_>,
     registry: &ResourceRegistry,
     catalog: &ScopeCatalog,
 ) -> Result<AuthorizationRequest> {
-    if !grants.contains(&GrantType::AuthorizationCode) {
+    if !client.allows(GrantType::AuthorizationCode) {
         return Err(Error::unauthorized_client(
             "this client is not registered for the authorization code grant",
         ));
@@ -110,7 +111,7 @@ pub fn validate(
             "code_challenge must be the base64url SHA-256 of the verifier",
         ));
     }
-    let resources = registry.select(&p.resources, &[])?;
+    let resources = registry.select(&p.resources, &client.audience)?;
     let asked = p
         .scope
         .map(ScopeSet::parse)
@@ -140,7 +141,19 @@ mod tests {
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     const CALLBACK: &str = "http://127.0.0.1:5555/cb";
 
-    const CODE: &[GrantType] = &[GrantType::AuthorizationCode, GrantType::RefreshToken];
+    const CODE: &[&str] = &["authorization_code", "refresh_token"];
+
+    /// A registered client with these grants, bound to `audience`.
+    fn client(grants: &[&str], audience: &[&str]) -> ClientMetadata {
+        serde_json::from_value(serde_json::json!({
+            "redirect_uris": [CALLBACK],
+            "token_endpoint_auth_method": "none",
+            "grant_types": grants,
+            "response_types": ["code"],
+            "audience": audience,
+        }))
+        .unwrap()
+    }
 
     fn setup() -> (ResourceRegistry, ScopeCatalog) {
         let s = |v: &str| ScopeSet::parse(v).unwrap();
@@ -194,14 +207,30 @@ mod tests {
         let (registry, catalog) = setup();
         let mut p = params();
         p.prompt = Some("login consent");
-        let req = validate("c", CODE, CALLBACK.into(), &p, &registry, &catalog).unwrap();
+        let req = validate(
+            "c",
+            &client(CODE, &[]),
+            CALLBACK.into(),
+            &p,
+            &registry,
+            &catalog,
+        )
+        .unwrap();
         assert_eq!(req.scope, ScopeSet::parse("mcp:tools:weather").unwrap());
         assert_eq!(req.resources, ["http://127.0.0.1:3000/mcp"]);
         assert_eq!((req.redirect_uri_sent, req.force_consent), (true, true));
         assert_eq!(req.state.as_deref(), Some("xyz"));
         // Without `scope`, the resource's own scopes are asked (MCP: PRM scopes_supported).
         p.scope = None;
-        let req = validate("c", CODE, CALLBACK.into(), &p, &registry, &catalog).unwrap();
+        let req = validate(
+            "c",
+            &client(CODE, &[]),
+            CALLBACK.into(),
+            &p,
+            &registry,
+            &catalog,
+        )
+        .unwrap();
         assert_eq!(
             req.scope.to_string(),
             "mcp:tools:weather mcp:tools:calendar:read"
@@ -263,11 +292,19 @@ mod tests {
         for (why, edit, code) in cases {
             let mut p = params();
             edit(&mut p);
-            let err = validate("c", CODE, CALLBACK.into(), &p, &registry, &catalog).unwrap_err();
+            let err = validate(
+                "c",
+                &client(CODE, &[]),
+                CALLBACK.into(),
+                &p,
+                &registry,
+                &catalog,
+            )
+            .unwrap_err();
             assert_eq!(err.code, code, "{why}");
         }
         // A client not registered for the grant: RFC 6749 §4.1.2.1.
-        let machine = [GrantType::ClientCredentials];
+        let machine = client(&["client_credentials"], &[]);
         let err = validate(
             "c",
             &machine,
@@ -277,6 +314,21 @@ mod tests {
             &catalog,
         );
         assert_eq!(err.unwrap_err().code, ErrorCode::UnauthorizedClient);
+    }
+
+    #[test]
+    fn a_client_bound_to_resources_gets_codes_for_those_only() {
+        let (registry, catalog) = setup();
+        let bound = client(CODE, &["https://other.example/mcp"]);
+        let mut p = params();
+        p.scope = Some("mcp:tools:email:send");
+        // Nothing named: the client's first audience, not the registry default.
+        let req = validate("c", &bound, CALLBACK.into(), &p, &registry, &catalog).unwrap();
+        assert_eq!(req.resources, ["https://other.example/mcp"]);
+        p.resources = vec!["http://127.0.0.1:3000/mcp"];
+        p.scope = Some("mcp:tools:weather");
+        let err = validate("c", &bound, CALLBACK.into(), &p, &registry, &catalog).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidTarget);
     }
 
     #[test]

@@ -2,17 +2,72 @@
 //! authorization request goes next, and what their answer grants (RFC 6749
 //! §4.1.1–§4.1.2, OAuth 2.1 §4.1.1; RFC 9700 §4.15 for asking again).
 //!
-//! Remembered consent is per person and client. A person is asked only for
-//! what is new: scopes their remembered consent covers (by the one wildcard
-//! rule) are shown as already allowed, unless the client sent
-//! `prompt=consent`, which asks for everything again. Allowing merges the
-//! chosen scopes into what is remembered, so a step-up after
+//! Remembered consent is per person, client and resource ([`Remembered`]):
+//! allowing a scope at one MCP server says nothing about another. A person
+//! is asked only for what is new: scopes their remembered consent covers (by
+//! the one wildcard rule) at every resource of the request are shown as
+//! already allowed, unless the client sent `prompt=consent`, which asks for
+//! everything again. Allowing merges the chosen scopes into what is
+//! remembered at each resource of the request, so a step-up after
 //! `insufficient_scope` extends the same grant; the code carries what was
 //! chosen plus what was already allowed.
 
 use tessera_resource::scope::ScopeSet;
 
 use crate::oauth::authorize::AuthorizationRequest;
+
+/// What a person allowed a client before, resource by resource.
+#[derive(Debug, Clone, Default)]
+pub struct Remembered {
+    at: Vec<(String, ScopeSet)>,
+}
+
+impl Remembered {
+    /// From the stored rows (resource URI, scopes); rows that do not parse
+    /// (they were validated when saved) count as nothing allowed.
+    pub fn new(rows: Vec<(String, String)>) -> Self {
+        let at = rows
+            .into_iter()
+            .map(|(resource, scope)| (resource, ScopeSet::parse(&scope).unwrap_or_default()))
+            .collect();
+        Self { at }
+    }
+
+    fn at(&self, resource: &str) -> Option<&ScopeSet> {
+        self.at.iter().find(|(r, _)| r == resource).map(|(_, s)| s)
+    }
+
+    /// What is allowed at every one of `resources`: a scope counts only if
+    /// each resource's consent covers it. (Covering scopes of one token are
+    /// nested wildcards, so the most specific of them is in the result and
+    /// covers it there too.)
+    pub fn for_resources(&self, resources: &[String]) -> ScopeSet {
+        let sets: Option<Vec<&ScopeSet>> = resources.iter().map(|r| self.at(r)).collect();
+        let mut allowed = ScopeSet::default();
+        let Some(sets) = sets.filter(|s| !s.is_empty()) else {
+            return allowed;
+        };
+        for scope in sets.iter().flat_map(|s| s.iter()) {
+            if sets.iter().all(|s| s.covers(scope)) {
+                allowed.insert(scope);
+            }
+        }
+        allowed
+    }
+
+    /// What to store once `granted` is allowed for `resources`: each
+    /// resource's remembered scopes plus `granted`.
+    pub fn merged(&self, resources: &[String], granted: &ScopeSet) -> Vec<(String, String)> {
+        resources
+            .iter()
+            .map(|r| {
+                let mut scope = self.at(r).cloned().unwrap_or_default();
+                granted.iter().for_each(|s| scope.insert(s));
+                (r.clone(), scope.to_string())
+            })
+            .collect()
+    }
+}
 
 /// The scopes of a request, split by what remembered consent covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,10 +135,9 @@ pub enum Answer {
     Denied,
     Allowed {
         /// The code's scope: what was ticked plus what was already allowed,
-        /// in the order the client asked.
+        /// in the order the client asked (remembered with
+        /// [`Remembered::merged`]).
         granted: ScopeSet,
-        /// The consent to remember from now on.
-        remember: ScopeSet,
     },
 }
 
@@ -105,9 +159,7 @@ pub fn answer(
     if !allow || granted.is_empty() {
         return Answer::Denied;
     }
-    let mut remember = remembered.clone();
-    granted.iter().for_each(|s| remember.insert(s));
-    Answer::Allowed { granted, remember }
+    Answer::Allowed { granted }
 }
 
 #[cfg(test)]
@@ -216,7 +268,7 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_grants_the_ticked_and_the_already_allowed_and_remembers_the_union() {
+    fn an_answer_grants_the_ticked_and_the_already_allowed() {
         let req = request(
             "mcp:tools:weather mcp:tools:email:send mcp:tools:calendar:read",
             false,
@@ -230,7 +282,6 @@ mod tests {
             answer(&req, &remembered, true, &ticked),
             Answer::Allowed {
                 granted: s("mcp:tools:email:send mcp:tools:calendar:read"),
-                remember: s("mcp:tools:calendar:read mcp:resources:x mcp:tools:email:send"),
             }
         );
         assert_eq!(
@@ -249,6 +300,45 @@ mod tests {
             answer(&forced, &remembered, true, &[]),
             Answer::Denied,
             "prompt=consent: what was allowed before must be ticked again"
+        );
+    }
+
+    #[test]
+    fn consent_counts_per_resource_and_a_request_for_several_needs_it_at_each() {
+        const A: &str = "https://a.example/mcp";
+        const B: &str = "https://b.example/mcp";
+        let remembered = Remembered::new(vec![
+            (A.into(), "mcp:tools:* mcp:resources:x".into()),
+            (B.into(), "mcp:tools:weather".into()),
+            (String::new(), "mcp:tools:email:send".into()),
+        ]);
+        let at = |rs: &[&str]| {
+            let rs: Vec<String> = rs.iter().map(|r| r.to_string()).collect();
+            remembered.for_resources(&rs).to_string()
+        };
+        assert_eq!(at(&[A]), "mcp:tools:* mcp:resources:x");
+        assert_eq!(at(&[B]), "mcp:tools:weather");
+        assert_eq!(at(&["https://c.example/mcp"]), "", "never allowed there");
+        assert_eq!(at(&[A, B]), "mcp:tools:weather", "only what both allow");
+        assert_eq!(at(&[B, A]), "mcp:tools:weather");
+        assert_eq!(at(&[A, "https://c.example/mcp"]), "");
+        assert_eq!(at(&[]), "");
+        let merged = remembered.merged(
+            &[B.to_owned(), "https://c.example/mcp".to_owned()],
+            &s("mcp:tools:calendar:read"),
+        );
+        assert_eq!(
+            merged,
+            [
+                (
+                    B.to_owned(),
+                    "mcp:tools:weather mcp:tools:calendar:read".to_owned()
+                ),
+                (
+                    "https://c.example/mcp".to_owned(),
+                    "mcp:tools:calendar:read".to_owned()
+                ),
+            ]
         );
     }
 }

@@ -1,4 +1,4 @@
-//! Remembered consent: what a person allowed a client.
+//! Remembered consent: what a person allowed a client, per resource.
 
 use super::changes::Kind;
 use super::{Result, Store, on_backend};
@@ -7,25 +7,33 @@ use super::{Result, Store, on_backend};
 #[derive(Debug, serde::Serialize)]
 pub struct Consent {
     pub client_id: String,
+    /// The resource it is for ('' for a consent given before consent was
+    /// per resource: it matches no request).
+    pub resource: String,
     pub scope: String,
     pub updated_at: i64,
 }
 
+/// What a person allowed a client at one resource: its URI and the
+/// space-separated scopes.
+pub type AtResource = (String, String);
+
 impl Store {
-    /// The scopes `user_id` has allowed `client_id`, space-separated.
-    pub async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>> {
+    /// Every resource at which `user_id` allowed `client_id` something.
+    pub async fn consent(&self, user_id: &str, client_id: &str) -> Result<Vec<AtResource>> {
         on_backend!(self, db => db.consent(user_id, client_id).await)
     }
 
-    /// Store the merged scope of a consent (callers compute the union).
+    /// Store the merged scopes of a consent, per resource (callers compute
+    /// the unions), in one transaction.
     pub async fn save_consent(
         &self,
         user_id: &str,
         client_id: &str,
-        scope: &str,
+        rows: Vec<AtResource>,
         now: i64,
     ) -> Result<()> {
-        on_backend!(self, db => db.save_consent(user_id, client_id, scope, now).await)
+        on_backend!(self, db => db.save_consent(user_id, client_id, rows, now).await)
     }
 
     /// Withdraw a consent and delete the refresh families it allowed;

@@ -40,3 +40,4 @@ mod resource_kit;
 mod serving;
 mod token;
 mod token_errors;
+mod trust_grants;

@@ -164,8 +164,9 @@ async fn submit(
     let remembered = remembered_consent(app, user_id, &req.client_id).await?;
     let now = app.clock.now();
     let requested = req.scope.to_string();
-    let (granted, remember) = match answer(req, &remembered, allow, ticked) {
-        Answer::Allowed { granted, remember } => (granted, remember),
+    let allowed_here = remembered.for_resources(&req.resources);
+    let granted = match answer(req, &allowed_here, allow, ticked) {
+        Answer::Allowed { granted } => granted,
         Answer::Denied => {
             let fields = serde_json::json!({"user_id": user_id, "client_id": req.client_id, "requested_scopes": requested});
             app.audit
@@ -181,12 +182,13 @@ async fn submit(
             ));
         }
     };
-    let remember = remember.to_string();
+    let remember = remembered.merged(&req.resources, &granted);
     app.store
-        .save_consent(user_id, &req.client_id, &remember, now)
+        .save_consent(user_id, &req.client_id, remember, now)
         .await?;
     let fields = serde_json::json!({
-        "user_id": user_id, "client_id": req.client_id, "granted_scopes": granted.to_string(), "requested_scopes": requested,
+        "user_id": user_id, "client_id": req.client_id, "granted_scopes": granted.to_string(),
+        "requested_scopes": requested, "resources": req.resources,
     });
     app.audit
         .record_durably("consent_granted", now, fields)

@@ -33,12 +33,11 @@ use crate::error::{Error, Result};
 use crate::limits::Kind;
 use crate::oauth::authorize::{AuthorizationRequest, Params, trusted_redirect, validate};
 use crate::oauth::client::RegistrationRules;
-use crate::oauth::consent::{Next, next_step};
+use crate::oauth::consent::{Next, Remembered, next_step};
 use crate::oauth::metadata_document::is_document_url;
 use crate::state::AppState;
 use crate::store::clients::StoredClient;
 use forms::{bad_request, or_error_page, over_limit, read_form};
-use tessera_resource::scope::ScopeSet;
 
 pub async fn authorize_get(State(app): State<Arc<AppState>>, request: Request) -> Response {
     if let Some(r) = over_authorize_limit(&app, &request).await {
@@ -141,7 +140,7 @@ fn validated(
     let config = &app.config;
     validate(
         &client.client_id,
-        &client.metadata.grant_types,
+        &client.metadata,
         redirect_uri.clone(),
         &params,
         &config.resources,
@@ -187,8 +186,9 @@ async fn next(
     let person = browser.person();
     let remembered = match person {
         Some(p) => remembered_consent(app, p.user_id, &request.client_id).await?,
-        None => ScopeSet::default(),
+        None => Remembered::default(),
     };
+    let remembered = remembered.for_resources(&request.resources);
     match next_step(person, request, &remembered) {
         Next::SignIn => {
             let name = client.metadata.client_name.clone();
@@ -211,15 +211,10 @@ async fn next(
     }
 }
 
-/// What `user_id` allowed `client_id` before (nothing if never).
-async fn remembered_consent(app: &AppState, user_id: &str, client_id: &str) -> Result<ScopeSet> {
-    let stored = app
-        .store
-        .consent(user_id, client_id)
-        .await?
-        .unwrap_or_default();
-    // Stored consents were validated when they were saved.
-    Ok(ScopeSet::parse(&stored).unwrap_or_default())
+/// What `user_id` allowed `client_id` before, per resource.
+async fn remembered_consent(app: &AppState, user_id: &str, client_id: &str) -> Result<Remembered> {
+    let rows = app.store.consent(user_id, client_id).await?;
+    Ok(Remembered::new(rows))
 }
 
 #[derive(serde::Deserialize)]

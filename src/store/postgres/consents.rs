@@ -4,14 +4,14 @@ use sqlx::Row;
 
 use super::{Postgres, database};
 use crate::store::Result;
-use crate::store::consents::Consent;
+use crate::store::consents::{AtResource, Consent};
 
 impl Postgres {
-    pub async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>> {
-        sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
+    pub async fn consent(&self, user_id: &str, client_id: &str) -> Result<Vec<AtResource>> {
+        sqlx::query_as("SELECT resource, scope FROM consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)
             .bind(client_id)
-            .fetch_optional(&mut *self.pool.conn().await?)
+            .fetch_all(&mut *self.pool.conn().await?)
             .await
             .map_err(database)
     }
@@ -20,21 +20,27 @@ impl Postgres {
         &self,
         user_id: &str,
         client_id: &str,
-        scope: &str,
+        rows: Vec<AtResource>,
         now: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
-        )
-        .bind(user_id)
-        .bind(client_id)
-        .bind(scope)
-        .bind(now)
-        .execute(&mut *self.pool.conn().await?)
+        self.transaction(async |conn| {
+            for (resource, scope) in &rows {
+                sqlx::query(
+                    "INSERT INTO consents (user_id, client_id, resource, scope, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, client_id, resource) \
+                     DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
+                )
+                .bind(user_id)
+                .bind(client_id)
+                .bind(resource)
+                .bind(scope)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
+        })
         .await
-        .map(|_| ())
-        .map_err(database)
     }
 
     pub async fn revoke_consent(&self, user_id: &str, client_id: &str) -> Result<bool> {
@@ -56,7 +62,8 @@ impl Postgres {
 
     pub async fn consents_of(&self, user_id: &str) -> Result<Vec<Consent>> {
         let rows = sqlx::query(
-            "SELECT client_id, scope, updated_at FROM consents WHERE user_id = $1 ORDER BY updated_at DESC",
+            "SELECT client_id, resource, scope, updated_at FROM consents WHERE user_id = $1 \
+             ORDER BY updated_at DESC, client_id, resource",
         )
         .bind(user_id)
         .fetch_all(&mut *self.pool.conn().await?)
@@ -66,8 +73,9 @@ impl Postgres {
             .map(|r| {
                 Ok(Consent {
                     client_id: r.try_get(0)?,
-                    scope: r.try_get(1)?,
-                    updated_at: r.try_get(2)?,
+                    resource: r.try_get(1)?,
+                    scope: r.try_get(2)?,
+                    updated_at: r.try_get(3)?,
                 })
             })
             .collect::<sqlx::Result<_>>()

@@ -1,17 +1,19 @@
 //! Consents' SQL.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::Sqlite;
 use crate::store::Result;
-use crate::store::consents::Consent;
+use crate::store::consents::{AtResource, Consent};
 
 impl Sqlite {
-    pub async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>> {
+    pub async fn consent(&self, user_id: &str, client_id: &str) -> Result<Vec<AtResource>> {
         self.read(|conn| {
-            conn.prepare_cached("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?")?
-                .query_row([user_id, client_id], |r| r.get(0))
-                .optional()
+            conn.prepare_cached(
+                "SELECT resource, scope FROM consents WHERE user_id = ? AND client_id = ?",
+            )?
+            .query_map([user_id, client_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
         })
     }
 
@@ -19,23 +21,20 @@ impl Sqlite {
         &self,
         user_id: &str,
         client_id: &str,
-        scope: &str,
+        rows: Vec<AtResource>,
         now: i64,
     ) -> Result<()> {
-        let row = (
-            user_id.to_owned(),
-            client_id.to_owned(),
-            scope.to_owned(),
-            now,
-        );
-        self.write(row, |r, conn| {
-            conn.prepare_cached(
-                "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, \
+        let job = (user_id.to_owned(), client_id.to_owned(), rows, now);
+        self.write(job, |(user, client, rows, now), conn| {
+            let mut upsert = conn.prepare_cached(
+                "INSERT INTO consents (user_id, client_id, resource, scope, updated_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (user_id, client_id, resource) DO UPDATE SET scope = excluded.scope, \
                  updated_at = excluded.updated_at",
-            )?
-            .execute(params![r.0, r.1, r.2, r.3])
-            .map(|_| ())
+            )?;
+            for (resource, scope) in rows {
+                upsert.execute(params![user, client, resource, scope, now])?;
+            }
+            Ok(())
         })
         .await
     }
@@ -61,13 +60,15 @@ impl Sqlite {
         let user_id = user_id.to_owned();
         self.scan(move |conn| {
             conn.prepare(
-                "SELECT client_id, scope, updated_at FROM consents WHERE user_id = ? ORDER BY updated_at DESC",
+                "SELECT client_id, resource, scope, updated_at FROM consents WHERE user_id = ? \
+                 ORDER BY updated_at DESC, client_id, resource",
             )?
             .query_map([user_id], |r| {
                 Ok(Consent {
                     client_id: r.get(0)?,
-                    scope: r.get(1)?,
-                    updated_at: r.get(2)?,
+                    resource: r.get(1)?,
+                    scope: r.get(2)?,
+                    updated_at: r.get(3)?,
                 })
             })?
             .collect()

