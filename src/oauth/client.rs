@@ -297,6 +297,41 @@ impl RegistrationRules<'_> {
     }
 }
 
+/// RFC 7592 §2.2 update by the client itself (its registration access
+/// token): it may narrow what it was registered with, never widen it. Only
+/// an administrator, or a new registration with the initial access token,
+/// grants more. Scope is compared as a ceiling (by the wildcard rule),
+/// `audience` as a set where empty means every resource, grants as a set.
+pub fn no_wider(registered: &ClientMetadata, update: &ClientMetadata) -> Result<()> {
+    let refuse = |what: &str| {
+        Err(Error::invalid_client_metadata(format!(
+            "a registration update cannot widen {what}: ask an administrator, \
+             or register again with the initial access token"
+        )))
+    };
+    if !update.grant_types.iter().all(|g| registered.allows(*g)) {
+        return refuse("grant_types");
+    }
+    if let Some(ceiling) = &registered.scope {
+        let ceiling = ScopeSet::parse(ceiling).unwrap_or_default();
+        let asked = update.scope.as_deref().unwrap_or_default();
+        let asked = ScopeSet::parse(asked).unwrap_or_default();
+        if !asked.iter().all(|s| ceiling.covers(s)) {
+            return refuse("scope");
+        }
+    }
+    let bound = &registered.audience;
+    let wider = if bound.is_empty() {
+        false
+    } else {
+        update.audience.is_empty() || !update.audience.iter().all(|a| bound.contains(a))
+    };
+    if wider {
+        return refuse("audience");
+    }
+    Ok(())
+}
+
 fn response_types(requested: Option<Vec<String>>, grants: &[GrantType]) -> Result<Vec<String>> {
     let wants_code = grants.contains(&GrantType::AuthorizationCode);
     let types = match requested {

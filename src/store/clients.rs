@@ -179,12 +179,25 @@ impl Store {
         on_backend!(self, db => db.registration_token_hash(id).await)
     }
 
-    /// Replace a client's registered metadata (RFC 7592 §2.2).
-    pub async fn update_client_metadata(&self, id: &str, m: &ClientMetadata) -> Result<()> {
+    /// Replace a client's registered metadata (RFC 7592 §2.2) and rotate its
+    /// registration access token, only while `old_token` is still its token
+    /// (two updates with one token: the second finds it rotated). `false`
+    /// if it was not.
+    pub async fn update_registration(
+        &self,
+        id: &str,
+        m: &ClientMetadata,
+        old_token: &[u8],
+        new_token: &[u8],
+    ) -> Result<bool> {
         self.clients.forget(id);
-        on_backend!(self, db => db.update_client_metadata(id, m).await)?;
+        let updated =
+            on_backend!(self, db => db.update_registration(id, m, old_token, new_token).await)?;
         self.clients.forget(id);
-        self.note_change(Kind::Client, id).await
+        if updated {
+            self.note_change(Kind::Client, id).await?;
+        }
+        Ok(updated)
     }
 
     /// Record that a person authorized the client (at most one write an hour;

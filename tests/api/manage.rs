@@ -6,7 +6,7 @@ use tessera_resource::clock::{Clock, FixedClock};
 use crate::flow::*;
 use crate::helpers::*;
 
-async fn send(
+pub async fn send(
     app: &TestApp,
     method: &str,
     path: &str,
@@ -67,12 +67,26 @@ async fn a_registration_can_be_read_updated_and_deleted_with_its_token() {
     let stored = app.state.store.find_client(id).await.unwrap().unwrap();
     assert_eq!(stored.metadata.client_name.as_deref(), Some("Inspector 2"));
     assert_eq!(stored.metadata.redirect_uris.len(), 2);
+    // Every update rotates the registration access token.
+    let rotated = res.json()["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(rotated, rat);
+    send(&app, "GET", &path, Some(rat), None)
+        .await
+        .assert_error(401, "invalid_token");
+    send(&app, "PUT", &path, Some(rat), Some(&update))
+        .await
+        .assert_error(401, "invalid_token");
 
     assert_eq!(
-        send(&app, "DELETE", &path, Some(rat), None).await.status,
+        send(&app, "DELETE", &path, Some(&rotated), None)
+            .await
+            .status,
         204
     );
-    send(&app, "GET", &path, Some(rat), None)
+    send(&app, "GET", &path, Some(&rotated), None)
         .await
         .assert_error(401, "invalid_token");
     let token = form(&[

@@ -14,7 +14,10 @@ async fn consent_at_one_resource_does_not_carry_over_to_another() {
     let app = spawn_app().await;
     let client = app.alice_and_a_client().await;
     let mut b = Browser::new(&app);
-    let at_demo = authorize_url(&client, &[("scope", "mcp:tools:weather"), ("resource", DEMO)]);
+    let at_demo = authorize_url(
+        &client,
+        &[("scope", "mcp:tools:weather"), ("resource", DEMO)],
+    );
     get_code(&mut b, &at_demo, &[]).await;
     // The same scope at the other server: the person is asked.
     let at_other = authorize_url(
@@ -23,7 +26,10 @@ async fn consent_at_one_resource_does_not_carry_over_to_another() {
     );
     let page = b.get(&at_other).await;
     assert_eq!(page.status, 200, "the consent page, not a code");
-    assert!(page.text().contains("Your MCP server"), "it names the server");
+    assert!(
+        page.text().contains("Your MCP server"),
+        "it names the server"
+    );
     let code = get_code(&mut b, &at_other, &[]).await;
     let token = app.exchange(&client, &code).await.json();
     let (_, claims) = jwt_parts(token["access_token"].as_str().unwrap());
@@ -73,4 +79,58 @@ async fn a_client_bound_to_a_resource_gets_codes_for_that_resource_only() {
     let token = app.exchange(&client, &code).await.json();
     let (_, claims) = jwt_parts(token["access_token"].as_str().unwrap());
     assert_eq!(claims["aud"], FLOWS_RS);
+}
+
+/// RFC 7592: a client_credentials client cannot raise its own ceiling with
+/// its registration access token (it used to: scope, audience and grants
+/// were whatever the update said).
+#[tokio::test]
+async fn a_registration_update_cannot_widen_scope_audience_or_grants() {
+    let app = spawn_app().await;
+    let body = serde_json::json!({
+        "client_name": "billing bot", "grant_types": ["client_credentials"], "scope": "mcp:tools:weather",
+        "token_endpoint_auth_method": "client_secret_post", "audience": DEMO,
+    });
+    let c = app.post_json("/register", &body, Some(IAT)).await.json();
+    let path = format!("/register/{}", c["client_id"].as_str().unwrap());
+    let mut token = c["registration_access_token"].as_str().unwrap().to_owned();
+    let wider: [(&str, serde_json::Value); 4] = [
+        ("scope", "mcp:tools:weather mcp:tools:email:send".into()),
+        ("scope", "mcp:tools:*".into()),
+        ("audience", serde_json::json!([DEMO, FLOWS_RS])),
+        (
+            "grant_types",
+            serde_json::json!(["client_credentials", "refresh_token"]),
+        ),
+    ];
+    for (field, value) in wider {
+        let mut update = c.clone();
+        update[field] = value;
+        let res = crate::manage::send(&app, "PUT", &path, Some(&token), Some(&update)).await;
+        res.assert_error(400, "invalid_client_metadata");
+        assert!(
+            res.text().contains("cannot widen"),
+            "{field}: {}",
+            res.text()
+        );
+    }
+    // Dropping the audience binding widens too (empty means every resource).
+    let mut update = c.clone();
+    update.as_object_mut().unwrap().remove("audience");
+    crate::manage::send(&app, "PUT", &path, Some(&token), Some(&update))
+        .await
+        .assert_error(400, "invalid_client_metadata");
+    // Narrowing is fine, and rotates the token.
+    let mut update = c.clone();
+    update["client_name"] = "billing bot 2".into();
+    let res = crate::manage::send(&app, "PUT", &path, Some(&token), Some(&update)).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let next = res.json()["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(next, token);
+    token = next;
+    let read = crate::manage::send(&app, "GET", &path, Some(&token), None).await;
+    assert_eq!(read.json()["scope"], "mcp:tools:weather");
 }

@@ -12,11 +12,18 @@ use axum::response::{IntoResponse, Response};
 use super::{Registered, bearer, client_uri};
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::body::{MAX_JSON_BYTES, has_content_type, read_body};
-use crate::oauth::client::{GrantType, RegistrationRequest, RegistrationRules};
+use crate::oauth::client::{GrantType, RegistrationRequest, RegistrationRules, no_wider};
+use crate::secrets::new_client_secret;
 use crate::state::AppState;
 use crate::store::clients::StoredClient;
 
-async fn authorized(app: &AppState, client_id: &str, headers: &HeaderMap) -> Result<StoredClient> {
+/// The client, if `headers` carry its registration access token; with the
+/// token's stored hash (an update rotates it only while it is still this).
+async fn authorized(
+    app: &AppState,
+    client_id: &str,
+    headers: &HeaderMap,
+) -> Result<(StoredClient, Vec<u8>)> {
     let denied = || {
         Error::new(
             ErrorCode::InvalidToken,
@@ -30,17 +37,25 @@ async fn authorized(app: &AppState, client_id: &str, headers: &HeaderMap) -> Res
     if !app.hasher.verify(token, &hash) {
         return Err(denied());
     }
-    app.store.find_client(client_id).await?.ok_or_else(denied)
+    let client = app.store.find_client(client_id).await?.ok_or_else(denied)?;
+    Ok((client, hash))
 }
 
-fn registration(app: &AppState, client: &StoredClient, status: StatusCode) -> Response {
+/// The registration as RFC 7592 §3 returns it; with the new registration
+/// access token after an update.
+fn registration(
+    app: &AppState,
+    client: &StoredClient,
+    token: Option<&str>,
+    status: StatusCode,
+) -> Response {
     Registered {
         client_id: &client.client_id,
         client_secret: None,
         client_id_issued_at: client.client_id_issued_at,
         client_secret_expires_at: None,
         registration_client_uri: Some(client_uri(app, &client.client_id)),
-        registration_access_token: None,
+        registration_access_token: token,
         metadata: &client.metadata,
     }
     .into_response(status)
@@ -51,8 +66,8 @@ pub async fn read(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let client = authorized(&app, &id, &headers).await?;
-    Ok(registration(&app, &client, StatusCode::OK))
+    let (client, _) = authorized(&app, &id, &headers).await?;
+    Ok(registration(&app, &client, None, StatusCode::OK))
 }
 
 pub async fn update(
@@ -62,7 +77,7 @@ pub async fn update(
 ) -> Result<Response> {
     let headers = request.headers().clone();
     let body = read_body(request, MAX_JSON_BYTES, ErrorCode::InvalidRequest).await?;
-    let client = authorized(&app, &id, &headers).await?;
+    let (client, token_hash) = authorized(&app, &id, &headers).await?;
     if !has_content_type(&headers, "application/json") {
         return Err(Error::invalid_request(
             "the update must be application/json",
@@ -91,11 +106,27 @@ pub async fn update(
             "a registration cannot switch between a public and a confidential client: register a new one",
         ));
     }
-    app.store.update_client_metadata(&id, &metadata).await?;
+    no_wider(&client.metadata, &metadata)?;
+    // RFC 7592 §2.2 lets the server rotate the token on update: a token
+    // that leaked stops working at the owner's next update.
+    let next = new_client_secret().map_err(Error::internal)?;
+    let next_hash = app.hasher.hash(next.expose());
+    let store = &app.store;
+    if !store
+        .update_registration(&id, &metadata, &token_hash, &next_hash)
+        .await?
+    {
+        return Err(Error::new(
+            ErrorCode::InvalidToken,
+            "the registration access token is not valid for this client",
+        ));
+    }
     tracing::info!(client.id = %id, "client registration updated");
+    let updated = StoredClient { metadata, ..client };
     Ok(registration(
         &app,
-        &StoredClient { metadata, ..client },
+        &updated,
+        Some(next.expose()),
         StatusCode::OK,
     ))
 }

@@ -135,22 +135,30 @@ impl Postgres {
             .map_err(database)
     }
 
-    pub async fn update_client_metadata(&self, id: &str, m: &ClientMetadata) -> Result<()> {
+    pub async fn update_registration(
+        &self,
+        id: &str,
+        m: &ClientMetadata,
+        old_token: &[u8],
+        new_token: &[u8],
+    ) -> Result<bool> {
         let m = MetadataColumns::of(m)?;
-        sqlx::query(
-            "UPDATE clients SET auth_method = $1, grant_types = $2, scope = $3, audience = $4, metadata = $5 \
-             WHERE id = $6",
+        let done = sqlx::query(
+            "UPDATE clients SET auth_method = $1, grant_types = $2, scope = $3, audience = $4, metadata = $5, \
+             registration_token_hash = $6 WHERE id = $7 AND registration_token_hash = $8",
         )
         .bind(m.auth_method)
         .bind(m.grant_types)
         .bind(m.scope)
         .bind(m.audience)
         .bind(m.json)
+        .bind(new_token)
         .bind(id)
+        .bind(old_token)
         .execute(&mut *self.pool.conn().await?)
         .await
-        .map(|_| ())
-        .map_err(database)
+        .map_err(database)?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn touch_client(&self, id: &str, now: i64) -> Result<()> {

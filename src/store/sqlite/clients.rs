@@ -172,11 +172,22 @@ impl Sqlite {
         })
     }
 
-    pub async fn update_client_metadata(&self, id: &str, m: &ClientMetadata) -> Result<()> {
-        self.write(Metadata::of(id, m, 0)?, |m, conn| {
+    pub async fn update_registration(
+        &self,
+        id: &str,
+        m: &ClientMetadata,
+        old_token: &[u8],
+        new_token: &[u8],
+    ) -> Result<bool> {
+        let job = (
+            Metadata::of(id, m, 0)?,
+            old_token.to_vec(),
+            new_token.to_vec(),
+        );
+        self.write(job, |(m, old, new), conn| {
             conn.prepare_cached(
-                "UPDATE clients SET auth_method = ?, grant_types = ?, scope = ?, audience = ?, metadata = ? \
-                 WHERE id = ?",
+                "UPDATE clients SET auth_method = ?, grant_types = ?, scope = ?, audience = ?, metadata = ?, \
+                 registration_token_hash = ? WHERE id = ? AND registration_token_hash = ?",
             )?
             .execute(params![
                 m.columns.auth_method,
@@ -184,9 +195,11 @@ impl Sqlite {
                 m.columns.scope,
                 m.columns.audience,
                 m.columns.json,
-                m.id
+                new,
+                m.id,
+                old
             ])
-            .map(|_| ())
+            .map(|n| n == 1)
         })
         .await
     }
