@@ -23,7 +23,7 @@ pub enum Origin {
 }
 
 impl Origin {
-    const fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Admin => "admin",
             Self::Registration => "registration",

@@ -2,6 +2,7 @@
 //! redirect URI cannot be trusted, redirects with `state` and `iss` after.
 
 use serde_json::json;
+use url::Url;
 
 use crate::browser::Browser;
 use crate::flow::*;
@@ -68,13 +69,76 @@ async fn an_untrusted_client_or_redirect_uri_gets_an_error_page_never_a_redirect
     }
 }
 
+/// The query of an early error's answer: the redirect's, for a client an
+/// administrator registered; the page's return link's, for anyone else's.
+pub fn early_error_answer(res: &TestResponse, vetted: bool) -> (Url, Vec<(String, String)>) {
+    if vetted {
+        assert_eq!(res.status, 302, "{}", res.text());
+        return location(res);
+    }
+    assert_error_page(res, "an unvetted client's early error");
+    let html = res.text();
+    let start = html
+        .find("class=\"btn btn-secondary\" href=\"")
+        .expect("a return link")
+        + "class=\"btn btn-secondary\" href=\"".len();
+    let href = html[start..].split('"').next().unwrap();
+    let url = Url::parse(&unescape(href)).unwrap();
+    let q = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    (url, q)
+}
+
+/// Undo askama's HTML escaping (`&#38;` and the like) in an attribute.
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("&#") {
+        out.push_str(&rest[..at]);
+        let end = rest[at..].find(';').unwrap() + at;
+        let code: u32 = rest[at + 2..end].parse().unwrap();
+        out.push(char::from_u32(code).unwrap());
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A public client as `tessera client add` creates it.
+pub async fn admin_public_client(app: &TestApp) -> String {
+    let metadata =
+        serde_json::from_value(json!({"client_name": "Vetted", "redirect_uris": [CALLBACK],
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+        "token_endpoint_auth_method": "none"}))
+        .unwrap();
+    let state = &app.state;
+    let created = tessera::clients::create(
+        &state.store,
+        &state.hasher,
+        &metadata,
+        tessera::clients::Origin::Admin,
+        false,
+        0,
+    );
+    created.await.unwrap().client_id
+}
+
 #[tokio::test]
-async fn request_errors_redirect_with_state_and_iss() {
+async fn request_errors_redirect_with_state_and_iss_or_show_a_page_for_unvetted_clients() {
     let app = spawn_app().await;
-    let client = app.public_client().await;
+    let vetted = admin_public_client(&app).await;
+    let unvetted = app.public_client().await;
+    for (client, is_vetted) in [(vetted, true), (unvetted, false)] {
+        request_errors_answer_with_state_and_iss(&app, &client, is_vetted).await;
+    }
+}
+
+async fn request_errors_answer_with_state_and_iss(app: &TestApp, client: &str, vetted: bool) {
     let p = |pairs: &[(&str, &str)]| {
         let mut v = vec![
-            ("client_id", client.as_str()),
+            ("client_id", client),
             ("redirect_uri", CALLBACK),
             ("state", "s1"),
         ];
@@ -156,8 +220,7 @@ async fn request_errors_redirect_with_state_and_iss() {
     ];
     for (why, url, code) in cases {
         let res = app.get(&url).await;
-        assert_eq!(res.status, 302, "{why}");
-        let (target, q) = location(&res);
+        let (target, q) = early_error_answer(&res, vetted);
         assert_eq!(
             target.as_str().split('?').next().unwrap(),
             CALLBACK,
@@ -180,7 +243,7 @@ async fn a_machine_only_client_is_unauthorized_at_the_authorization_endpoint() {
         .get(&authorize_url(c["client_id"].as_str().unwrap(), &[]))
         .await;
     assert_eq!(
-        param(&location(&res).1, "error"),
+        param(&early_error_answer(&res, false).1, "error"),
         Some("unauthorized_client")
     );
 }

@@ -70,8 +70,7 @@ async fn a_client_bound_to_a_resource_gets_codes_for_that_resource_only() {
             &[("scope", "mcp:tools:weather"), ("resource", DEMO)],
         ))
         .await;
-    assert_eq!(elsewhere.status, 302);
-    let (_, q) = location(&elsewhere);
+    let (_, q) = crate::authorize::early_error_answer(&elsewhere, false);
     assert_eq!(param(&q, "error"), Some("invalid_target"));
     // Naming no resource: the client's own, not the default.
     let url = authorize_url(&client, &[("scope", "mcp:tools:weather")]);
@@ -133,4 +132,67 @@ async fn a_registration_update_cannot_widen_scope_audience_or_grants() {
     token = next;
     let read = crate::manage::send(&app, "GET", &path, Some(&token), None).await;
     assert_eq!(read.json()["scope"], "mcp:tools:weather");
+}
+
+/// An openly registered client does not pick its own rate-limit tier by
+/// registering `mcp:tools:*` (it used to get the 1,000-a-window tier).
+#[tokio::test]
+async fn an_openly_registered_client_gets_the_default_tier_whatever_scope_it_registers() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let body = serde_json::json!({
+        "client_name": "Greedy", "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"], "scope": "mcp:tools:*",
+    });
+    let client = app.post_json("/register", &body, None).await.json()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = app.code(&client, "mcp:tools:weather").await;
+    let res = app.exchange(&client, &code).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(
+        res.header("ratelimit-policy").starts_with("50;"),
+        "the default tier: {}",
+        res.header("ratelimit-policy")
+    );
+    // An administrator's machine client with the same scope keeps its tier.
+    let (machine, secret) = app.machine_client("mcp:tools:*", &[]).await;
+    let post = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", &machine),
+        ("client_secret", &secret),
+        ("resource", FLOWS_RS),
+    ]);
+    let res = app.post_form("/token", &post, None).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(res.header("ratelimit-policy").starts_with("1000;"));
+}
+
+/// Open registration plus early error redirects made an open redirector:
+/// register a redirect URI at evil.example, and `/authorize` with a bad
+/// `response_type` answered 302 there with no person involved.
+#[tokio::test]
+async fn an_openly_registered_client_cannot_use_the_server_as_an_open_redirector() {
+    let app = spawn_app().await;
+    let evil = "https://evil.example/x";
+    let body = serde_json::json!({"redirect_uris": [evil], "token_endpoint_auth_method": "none"});
+    let res = app.post_json("/register", &body, None).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let client = res.json()["client_id"].as_str().unwrap().to_owned();
+    let url = format!(
+        "/authorize?{}",
+        form(&[
+            ("client_id", &client),
+            ("redirect_uri", evil),
+            ("response_type", "token"),
+            ("state", "s"),
+        ])
+    );
+    let res = app.get(&url).await;
+    assert_eq!(res.status, 400);
+    assert!(res.header("location").is_empty(), "never redirected");
+    let html = res.text();
+    assert!(html.contains("evil.example"), "the page names the host");
+    assert!(html.contains("unsupported_response_type"));
 }

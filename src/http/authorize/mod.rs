@@ -4,7 +4,9 @@
 //!
 //! 1. The client and redirect URI are checked first; if either cannot be
 //!    trusted the person sees an error page and is never redirected.
-//! 2. Other errors redirect to the client with `error`, `state` and `iss`.
+//! 2. Other errors redirect to the client with `error`, `state` and `iss`
+//!    if an administrator registered it; otherwise the person sees them on
+//!    a page with a link back ([`respond::early_error`]).
 //! 3. Then [`crate::oauth::consent::next_step`] decides: the sign-in page for
 //!    a person not signed in, the consent page for what is new, or straight
 //!    back to the client with a code.
@@ -118,15 +120,7 @@ fn validated(
     form: &OAuthForm,
 ) -> Result<AuthorizationRequest, Box<Response>> {
     let state = form.get("state");
-    let refuse = |e: &Error| {
-        Box::new(respond::error(
-            app,
-            &redirect_uri,
-            state,
-            e,
-            StatusCode::FOUND,
-        ))
-    };
+    let refuse = |e: &Error| Box::new(respond::early_error(app, client, &redirect_uri, state, e));
     let params = Params {
         response_type: form.get("response_type"),
         redirect_uri: form.get("redirect_uri"),

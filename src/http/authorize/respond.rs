@@ -6,12 +6,46 @@ use axum::response::{IntoResponse, Response};
 use tessera_resource::scope::ScopeSet;
 use url::Url;
 
+use crate::clients::Origin;
 use crate::error::{Error, Result};
+use crate::http::pages::templates::{ErrorPage, ReturnLink};
+use crate::http::pages::{html, issuer_host};
 use crate::http::session::Person;
 use crate::oauth::authorize::AuthorizationRequest;
 use crate::secrets::ordered_token;
 use crate::state::AppState;
+use crate::store::clients::StoredClient;
 use crate::store::codes::NewCode;
+
+/// The redirect URI with the answer's parameters, `state` and `iss`.
+fn answer_url(
+    app: &AppState,
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    state: Option<&str>,
+) -> Option<Url> {
+    let mut url = Url::parse(redirect_uri).ok()?;
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+        if let Some(s) = state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", app.config.issuer.as_str());
+    }
+    Some(url)
+}
+
+fn invalid_redirect(app: &AppState) -> Response {
+    crate::http::pages::error(
+        app,
+        StatusCode::BAD_REQUEST,
+        "Invalid redirect",
+        "The redirect URI is not valid.",
+    )
+}
 
 /// 302 after a GET; 303 after a POST that carried credentials or consent
 /// (RFC 9700 §4.12: never 307, which would replay the form to the client).
@@ -23,24 +57,9 @@ pub fn redirect(
     status: StatusCode,
     set_cookie: Option<HeaderValue>,
 ) -> Response {
-    let Ok(mut url) = Url::parse(redirect_uri) else {
-        return crate::http::pages::error(
-            app,
-            StatusCode::BAD_REQUEST,
-            "Invalid redirect",
-            "The redirect URI is not valid.",
-        );
+    let Some(url) = answer_url(app, redirect_uri, params, state) else {
+        return invalid_redirect(app);
     };
-    {
-        let mut q = url.query_pairs_mut();
-        for (k, v) in params {
-            q.append_pair(k, v);
-        }
-        if let Some(s) = state {
-            q.append_pair("state", s);
-        }
-        q.append_pair("iss", app.config.issuer.as_str());
-    }
     let mut response = status.into_response();
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(url.as_str()) {
@@ -66,6 +85,44 @@ pub fn error(
         ("error_description", e.description.as_ref()),
     ];
     redirect(app, redirect_uri, &params, state, status, None)
+}
+
+/// An error found before the person saw anything, for `client`: redirected
+/// only if an administrator registered the client. Anyone can register a
+/// redirect URI by open registration or a metadata document, and an
+/// automatic error redirect to it would make this server an open redirector
+/// (RFC 9700 §4.11.2); such a client's person gets a page naming the error
+/// and the host, with a link that carries the same answer.
+pub fn early_error(
+    app: &AppState,
+    client: &StoredClient,
+    redirect_uri: &str,
+    state: Option<&str>,
+    e: &Error,
+) -> Response {
+    if client.created_by == Origin::Admin.as_str() {
+        return error(app, redirect_uri, state, e, StatusCode::FOUND);
+    }
+    let params = [
+        ("error", e.code.as_str()),
+        ("error_description", e.description.as_ref()),
+    ];
+    let Some(url) = answer_url(app, redirect_uri, &params, state) else {
+        return invalid_redirect(app);
+    };
+    let host = url.host_str().unwrap_or(url.scheme()).to_owned();
+    let page = ErrorPage {
+        static_prefix: app.config.issuer.path().to_owned(),
+        issuer_host: issuer_host(app),
+        title: "The application's request cannot be used".to_owned(),
+        message: format!("{} ({}).", e.description, e.code.as_str()),
+        detail: None,
+        return_to: Some(ReturnLink {
+            href: url.into(),
+            host,
+        }),
+    };
+    html(StatusCode::BAD_REQUEST, &page, None)
 }
 
 /// Issue a code for `req` on behalf of `person` with the granted `scope`,

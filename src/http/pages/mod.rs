@@ -83,6 +83,7 @@ pub fn error(
         title: title.to_owned(),
         message: message.into(),
         detail: None,
+        return_to: None,
     };
     html(status, &page, None)
 }

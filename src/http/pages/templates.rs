@@ -89,6 +89,18 @@ pub struct ErrorPage {
     pub message: String,
     /// Technical detail, shown in a `<code>` block.
     pub detail: Option<String>,
+    /// A link back to the application carrying the error, for a client
+    /// whose redirect URI nobody vetted: the person sees where it goes
+    /// before going (RFC 9700 §4.11.2).
+    pub return_to: Option<ReturnLink>,
+}
+
+/// Where the "return to the application" link goes.
+#[derive(Debug)]
+pub struct ReturnLink {
+    pub href: String,
+    /// The host the link goes to, shown beside it.
+    pub host: String,
 }
 
 /// Renders a page to a `String`.
@@ -153,6 +165,7 @@ mod tests {
 
     fn error_page() -> ErrorPage {
         ErrorPage {
+            return_to: None,
             static_prefix: String::new(),
             issuer_host: "auth.example.com".into(),
             title: "Unknown application".into(),

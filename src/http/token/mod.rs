@@ -176,6 +176,7 @@ async fn unless_client_gone(app: &AppState, client: &ClientAuth, refused: Error)
 async fn within_quota(app: &AppState, client: &ClientAuth) -> Result<Quota> {
     let limit = crate::oauth::rate_tier::token_limit(
         &client.id,
+        &client.grant_types,
         client.allowed.as_ref().ok(),
         &app.config.rate_limits.token_per_client,
         &app.limits.token_tiers,
