@@ -196,3 +196,40 @@ async fn an_openly_registered_client_cannot_use_the_server_as_an_open_redirector
     assert!(html.contains("evil.example"), "the page names the host");
     assert!(html.contains("unsupported_response_type"));
 }
+
+/// The consent page showed an openly registered client's `client_uri` host
+/// as its origin: "Claude from claude.ai" for a client whose redirect goes
+/// to attacker.example.
+#[tokio::test]
+async fn the_consent_page_shows_where_the_client_really_returns_and_marks_its_claims() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let redirect = "https://attacker.example/cb";
+    let body = serde_json::json!({
+        "client_name": "Claude", "client_uri": "https://claude.ai", "redirect_uris": [redirect],
+        "token_endpoint_auth_method": "none",
+    });
+    let client = app.post_json("/register", &body, None).await.json()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut b = Browser::new(&app);
+    let url = format!(
+        "/authorize?{}",
+        form(&[
+            ("client_id", &client),
+            ("redirect_uri", redirect),
+            ("response_type", "code"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("scope", "mcp:tools:weather"),
+        ])
+    );
+    let first = b.get(&url).await;
+    let page = sign_in(&mut b, &first, "alice").await.text();
+    assert!(page.contains("from <strong>attacker.example</strong>"), "{page}");
+    assert!(!page.contains("from <strong>claude.ai"));
+    assert!(page.contains(r#"<span class="badge badge-warn">unverified</span>"#));
+    assert!(page.contains("It says it is from claude.ai"));
+    assert!(page.contains("registered itself"));
+}

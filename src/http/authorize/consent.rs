@@ -54,6 +54,38 @@ fn redirect_source(uri: &str) -> Option<String> {
     }
 }
 
+/// Who the consent page says the client is. Only a host something vouches
+/// for is shown as its origin: a metadata document's URL, an
+/// administrator's registration, or else where the redirect goes (a name and
+/// `client_uri` sent to open registration are the client's word alone:
+/// "Claude from claude.ai" must not be shown for a client whose redirect
+/// goes to attacker.example).
+struct Identity {
+    vouched: String,
+    claimed: Option<String>,
+    unverified: bool,
+    self_registered: bool,
+}
+
+impl Identity {
+    fn of(client: &StoredClient, redirect_uri: &str) -> Self {
+        let redirect_host = host_of(redirect_uri).unwrap_or_default();
+        let claimed = client.metadata.client_uri.as_deref().and_then(host_of);
+        let (vouched, self_registered) = match client.created_by.as_str() {
+            "metadata_document" => (host_of(&client.client_id).unwrap_or_default(), false),
+            "admin" => (claimed.clone().unwrap_or(redirect_host), false),
+            _ => (redirect_host, true),
+        };
+        let claimed = claimed.filter(|c| *c != vouched);
+        Self {
+            unverified: self_registered || claimed.is_some(),
+            vouched,
+            claimed,
+            self_registered,
+        }
+    }
+}
+
 /// The consent page for what `asked` holds.
 pub fn page(
     app: &AppState,
@@ -73,6 +105,7 @@ pub fn page(
         && redirects
             .iter()
             .all(|u| Url::parse(u).is_ok_and(|u| u.scheme() == "http" && is_loopback_host(&u)));
+    let identity = Identity::of(client, &request.redirect_uri);
     let page = ConsentPage {
         static_prefix: app.config.issuer.path().to_owned(),
         issuer_host: issuer_host(app),
@@ -81,13 +114,10 @@ pub fn page(
             .client_name
             .clone()
             .unwrap_or_else(|| "An application".to_owned()),
-        // For a metadata document the URL's host is what vouches for the client
-        // (the name alone can be spoofed); otherwise the registered client_uri.
-        client_host: if client.created_by == "metadata_document" {
-            host_of(&client.client_id)
-        } else {
-            client.metadata.client_uri.as_deref().and_then(host_of)
-        },
+        client_host: identity.vouched,
+        claimed_host: identity.claimed,
+        unverified: identity.unverified,
+        self_registered: identity.self_registered,
         redirect_host: host_of(&request.redirect_uri).unwrap_or_default(),
         localhost_only,
         user_name: browser.session.username.clone().unwrap_or_default(),

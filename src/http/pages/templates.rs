@@ -64,8 +64,18 @@ pub struct ConsentPage {
     pub csrf_token: String,
     pub request: String,
     pub client_name: String,
-    /// Host of the client's `client_uri` or client-id URL ("from <host>").
-    pub client_host: Option<String>,
+    /// The host that vouches for the client ("from <host>"): its client-id
+    /// URL's for a metadata document, its `client_uri`'s for a client an
+    /// administrator registered, else the host its redirect goes to.
+    pub client_host: String,
+    /// The host the client's own `client_uri` names, when it is not
+    /// `client_host`: shown as an unverified claim.
+    pub claimed_host: Option<String>,
+    /// The name (or the claimed host) is the client's word alone: mark it.
+    pub unverified: bool,
+    /// The client registered itself (RFC 7591 open registration): the MCP
+    /// specification's warning is shown.
+    pub self_registered: bool,
     /// Host of the redirect URI ("will return you to <host>").
     pub redirect_host: String,
     /// Every redirect URI is a loopback address: show the local-app warning.
@@ -147,7 +157,10 @@ mod tests {
             csrf_token: "csrf-789".into(),
             request: "req-abc".into(),
             client_name: "Notes Helper".into(),
-            client_host: Some("notes.example.org".into()),
+            client_host: "notes.example.org".into(),
+            claimed_host: None,
+            unverified: false,
+            self_registered: false,
             redirect_host: "notes.example.org".into(),
             localhost_only: false,
             user_name: "alice".into(),
@@ -334,7 +347,7 @@ mod tests {
     fn consent_localhost_warning() {
         let mut page = consent();
         page.localhost_only = true;
-        page.client_host = None;
+        page.client_host = "localhost".into();
         page.redirect_host = "localhost".into();
         let html = render(&page).unwrap();
         assert!(html.contains(r#"<div class="warning" role="note">"#));
@@ -343,7 +356,22 @@ mod tests {
             "This app runs on your own computer (every redirect goes to localhost). \
              Only continue if you started it yourself."
         ));
-        assert!(!html.contains("from <strong>"));
+    }
+
+    #[test]
+    fn a_self_registered_client_is_marked_unverified_with_its_claim_apart() {
+        let mut page = consent();
+        page.client_name = "Claude".into();
+        page.client_host = "attacker.example".into();
+        page.claimed_host = Some("claude.ai".into());
+        page.unverified = true;
+        page.self_registered = true;
+        let html = render(&page).unwrap();
+        assert!(html.contains("from <strong>attacker.example</strong>"));
+        assert!(html.contains(r#"<span class="badge badge-warn">unverified</span>"#));
+        assert!(html.contains("It says it is from claude.ai"));
+        assert!(html.contains("registered itself"));
+        assert!(!html.contains("from <strong>claude.ai"));
     }
 
     #[test]
