@@ -36,9 +36,19 @@ pub fn client_ip(
     )
 }
 
-/// As a limiter key.
+/// As a limiter key. An IPv6 client is keyed by its /64: one host is
+/// routinely given a whole /64 and can rotate through it at will, so
+/// per-address keys would limit nothing. IPv4-mapped addresses count as
+/// their IPv4 address.
 pub fn key(ip: Option<IpAddr>) -> String {
-    ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    match ip.map(|ip| ip.to_canonical()) {
+        None => "unknown".to_owned(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(network))
+        }
+    }
 }
 
 /// The limiter key of `request`'s client: what per-IP limits count.
@@ -60,6 +70,17 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", v.parse().unwrap());
         h
+    }
+
+    #[test]
+    fn an_ipv6_client_is_keyed_by_its_64_and_a_mapped_ipv4_by_its_address() {
+        let k = |s: &str| key(Some(s.parse().unwrap()));
+        assert_eq!(k("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(k("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+        assert_ne!(k("2001:db8:1:3::1"), k("2001:db8:1:2::1"));
+        assert_eq!(k("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(k("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key(None), "unknown");
     }
 
     #[test]

@@ -6,9 +6,13 @@
 //! - authorization requests and sign-in attempts per client IP;
 //! - registrations per client IP: at most `burst` in a window of
 //!   `burst / per_hour` hours, so the sustained rate is `per_hour`;
-//! - failed sign-ins per account and, ten times as many, per IP: past the
-//!   limit the account (or IP) waits for its window to end before any
-//!   password is checked again.
+//! - failed sign-ins per account from one IP, and, ten times as many, per
+//!   account and per IP: past a limit the account (from that IP, or from
+//!   everywhere) or the IP waits for its window to end before any password
+//!   is checked again. The (account, IP) limit comes first, so an attacker
+//!   guessing from one place locks out only that place, not the person.
+//!
+//! IPv6 clients are keyed by their /64 (`http::client_ip::key`).
 //!
 //! Where windows are counted ([`Counter`]): in this process's memory (the
 //! kit's one limiter, [`tessera_resource::limits::Windows`]) when it is the
@@ -46,7 +50,8 @@ pub enum Kind {
     SignIn,
     /// Registrations per IP.
     Registration,
-    /// Failed sign-ins per account (`user:NAME`) and per IP (`ip:ADDR`).
+    /// Failed sign-ins per account and IP (`from:NAME|ADDR`), per account
+    /// (`user:NAME`) and per IP (`ip:ADDR`).
     FailedSignIn,
 }
 
@@ -190,21 +195,23 @@ impl Limits {
         ip: &str,
         now: UnixTime,
     ) -> Option<i64> {
-        let (user, ip) = failure_keys(username, ip);
+        let [from, user, ip] = failure_keys(username, ip);
         let max = self.max_failures;
-        if let Some(wait) = self.blocked(&user, max, now).await {
-            return Some(wait);
+        let many = max.saturating_mul(10);
+        for (key, limit) in [(from, max), (user, many), (ip, many)] {
+            if let Some(wait) = self.blocked(&key, limit, now).await {
+                return Some(wait);
+            }
         }
-        self.blocked(&ip, max.saturating_mul(10), now).await
+        None
     }
 
     pub async fn sign_in_failed(&self, username: &str, ip: &str, now: UnixTime) {
-        let (user, ip) = failure_keys(username, ip);
+        let keys = failure_keys(username, ip);
         let i = index(Kind::FailedSignIn);
         let shared = match &self.counter {
             Counter::Local(windows) => {
-                windows[i].record(&user, now);
-                windows[i].record(&ip, now);
+                keys.iter().for_each(|key| windows[i].record(key, now));
                 return;
             }
             Counter::Shared(shared) => shared,
@@ -212,7 +219,7 @@ impl Limits {
         // Failures are few, and each is looked at before a password is
         // checked: they are counted at once, not in batches.
         let window = self.windows[i];
-        let events = [user, ip]
+        let events = keys
             .iter()
             .map(|key| Events {
                 key: shared_key(Kind::FailedSignIn, key),
@@ -225,20 +232,21 @@ impl Limits {
         }
     }
 
-    /// A successful sign-in clears the account's failures (not the IP's).
-    pub async fn sign_in_succeeded(&self, username: &str, now: UnixTime) {
-        let user = failure_keys(username, "").0;
+    /// A successful sign-in clears the account's failures, from this IP and
+    /// overall (not the IP's).
+    pub async fn sign_in_succeeded(&self, username: &str, ip: &str, now: UnixTime) {
+        let [from, user, _] = failure_keys(username, ip);
         let i = index(Kind::FailedSignIn);
-        let shared = match &self.counter {
-            Counter::Local(windows) => return windows[i].forget(&user),
-            Counter::Shared(shared) => shared,
-        };
-        if let Err(e) = shared
-            .counter
-            .forget(&shared_key(Kind::FailedSignIn, &user))
-            .await
-        {
-            self.warn(&e, now);
+        for key in [from, user] {
+            match &self.counter {
+                Counter::Local(windows) => windows[i].forget(&key),
+                Counter::Shared(shared) => {
+                    let key = shared_key(Kind::FailedSignIn, &key);
+                    if let Err(e) = shared.counter.forget(&key).await {
+                        self.warn(&e, now);
+                    }
+                }
+            }
         }
     }
 
@@ -294,6 +302,12 @@ fn quota(limit: u32, count: u32, reset: i64, window: i64) -> Quota {
     }
 }
 
-fn failure_keys(username: &str, ip: &str) -> (String, String) {
-    (format!("user:{username}"), format!("ip:{ip}"))
+/// The failure windows of a sign-in: the account from this IP, the
+/// account, the IP.
+fn failure_keys(username: &str, ip: &str) -> [String; 3] {
+    [
+        format!("from:{username}|{ip}"),
+        format!("user:{username}"),
+        format!("ip:{ip}"),
+    ]
 }

@@ -12,6 +12,8 @@ use crate::helpers::{TestApp, TestResponse};
 pub struct Browser<'a> {
     pub app: &'a TestApp,
     pub cookies: BTreeMap<String, String>,
+    /// The peer address requests come from (none: "unknown").
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 /// A form as found on a page.
@@ -109,7 +111,16 @@ impl<'a> Browser<'a> {
         Self {
             app,
             cookies: BTreeMap::new(),
+            peer: None,
         }
+    }
+
+    /// A browser whose requests come from `ip` (as a real connection's
+    /// peer address, which per-IP limits read).
+    pub fn from_ip(app: &'a TestApp, ip: &str) -> Self {
+        let mut b = Self::new(app);
+        b.peer = Some(std::net::SocketAddr::new(ip.parse().unwrap(), 40_000));
+        b
     }
 
     fn cookie_header(&self) -> String {
@@ -127,6 +138,9 @@ impl<'a> Browser<'a> {
         }
         if body.is_some() {
             req = req.header("content-type", "application/x-www-form-urlencoded");
+        }
+        if let Some(peer) = self.peer {
+            req = req.extension(axum::extract::ConnectInfo(peer));
         }
         let res = self
             .app

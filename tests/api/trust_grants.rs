@@ -227,9 +227,48 @@ async fn the_consent_page_shows_where_the_client_really_returns_and_marks_its_cl
     );
     let first = b.get(&url).await;
     let page = sign_in(&mut b, &first, "alice").await.text();
-    assert!(page.contains("from <strong>attacker.example</strong>"), "{page}");
+    assert!(
+        page.contains("from <strong>attacker.example</strong>"),
+        "{page}"
+    );
     assert!(!page.contains("from <strong>claude.ai"));
     assert!(page.contains(r#"<span class="badge badge-warn">unverified</span>"#));
     assert!(page.contains("It says it is from claude.ai"));
     assert!(page.contains("registered itself"));
+}
+
+/// Five bad passwords locked the account for everyone for 15 minutes: an
+/// attacker elsewhere could lock the real person out. Failures now count
+/// per (account, IP) first.
+#[tokio::test]
+async fn failed_sign_ins_from_one_place_do_not_lock_the_person_out_elsewhere() {
+    let app = spawn_app().await;
+    let client = app.alice_and_a_client().await;
+    let mut attacker = Browser::from_ip(&app, "203.0.113.9");
+    let f = sign_in_form(&mut attacker, &client, "wrong password").await;
+    for _ in 0..5 {
+        assert_eq!(attacker.submit(&f, None).await.status, 200);
+    }
+    assert_eq!(
+        attacker.submit(&f, None).await.status,
+        429,
+        "the attacker waits"
+    );
+    // Another /64 of the same IPv6 network is the same place.
+    let mut same = Browser::from_ip(&app, "2001:db8:1:2::1");
+    let f = sign_in_form(&mut same, &client, "wrong password").await;
+    for _ in 0..5 {
+        assert_eq!(same.submit(&f, None).await.status, 200);
+    }
+    let mut rotated = Browser::from_ip(&app, "2001:db8:1:2:ffff::7");
+    let f = sign_in_form(&mut rotated, &client, "wrong password").await;
+    assert_eq!(
+        rotated.submit(&f, None).await.status,
+        429,
+        "one /64, one key"
+    );
+    // Alice, from her own address, signs in.
+    let mut alice = Browser::from_ip(&app, "198.51.100.20");
+    let f = sign_in_form(&mut alice, &client, PASSWORD).await;
+    assert_eq!(alice.submit(&f, None).await.status, 303);
 }

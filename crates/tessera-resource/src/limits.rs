@@ -6,9 +6,14 @@
 //! document's `createClientRateLimit` (express-rate-limit) does: a key's
 //! window starts at its first event and lasts `window` seconds; at most
 //! `limit` events are allowed in it, the limit chosen per call (tiers). In
-//! memory, behind one mutex; the map is swept of finished windows when it
-//! grows large, so memory follows the recently active keys. A restart
-//! forgets every count, which a limiter can afford.
+//! memory, behind one mutex, in two generations of one window each: a key
+//! lives in the generation its window started in, and the older generation
+//! is dropped whole when a new one begins (every window in it has ended by
+//! then). So a request costs O(1) however many keys are live: nothing is
+//! ever swept key by key. Memory is bounded: past [`MAX_KEYS`] live keys, a
+//! new key shares one overflow window with every other newcomer (keys
+//! already counted keep their own), so a flood of fresh addresses is
+//! limited as one. A restart forgets every count, which a limiter can afford.
 //!
 //! [`RateLimits`] are the flows document's tiers: a 15-minute window; a
 //! token holding `mcp:tools:*` may make 1000 requests, one holding
@@ -23,8 +28,11 @@ use std::time::Duration;
 use crate::clock::UnixTime;
 use crate::scope::ScopeSet;
 
-/// Keys tracked before finished windows are swept.
-const SWEEP_AT: usize = 100_000;
+/// Live keys kept apart at most; beyond them newcomers share [`OVERFLOW`].
+pub const MAX_KEYS: usize = 200_000;
+
+/// The window every key past [`MAX_KEYS`] is counted in.
+const OVERFLOW: &str = "\u{0}overflow";
 
 /// A key's window after an event was counted (or refused): what the
 /// `RateLimit-Policy` and `RateLimit` headers and `Retry-After` report.
@@ -49,7 +57,72 @@ impl Quota {
 #[derive(Debug)]
 pub struct Windows {
     window: i64,
-    counts: Mutex<HashMap<String, (UnixTime, u32)>>,
+    generations: Mutex<Generations>,
+}
+
+/// A key's window: when it started, and the events counted in it.
+type Window = (UnixTime, u32);
+
+/// Keys whose windows started in the current generation, and in the one
+/// before it (`started_at - window ..= started_at`).
+#[derive(Debug, Default)]
+struct Generations {
+    started_at: UnixTime,
+    current: HashMap<String, Window>,
+    previous: HashMap<String, Window>,
+}
+
+impl Generations {
+    /// Begin a new generation if the current one is a window old. What is
+    /// dropped holds only windows that have ended; it is returned, to be
+    /// freed outside the lock.
+    fn advance(&mut self, now: UnixTime, window: i64) -> [HashMap<String, Window>; 2] {
+        if now < self.started_at + window {
+            return Default::default();
+        }
+        let older = std::mem::take(&mut self.current);
+        let mut dropped = [std::mem::replace(&mut self.previous, older), HashMap::new()];
+        // Two windows or more since the generation began: both have ended.
+        if now >= self.started_at + 2 * window {
+            dropped[1] = std::mem::take(&mut self.previous);
+        }
+        self.started_at = now;
+        dropped
+    }
+
+    /// `key`'s window, if it has one.
+    fn get(&self, key: &str) -> Option<&Window> {
+        self.current.get(key).or_else(|| self.previous.get(key))
+    }
+
+    /// `key`'s window for an event at `now`: its live one, or a new one in
+    /// the current generation (under [`OVERFLOW`] once [`MAX_KEYS`] are live).
+    fn entry(&mut self, key: &str, now: UnixTime, window: i64) -> Option<&mut Window> {
+        let known = self.current.contains_key(key) || self.previous.contains_key(key);
+        let key = if known || self.current.len() + self.previous.len() < MAX_KEYS {
+            key
+        } else {
+            OVERFLOW
+        };
+        // A live window stays in the generation it started in; an ended one
+        // starts again in the current generation.
+        let live = |w: &Window| w.0 + window > now;
+        let map = if self.previous.get(key).is_some_and(live) {
+            &mut self.previous
+        } else {
+            self.previous.remove(key);
+            &mut self.current
+        };
+        // Looked up by `&str` first: a known key costs no allocation.
+        if !map.contains_key(key) {
+            map.insert(key.to_owned(), (now, 0));
+        }
+        let entry = map.get_mut(key)?;
+        if !live(entry) {
+            *entry = (now, 0);
+        }
+        Some(entry)
+    }
 }
 
 impl Windows {
@@ -57,7 +130,7 @@ impl Windows {
     pub fn new(window: Duration) -> Self {
         Self {
             window: (window.as_secs() as i64).max(1),
-            counts: Mutex::new(HashMap::new()),
+            generations: Mutex::new(Generations::default()),
         }
     }
 
@@ -73,20 +146,15 @@ impl Windows {
         })
         // A poisoned lock means a panic elsewhere: fail open, as a limiter
         // is a courtesy, not an access check.
-        .unwrap_or(Ok(Quota {
-            limit,
-            remaining: limit,
-            reset: self.window,
-            window: self.window,
-        }))
+        .unwrap_or(Ok(self.fresh(limit)))
     }
 
     /// The quota of `key` against `limit`, without counting anything.
     pub fn peek(&self, key: &str, limit: u32, now: UnixTime) -> Quota {
-        let Ok(map) = self.counts.lock() else {
+        let Ok(generations) = self.generations.lock() else {
             return self.fresh(limit);
         };
-        match map.get(key) {
+        match generations.get(key) {
             Some(&(start, count)) if start + self.window > now => Quota {
                 limit,
                 remaining: limit.saturating_sub(count),
@@ -107,9 +175,17 @@ impl Windows {
 
     /// Forget `key`'s window.
     pub fn forget(&self, key: &str) {
-        if let Ok(mut map) = self.counts.lock() {
-            map.remove(key);
+        if let Ok(mut generations) = self.generations.lock() {
+            generations.current.remove(key);
+            generations.previous.remove(key);
         }
+    }
+
+    /// Keys counted apart now (live or not yet dropped): at most [`MAX_KEYS`] + 1.
+    pub fn keys(&self) -> usize {
+        self.generations
+            .lock()
+            .map_or(0, |g| g.current.len() + g.previous.len())
     }
 
     fn fresh(&self, limit: u32) -> Quota {
@@ -127,21 +203,12 @@ impl Windows {
         &self,
         key: &str,
         now: UnixTime,
-        f: impl FnOnce(&mut (UnixTime, u32), &dyn Fn(u32, u32) -> Quota) -> T,
+        f: impl FnOnce(&mut Window, &dyn Fn(u32, u32) -> Quota) -> T,
     ) -> Option<T> {
         let window = self.window;
-        let mut map = self.counts.lock().ok()?;
-        if map.len() >= SWEEP_AT {
-            map.retain(|_, (start, _)| *start + window > now);
-        }
-        // Looked up by `&str` first: a known key costs no allocation.
-        let entry = match map.get_mut(key) {
-            Some(e) => e,
-            None => map.entry(key.to_owned()).or_insert((now, 0)),
-        };
-        if entry.0 + window <= now {
-            *entry = (now, 0);
-        }
+        let mut generations = self.generations.lock().ok()?;
+        let dropped = generations.advance(now, window);
+        let entry = generations.entry(key, now, window)?;
         let reset = entry.0 + window - now;
         let quota = move |limit, remaining| Quota {
             limit,
@@ -149,7 +216,11 @@ impl Windows {
             reset,
             window,
         };
-        Some(f(entry, &quota))
+        let result = f(entry, &quota);
+        // A whole generation is freed after the lock is released.
+        drop(generations);
+        drop(dropped);
+        Some(result)
     }
 }
 
@@ -246,6 +317,50 @@ mod tests {
         assert!(limiter.check("a", &none, 1000).is_ok());
         assert_eq!(limiter.check("a", &none, 1001).unwrap_err().reset, 899);
         assert!(limiter.check("a", &all, 1001).is_ok(), "a higher tier");
+    }
+
+    #[test]
+    fn windows_live_across_a_generation_change_and_end_on_time() {
+        let w = Windows::new(Duration::from_secs(100));
+        assert!(w.check("a", 2, 1_000).is_ok());
+        // A new generation begins at 1,100; `a`'s window (1,000..1,100) ended.
+        assert!(w.check("b", 2, 1_150).is_ok());
+        assert!(
+            w.check("b", 2, 1_210).is_ok(),
+            "b's window started at 1,150"
+        );
+        assert!(
+            w.check("b", 2, 1_240).is_err(),
+            "and lives in the older generation"
+        );
+        assert_eq!(
+            w.check("b", 2, 1_250).unwrap().remaining,
+            1,
+            "1,250: a new window"
+        );
+        assert_eq!(w.peek("a", 2, 1_250).remaining, 2);
+        // Long idle: both generations are dropped at once.
+        assert!(w.check("c", 1, 9_000).is_ok());
+        assert_eq!(w.keys(), 1);
+    }
+
+    #[test]
+    fn memory_is_bounded_and_newcomers_past_the_cap_share_one_window() {
+        let w = Windows::new(Duration::from_secs(60));
+        for i in 0..MAX_KEYS {
+            assert!(w.check(&format!("k{i}"), 1, 10).is_ok());
+        }
+        assert_eq!(w.keys(), MAX_KEYS);
+        // Two newcomers share the overflow window (limit 1): the second waits.
+        assert!(w.check("new-1", 1, 11).is_ok());
+        assert!(w.check("new-2", 1, 11).is_err());
+        assert_eq!(w.keys(), MAX_KEYS + 1);
+        // Keys already counted keep their own windows.
+        assert!(w.check("k7", 1, 12).is_err());
+        assert!(w.check("k7", 2, 12).is_ok());
+        // Once the windows end, generations turn over and memory is freed.
+        assert!(w.check("late", 1, 200).is_ok());
+        assert_eq!(w.keys(), 1);
     }
 
     #[test]

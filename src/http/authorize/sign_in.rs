@@ -105,7 +105,7 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
         let msg = "Incorrect username or password.".to_owned();
         return again(&app, &browser, &req, msg, username, StatusCode::OK).await;
     }
-    app.limits.sign_in_succeeded(&username, now).await;
+    app.limits.sign_in_succeeded(&username, &ip, now).await;
     let user_id = user_id.unwrap_or_default();
     or_error_page(&app, signed_in(&app, &browser, &user_id, &req).await)
 }
