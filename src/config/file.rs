@@ -64,6 +64,7 @@ pub(super) struct FileRateLimits {
     token_per_client: std::collections::HashMap<String, u32>,
     authorize_per_ip: Option<u32>,
     sign_in_per_ip: Option<u32>,
+    token_failures_per_ip: Option<u32>,
     #[serde(default)]
     trusted_proxies: Vec<String>,
     redis_url: Option<Secret>,
@@ -336,6 +337,7 @@ fn rate_limit_settings(f: FileRateLimits) -> anyhow::Result<RateLimitSettings> {
         token_per_client: f.token_per_client,
         authorize_per_ip: f.authorize_per_ip.unwrap_or(600),
         sign_in_per_ip: f.sign_in_per_ip.unwrap_or(300),
+        token_failures_per_ip: f.token_failures_per_ip.unwrap_or(100),
         trusted_proxies,
         redis_url: f.redis_url,
     })

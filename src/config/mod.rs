@@ -126,6 +126,10 @@ pub struct RateLimitSettings {
     pub authorize_per_ip: u32,
     /// Sign-in attempts per client IP (failures are throttled separately).
     pub sign_in_per_ip: u32,
+    /// Failed token requests (bad credentials, bad grants) per client IP;
+    /// past it the IP's token requests are refused until its window ends,
+    /// before any work and without an audit record each.
+    pub token_failures_per_ip: u32,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Count the limits in this Redis (`--redis-url`), shared by replicas.

@@ -53,14 +53,17 @@ pub enum Kind {
     /// Failed sign-ins per account and IP (`from:NAME|ADDR`), per account
     /// (`user:NAME`) and per IP (`ip:ADDR`).
     FailedSignIn,
+    /// Failed token requests per IP.
+    TokenFailure,
 }
 
-const KINDS: [Kind; 5] = [
+const KINDS: [Kind; 6] = [
     Kind::Token,
     Kind::Authorize,
     Kind::SignIn,
     Kind::Registration,
     Kind::FailedSignIn,
+    Kind::TokenFailure,
 ];
 
 impl Kind {
@@ -71,6 +74,7 @@ impl Kind {
             Self::SignIn => "sign_in",
             Self::Registration => "registration",
             Self::FailedSignIn => "failed_sign_in",
+            Self::TokenFailure => "token_failure",
         }
     }
 }
@@ -78,7 +82,7 @@ impl Kind {
 /// Where windows are counted.
 enum Counter {
     /// In this process: one set of windows per kind.
-    Local(Box<[Windows; 5]>),
+    Local(Box<[Windows; 6]>),
     /// In the shared database or Redis.
     Shared(Arc<Shared>),
 }
@@ -86,7 +90,7 @@ enum Counter {
 pub struct Limits {
     counter: Counter,
     /// Window lengths in seconds, by kind.
-    windows: [i64; 5],
+    windows: [i64; 6],
     /// The token endpoint's tiers.
     pub token_tiers: RateLimits,
     registration_limit: u32,
@@ -112,6 +116,7 @@ impl Limits {
             r.window,
             Duration::from_secs(refill.max(1)),
             config.sign_in.failure_window,
+            r.window,
         ];
         let shared = match (&r.redis_url, store.is_shared()) {
             (Some(url), _) => Some(shared::Counter::Redis(
@@ -177,6 +182,61 @@ impl Limits {
             Err(e) => {
                 self.warn(&e, now);
                 Ok(quota(limit, 0, window, window))
+            }
+        }
+    }
+
+    /// The quota of `key` if its window is already full. A shared window is
+    /// judged by this replica's view of it while that is under half the
+    /// limit (no round trip), and read from the shared counter past that,
+    /// so small limits still hold exactly for the cluster.
+    pub async fn full(&self, kind: Kind, key: &str, limit: u32, now: UnixTime) -> Option<Quota> {
+        let i = index(kind);
+        let window = self.windows[i];
+        let shared = match &self.counter {
+            Counter::Local(windows) => {
+                let q = windows[i].peek(key, limit, now);
+                return (q.remaining == 0).then_some(q);
+            }
+            Counter::Shared(shared) => shared,
+        };
+        let key = shared_key(kind, key);
+        let (started_at, count) = match shared.view(&key, now) {
+            Some(seen) if seen.1.saturating_mul(2) >= limit => {
+                match shared.counter.peek(&key, window, now).await {
+                    Ok(w) => (w.started_at, w.count),
+                    // Unreachable: what this replica saw still counts.
+                    Err(e) => {
+                        self.warn(&e, now);
+                        seen
+                    }
+                }
+            }
+            _ => return None,
+        };
+        (count >= limit).then(|| quota(limit, count, started_at + window - now, window))
+    }
+
+    /// Count an event of `key` whatever its limit (failures, looked at
+    /// later with [`Limits::full`]); the quota after it against `limit`.
+    pub async fn record(&self, kind: Kind, key: &str, limit: u32, now: UnixTime) -> Quota {
+        let i = index(kind);
+        let window = self.windows[i];
+        let shared = match &self.counter {
+            Counter::Local(windows) => {
+                windows[i].record(key, now);
+                return windows[i].peek(key, limit, now);
+            }
+            Counter::Shared(shared) => shared,
+        };
+        match shared
+            .count(&shared_key(kind, key), window, u32::MAX, now)
+            .await
+        {
+            Ok((started_at, count)) => quota(limit, count, started_at + window - now, window),
+            Err(e) => {
+                self.warn(&e, now);
+                quota(limit, 0, window, window)
             }
         }
     }

@@ -153,6 +153,14 @@ impl Shared {
         }
     }
 
+    /// This replica's view of `key`'s live window, `(started_at, count)`:
+    /// the shared count last learned plus what is pending here.
+    pub fn view(&self, key: &str, now: UnixTime) -> Option<Counted> {
+        let keys = self.keys.lock().ok()?;
+        let e = keys.get(key)?;
+        (e.started_at + e.window > now).then(|| (e.started_at, e.shared.saturating_add(e.pending)))
+    }
+
     /// Decide locally if the window is far from full or known to be full;
     /// otherwise take this key's pending events to count with this one
     /// (`Err(pending)`).

@@ -144,7 +144,7 @@ fn audit_cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
 }
 
 /// Write every event queued so far: a durable record commits after them.
-async fn flush(app: &TestApp) {
+pub async fn flush(app: &TestApp) {
     let now = app.state.clock.now();
     app.state
         .audit

@@ -272,3 +272,90 @@ async fn failed_sign_ins_from_one_place_do_not_lock_the_person_out_elsewhere() {
     let f = sign_in_form(&mut alice, &client, PASSWORD).await;
     assert_eq!(alice.submit(&f, None).await.status, 303);
 }
+
+/// A failed token request from `ip` with whatever `client_id` and scope it
+/// carries; the answer.
+async fn garbage_token_request(
+    app: &TestApp,
+    ip: &str,
+    client_id: &str,
+    scope: &str,
+) -> TestResponse {
+    let body = form(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", "garbage"),
+        ("client_id", client_id),
+        ("scope", scope),
+    ]);
+    let peer = std::net::SocketAddr::new(ip.parse().unwrap(), 40_000);
+    let req = axum::http::Request::post("/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .extension(axum::extract::ConnectInfo(peer))
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    app.send(req).await
+}
+
+/// 2,000 unauthenticated token requests with 16 KB of `client_id` and
+/// `scope` each grew the database by 31 MB: every one was an audit record.
+#[tokio::test]
+async fn failed_token_requests_are_limited_per_ip_and_their_audit_records_are_bounded() {
+    let app = spawn_app().await;
+    let huge = "x".repeat(4 * 1024);
+    let before = app.state.store.audit_page(0, 100_000).await.unwrap().len();
+    let mut limited = 0;
+    for _ in 0..150 {
+        let res = garbage_token_request(&app, "203.0.113.5", &huge, &huge).await;
+        match res.status.as_u16() {
+            401 | 400 => {}
+            429 => {
+                limited += 1;
+                res.assert_error(429, "rate_limit_exceeded");
+                assert!(!res.header("retry-after").is_empty());
+            }
+            other => panic!("unexpected {other}: {}", res.text()),
+        }
+    }
+    assert_eq!(limited, 50, "100 failures a window (the default), then 429");
+    crate::audit::flush(&app).await;
+    let records = app.state.store.audit_page(0, 100_000).await.unwrap();
+    let new = &records[before..];
+    assert!(
+        new.len() <= 102,
+        "one record per failure, none per refusal: {}",
+        new.len()
+    );
+    let longest = new.iter().map(|r| r.event.len()).max().unwrap();
+    assert!(longest < 1_000, "a record is bounded: {longest} bytes");
+    assert!(
+        new.iter()
+            .any(|r| r.event.contains("\"ip_failures_limited\":true")),
+        "the record that filled the window says so"
+    );
+    // Another IP is not affected.
+    let other = garbage_token_request(&app, "198.51.100.1", "x", "y").await;
+    assert_ne!(other.status, 429);
+}
+
+/// Anyone who knows a public client's id (a metadata-document id is shared
+/// by all its users) could spend its window with garbage refresh requests:
+/// the real user got 429 for 15 minutes.
+#[tokio::test]
+async fn garbage_requests_naming_a_public_client_do_not_spend_its_window() {
+    let app = spawn_app().await;
+    let (client, t) = app.person_tokens("mcp:tools:weather").await;
+    for i in 0..60 {
+        let ip = format!("203.0.113.{}", i % 5);
+        let res = garbage_token_request(&app, &ip, &client, "mcp:tools:weather").await;
+        res.assert_error(400, "invalid_grant");
+    }
+    let res = app
+        .refresh(&client, t["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(
+        res.header("ratelimit").contains("remaining=48"),
+        "{}",
+        res.header("ratelimit")
+    );
+}

@@ -20,7 +20,6 @@ use serde::Serialize;
 
 use super::body::OAuthForm;
 use super::client_auth::{Presented, authenticate, presented_with};
-use tessera_resource::limits::Quota;
 
 use crate::access_token::AccessToken;
 use crate::error::{Error, ErrorCode, Result};
@@ -84,11 +83,35 @@ impl IntoResponse for TokenResponse {
 
 /// Answer a token request and record it in the audit trail (the flows
 /// document's `oauth_token_request`, batched: see `audit`).
+///
+/// A stranger must not be able to grow the trail or lock a client out
+/// (RFC 9700 §4.16 is the general rule): failed requests count against
+/// their IP, not the client's tier, and once an IP's failures fill its
+/// window its token requests are refused before any work and without an
+/// audit record each (the one that filled the window is recorded, and the
+/// refusals are counted in `/metrics`); every recorded value a request
+/// chose is cut to a bounded length.
 pub async fn token(State(app): State<Arc<AppState>>, request: Request) -> Result<Response> {
+    let ip = super::client_ip::key_of(&request, &app.config.rate_limits.trusted_proxies);
+    let failures_allowed = app.config.rate_limits.token_failures_per_ip;
+    let now = app.clock.now();
+    let limited = app
+        .limits
+        .full(Kind::TokenFailure, &ip, failures_allowed, now);
+    if let Some(quota) = limited.await {
+        app.metrics.rate_limited("token_failures");
+        return Err(Error::over_quota(quota));
+    }
     // Only `Authorization` is needed from the head: keep it (a reference-counted
     // clone) rather than have axum copy the whole header map for the handler.
     let authorization = request.headers().get(header::AUTHORIZATION).cloned();
-    let form = OAuthForm::from_request(request, &()).await?;
+    let form = match OAuthForm::from_request(request, &()).await {
+        Ok(form) => form,
+        Err(e) => {
+            failed(&app, &ip, now).await;
+            return Err(e);
+        }
+    };
     // Read the credentials once: the answer authenticates them, the audit
     // names the client (moved, not copied, once the answer is done).
     let (client_id, result) = match presented_with(authorization.as_ref(), &form) {
@@ -99,17 +122,52 @@ pub async fn token(State(app): State<Arc<AppState>>, request: Request) -> Result
             (Some(presented.client_id), result)
         }
     };
+    let filled = match &result {
+        Err(e)
+            if super::error::status(e.code).is_client_error()
+                && e.code != ErrorCode::RateLimitExceeded =>
+        {
+            failed(&app, &ip, now).await
+        }
+        _ => false,
+    };
     let fields = TokenRequestEvent {
-        client_id: client_id.as_deref(),
-        grant_type: form.get("grant_type"),
-        requested_scopes: form.get("scope"),
+        client_id: client_id.as_deref().map(bounded),
+        grant_type: form.get("grant_type").map(bounded),
+        requested_scopes: form.get("scope").map(bounded),
         success: result.is_ok(),
         error: result.as_ref().err().map(|e| e.code.as_str()),
+        ip_address: result.is_err().then_some(ip.as_str()),
+        ip_failures_limited: filled,
     };
-    app.audit
-        .record("oauth_token_request", app.clock.now(), fields)
-        .await;
+    app.audit.record("oauth_token_request", now, fields).await;
     result
+}
+
+/// Count a failed token request against `ip`; whether it filled the IP's
+/// window.
+async fn failed(app: &AppState, ip: &str, now: i64) -> bool {
+    let allowed = app.config.rate_limits.token_failures_per_ip;
+    let quota = app
+        .limits
+        .record(Kind::TokenFailure, ip, allowed, now)
+        .await;
+    quota.remaining == 0
+}
+
+/// The longest value of a request's choosing that an audit record keeps.
+const MAX_RECORDED: usize = 200;
+
+/// `value`, cut to [`MAX_RECORDED`] bytes at a character boundary.
+fn bounded(value: &str) -> &str {
+    if value.len() <= MAX_RECORDED {
+        return value;
+    }
+    let mut end = MAX_RECORDED;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
 }
 
 /// The flows document's `oauth_token_request` fields, serialized straight
@@ -121,6 +179,12 @@ struct TokenRequestEvent<'a> {
     requested_scopes: Option<&'a str>,
     success: bool,
     error: Option<&'a str>,
+    /// Where a failed request came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip_address: Option<&'a str>,
+    /// This failure filled its IP's window: what follows is refused unrecorded.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    ip_failures_limited: bool,
 }
 
 /// The token request once its credentials are read: grant type, client,
@@ -128,7 +192,12 @@ struct TokenRequestEvent<'a> {
 async fn issue(app: &AppState, credentials: &Presented, form: &OAuthForm) -> Result<Response> {
     let grant_type = form.require("grant_type")?;
     let client = authenticate(app, credentials).await?;
-    let quota = within_quota(app, &client).await?;
+    let limit = client_limit(app, &client);
+    let now = app.clock.now();
+    if let Some(quota) = app.limits.full(Kind::Token, &client.id, limit, now).await {
+        app.metrics.rate_limited("token");
+        return Err(Error::over_quota(quota));
+    }
     let (grant, result) = match grant_type {
         "client_credentials" => (
             "client_credentials",
@@ -149,6 +218,12 @@ async fn issue(app: &AppState, credentials: &Presented, form: &OAuthForm) -> Res
     let mut response = match result {
         Ok(answer) => answer.into_response(),
         Err(e) => return Err(unless_client_gone(app, &client, e).await),
+    };
+    // Only what was issued counts against the client's tier: anyone who
+    // knows a public client's id could otherwise spend its window with
+    // garbage (those failures count against their IP instead).
+    let quota = match app.limits.count(Kind::Token, &client.id, limit, now).await {
+        Ok(quota) | Err(quota) => quota,
     };
     app.metrics.token_issued(grant);
     super::error::quota_headers(response.headers_mut(), &quota);
@@ -172,22 +247,16 @@ async fn unless_client_gone(app: &AppState, client: &ClientAuth, refused: Error)
     }
 }
 
-/// Count the request against the client's tier (`oauth::rate_tier`).
-async fn within_quota(app: &AppState, client: &ClientAuth) -> Result<Quota> {
-    let limit = crate::oauth::rate_tier::token_limit(
+/// The client's token limit: its tier (`oauth::rate_tier`) or the
+/// operator's override.
+fn client_limit(app: &AppState, client: &ClientAuth) -> u32 {
+    crate::oauth::rate_tier::token_limit(
         &client.id,
         &client.grant_types,
         client.allowed.as_ref().ok(),
         &app.config.rate_limits.token_per_client,
         &app.limits.token_tiers,
-    );
-    app.limits
-        .count(Kind::Token, &client.id, limit, app.clock.now())
-        .await
-        .map_err(|quota| {
-            app.metrics.rate_limited("token");
-            Error::over_quota(quota)
-        })
+    )
 }
 
 /// RFC 6749 §5.2 `unauthorized_client`: the client was not registered for `grant`.
