@@ -22,6 +22,7 @@ pub(super) struct FileConfig {
     database: Option<String>,
     threads: Option<usize>,
     max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
     #[serde(default)]
     tokens: FileTokens,
     #[serde(default)]
@@ -173,6 +174,14 @@ impl Config {
         if !(1..=1_000_000).contains(&max_connections) {
             bail!("max_connections must be between 1 and 1000000 (it is {max_connections})");
         }
+        let max_connections_per_ip = file
+            .max_connections_per_ip
+            .unwrap_or(super::DEFAULT_MAX_CONNECTIONS_PER_IP);
+        if !(1..=1_000_000).contains(&max_connections_per_ip) {
+            bail!(
+                "max_connections_per_ip must be between 1 and 1000000 (it is {max_connections_per_ip})"
+            );
+        }
         let tokens = token_settings(&file.tokens)?;
         let sign_in = SignInSettings {
             session_ttl: duration(
@@ -228,6 +237,7 @@ impl Config {
             listen,
             threads: file.threads,
             max_connections,
+            max_connections_per_ip,
             issuer,
             database_url,
             tokens,

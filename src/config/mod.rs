@@ -28,6 +28,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE: &str = "sqlite://tessera.db";
 /// The most connections served at once unless `max_connections` says otherwise.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// The most connections one client address (an IPv6 /64) may hold open
+/// unless `max_connections_per_ip` says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
 
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
@@ -92,6 +95,9 @@ pub struct Config {
     pub threads: Option<usize>,
     /// The most connections open at once (`server::Limits`).
     pub max_connections: usize,
+    /// The most connections one client address (an IPv6 /64) holds open;
+    /// loopback and `rate_limits.trusted_proxies` are exempt.
+    pub max_connections_per_ip: usize,
     pub issuer: Issuer,
     pub database_url: String,
     pub tokens: TokenSettings,

@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tower::Service;
 
-use super::guards::{Active, Activity, Deadline, Limits};
+use super::guards::{Activity, Deadline, Limits};
 use super::serve::{Connections, Slot};
 
 /// How long a TLS client may take to finish its handshake.
@@ -41,19 +41,18 @@ pub(super) async fn connection(
         limits,
         mut stopping,
     } = with;
+    let header_read = limits.header_read;
     let serve = Serve {
         peer,
         router,
         limits,
     };
     match tls {
-        None => {
-            match unless_stopping(&mut stopping, speaks_h2(&stream, limits.header_read)).await {
-                Some(Some(h2)) => Box::pin(serve.http(stream, h2, stopping)).await,
-                Some(None) => tracing::trace!(%peer, "closed or silent before a request"),
-                None => {}
-            }
-        }
+        None => match unless_stopping(&mut stopping, speaks_h2(&stream, header_read)).await {
+            Some(Some(h2)) => Box::pin(serve.http(stream, h2, stopping)).await,
+            Some(None) => tracing::trace!(%peer, "closed or silent before a request"),
+            None => {}
+        },
         Some(acceptor) => {
             let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
             match unless_stopping(&mut stopping, handshake).await {
@@ -134,19 +133,29 @@ impl Serve {
             router,
             limits,
         } = self;
+        // hyper has no idle limit for HTTP/2: watch the connection's
+        // requests (its bytes would count PING frames, which cost nothing to
+        // send and would hold the connection for ever).
+        let activity = Activity::new();
+        let idle = activity.clone();
+        let body_read = limits.body_read;
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            let request = request.map(|body| Body::new(Deadline::new(body, limits.body_read)));
+            let request = request.map(|body| Body::new(Deadline::new(body, body_read)));
+            activity.touch();
+            let activity = activity.clone();
             // A Router is always ready, and its future never fails.
-            router.clone().call(request)
+            let answer = router.clone().call(request);
+            async move {
+                let answered = answer.await;
+                activity.touch();
+                answered
+            }
         });
         let ended = if h2 {
-            // hyper has no idle limit for HTTP/2: watch the connection's bytes.
-            let activity = Activity::new();
-            let idle = activity.clone();
             let conn = http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
-                .serve_connection(TokioIo::new(Active::new(io, activity)), service);
+                .serve_connection(TokioIo::new(io), service);
             let idle = idle.idle_for(limits.header_read);
             drive(conn, |c| c.graceful_shutdown(), stopping, idle).await
         } else {

@@ -1,10 +1,10 @@
 //! The limits every connection is served with, and the two guards that
 //! enforce the ones hyper does not: a deadline on receiving a request body
-//! ([`Deadline`]), and the time an HTTP/2 connection last moved a byte
-//! ([`Activity`], [`Active`]), from which its idle limit is measured
-//! (RFC 9113 §9.1 lets a server close an idle connection, after a GOAWAY).
-//! HTTP/1.1's head and keep-alive idle limit is hyper's own
-//! `header_read_timeout`.
+//! ([`Deadline`]), and the time an HTTP/2 connection last began or finished
+//! a request ([`Activity`]), from which its idle limit is measured (RFC 9113
+//! §9.1 lets a server close an idle connection, after a GOAWAY). Bytes do
+//! not count: a client sending only PING frames is idle. HTTP/1.1's head
+//! and keep-alive idle limit is hyper's own `header_read_timeout`.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,7 +15,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::http::body::BodyTimedOut;
 use tokio::time::{Instant, Sleep};
@@ -24,7 +23,7 @@ use tokio::time::{Instant, Sleep};
 pub use crate::config::DEFAULT_MAX_CONNECTIONS;
 
 /// Limits every connection is served with.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// The longest a client may take to send a whole request head, and the
     /// longest a connection may stay idle: HTTP/1.1 between requests,
@@ -37,6 +36,14 @@ pub struct Limits {
     /// The most connections open at once; beyond it, new ones wait to be
     /// accepted until one closes.
     pub max_connections: usize,
+    /// The most connections one client address (an IPv6 /64) may hold open;
+    /// beyond it a new one is closed at once, so that one client cannot
+    /// take every place under `max_connections`.
+    pub max_connections_per_ip: usize,
+    /// Addresses exempt from `max_connections_per_ip`: the server exempts
+    /// loopback and the trusted proxies, which carry many clients'
+    /// connections.
+    pub exempt: Arc<[std::net::IpAddr]>,
 }
 
 impl Default for Limits {
@@ -45,6 +52,8 @@ impl Default for Limits {
             header_read: Duration::from_secs(30),
             body_read: Duration::from_secs(30),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: crate::config::DEFAULT_MAX_CONNECTIONS_PER_IP,
+            exempt: Arc::from([]),
         }
     }
 }
@@ -96,8 +105,8 @@ impl Body for Deadline {
     }
 }
 
-/// When a connection last moved a byte, shared between its I/O and the task
-/// that watches it for idleness.
+/// When a connection last began or finished a request, shared between its
+/// service and the task that watches it for idleness.
 #[derive(Clone)]
 pub struct Activity {
     since: Instant,
@@ -113,7 +122,7 @@ impl Activity {
         }
     }
 
-    fn touch(&self) {
+    pub fn touch(&self) {
         let ms = self.since.elapsed().as_millis() as u64;
         self.last.store(ms, Ordering::Relaxed);
     }
@@ -122,7 +131,8 @@ impl Activity {
         self.since + Duration::from_millis(self.last.load(Ordering::Relaxed))
     }
 
-    /// Resolves once the connection has moved no byte for `limit`.
+    /// Resolves once the connection has begun or finished no request for
+    /// `limit`.
     pub async fn idle_for(&self, limit: Duration) {
         loop {
             let due = self.last() + limit;
@@ -131,71 +141,6 @@ impl Activity {
             }
             tokio::time::sleep_until(due).await;
         }
-    }
-}
-
-/// I/O that records its reads and writes in an [`Activity`].
-pub struct Active<I> {
-    io: I,
-    activity: Activity,
-}
-
-impl<I> Active<I> {
-    pub fn new(io: I, activity: Activity) -> Self {
-        Self { io, activity }
-    }
-}
-
-impl<I: AsyncRead + Unpin> AsyncRead for Active<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.activity.touch();
-        }
-        polled
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for Active<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        polled
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

@@ -86,6 +86,8 @@ impl Server {
             placement,
             Limits {
                 max_connections: self.state.config.max_connections,
+                max_connections_per_ip: self.state.config.max_connections_per_ip,
+                exempt: exempt_from_per_ip(&self.state.config),
                 ..Limits::default()
             },
             shutdown,
@@ -102,6 +104,17 @@ impl Server {
     pub async fn check_tls(tls: &TlsFiles) -> anyhow::Result<()> {
         load_tls(tls).await.map(|_| ())
     }
+}
+
+/// Addresses whose connections are not counted per IP: loopback (a proxy
+/// on the same host) and the trusted proxies.
+fn exempt_from_per_ip(config: &crate::config::Config) -> std::sync::Arc<[std::net::IpAddr]> {
+    let loopback = [
+        std::net::IpAddr::from([127, 0, 0, 1]),
+        std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+    ];
+    let proxies = config.rate_limits.trusted_proxies.iter().copied();
+    loopback.into_iter().chain(proxies).collect()
 }
 
 /// The certificate chain and key (PEM), with ALPN offering h2 and http/1.1.

@@ -28,8 +28,9 @@
 //! The shared state (the store, the keys, the limiters, the audit trail) is
 //! the same `AppState` on every thread.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,8 +124,8 @@ async fn serve_shared(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
-    let max = with.limits.max_connections;
-    accept(&listener, shutdown, max, |stream, peer, slot| {
+    let limits = with.limits.clone();
+    accept(&listener, shutdown, &limits, |stream, peer, slot| {
         tracker.spawn(connection(stream, peer, with.clone(), slot));
     })
     .await;
@@ -156,8 +157,7 @@ async fn serve_lanes(
         threads.push(thread);
     }
     let mut next = 0;
-    let max = with.limits.max_connections;
-    accept(&listener, shutdown, max, |stream, peer, slot| {
+    accept(&listener, shutdown, &with.limits, |stream, peer, slot| {
         let Ok(stream) = stream.into_std() else {
             return;
         };
@@ -179,21 +179,77 @@ async fn serve_lanes(
     Ok(())
 }
 
-/// A connection's place under [`Limits::max_connections`], given back when
-/// its task ends.
-pub(super) type Slot = OwnedSemaphorePermit;
+/// A connection's place under [`Limits::max_connections`] and its
+/// address's under [`Limits::max_connections_per_ip`], given back when its
+/// task ends.
+pub(super) struct Slot {
+    _place: OwnedSemaphorePermit,
+    _address: Option<PerAddress>,
+}
+
+/// Open connections per client address (an IPv6 /64 as one).
+type Addresses = Arc<std::sync::Mutex<HashMap<u128, usize>>>;
+
+/// One connection counted against its address.
+struct PerAddress {
+    addresses: Addresses,
+    key: u128,
+}
+
+impl PerAddress {
+    /// Count a connection from `ip`, unless its address holds `max` already.
+    fn take(addresses: &Addresses, ip: IpAddr, max: usize) -> Option<Self> {
+        let key = address_key(ip);
+        let mut open = addresses.lock().ok()?;
+        let n = open.entry(key).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Self {
+            addresses: addresses.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for PerAddress {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.addresses.lock()
+            && let Some(n) = open.get_mut(&self.key)
+        {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// An address as counted: IPv4 (mapped or not) as itself, IPv6 by its /64
+/// (a host is routinely given a whole /64 and can rotate through it).
+fn address_key(ip: IpAddr) -> u128 {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => u128::from(v6) & !((1u128 << 64) - 1),
+    }
+}
 
 /// Accept until `shutdown`, handing each connection to `place`. At most
-/// `max` are open at once: at the limit the acceptor waits for one to close,
-/// and new connections wait in the kernel's backlog (as Go's LimitListener),
-/// so a flood of connections cannot exhaust memory or descriptors.
+/// `max_connections` are open at once: at the limit the acceptor waits for
+/// one to close, and new connections wait in the kernel's backlog (as Go's
+/// LimitListener), so a flood of connections cannot exhaust memory or
+/// descriptors. One address past `max_connections_per_ip` has its new
+/// connection closed at once, so that it cannot take every place.
 async fn accept(
     listener: &TcpListener,
     shutdown: impl Future<Output = ()>,
-    max: usize,
+    limits: &Limits,
     mut place: impl FnMut(TcpStream, SocketAddr, Slot),
 ) {
+    let max = limits.max_connections;
     let slots = Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS)));
+    let addresses = Addresses::default();
     let mut warned: Option<Instant> = None;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -222,9 +278,25 @@ async fn accept(
         };
         match accepted {
             Ok((stream, peer)) => {
+                let ip = peer.ip();
+                let address = if limits.exempt.contains(&ip) {
+                    None
+                } else {
+                    match PerAddress::take(&addresses, ip, limits.max_connections_per_ip) {
+                        Some(address) => Some(address),
+                        None => {
+                            tracing::debug!(%peer, "connection closed: its address holds too many");
+                            continue;
+                        }
+                    }
+                };
                 // Answers are written whole; Nagle's algorithm would only delay
                 // the pieces of a streamed body (the demo MCP server's events).
                 let _ = stream.set_nodelay(true);
+                let slot = Slot {
+                    _place: slot,
+                    _address: address,
+                };
                 place(stream, peer, slot);
             }
             Err(e) => {

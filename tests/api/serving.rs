@@ -218,7 +218,7 @@ async fn slow_head_is_cut_off(placement: Placement) {
         header_read: Duration::from_millis(300),
         ..Limits::default()
     };
-    let (addr, stop, served) = start(placement, limits).await;
+    let (addr, stop, served) = start(placement, limits.clone()).await;
     // A head that never ends (slow loris), and a connection that sends nothing.
     for opening in [&b"GET /thread HTTP/1.1\r\nhost: x\r\n"[..], b""] {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -357,7 +357,7 @@ async fn a_request_body_that_stalls_is_answered_after_its_limit() {
     };
     let head = "POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n";
     for placement in PLACEMENTS {
-        let (addr, stop, served) = start(placement, limits).await;
+        let (addr, stop, served) = start(placement, limits.clone()).await;
         // Withheld, and trickled: neither may keep the request waiting.
         for (pieces, gap) in [
             (&[&b"abc"[..]][..], Duration::ZERO),
@@ -431,7 +431,7 @@ async fn an_idle_http2_connection_is_closed_after_its_requests_are_answered() {
         ..Limits::default()
     };
     for placement in PLACEMENTS {
-        let (addr, stop, served) = start(placement, limits).await;
+        let (addr, stop, served) = start(placement, limits.clone()).await;
         // Idle after one request: closed after the limit, not before.
         let (mut sender, driving) = h2_connection(addr).await;
         h2_get(&mut sender, addr, "/peer").await;
@@ -456,6 +456,77 @@ async fn an_idle_http2_connection_is_closed_after_its_requests_are_answered() {
     }
 }
 
+/// HTTP/2 connections kept alive only by PING frames held their places for
+/// ever (idleness was measured in bytes).
+#[tokio::test]
+async fn an_http2_connection_kept_alive_only_by_pings_is_closed() {
+    let limits = Limits {
+        header_read: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    for placement in PLACEMENTS {
+        let (addr, stop, served) = start(placement, limits.clone()).await;
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .timer(hyper_util::rt::TokioTimer::new())
+                .keep_alive_interval(Duration::from_millis(50))
+                .keep_alive_timeout(Duration::from_secs(5))
+                .keep_alive_while_idle(true)
+                .handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        let driving = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        h2_get(&mut sender, addr, "/peer").await;
+        tokio::time::timeout(Duration::from_secs(5), driving)
+            .await
+            .expect("a connection that only pings is idle, and closed")
+            .unwrap();
+        stop_serving(stop, served).await;
+    }
+}
+
+/// One address could take every place under `max_connections`.
+#[tokio::test]
+async fn one_address_cannot_hold_more_than_its_share_of_connections() {
+    let limits = Limits {
+        max_connections_per_ip: 2,
+        ..Limits::default()
+    };
+    for placement in PLACEMENTS {
+        let (addr, stop, served) = start(placement, limits.clone()).await;
+        let _a = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let _b = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // The third from the same address is closed at once, unanswered.
+        let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let _ = third
+            .write_all(b"GET /peer HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await;
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut answer))
+            .await
+            .expect("closed, not left waiting");
+        assert!(read.is_err() || answer.is_empty(), "{placement:?}: served");
+        // Once one closes, the address may connect again.
+        drop(_a);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut again = tokio::net::TcpStream::connect(addr).await.unwrap();
+        again
+            .write_all(b"GET /peer HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), again.read_to_end(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "{placement:?}");
+        stop_serving(stop, served).await;
+    }
+}
+
 #[tokio::test]
 async fn beyond_the_connection_limit_a_client_waits_for_a_connection_to_close() {
     let limits = Limits {
@@ -463,7 +534,7 @@ async fn beyond_the_connection_limit_a_client_waits_for_a_connection_to_close() 
         ..Limits::default()
     };
     for placement in PLACEMENTS {
-        let (addr, stop, served) = start(placement, limits).await;
+        let (addr, stop, served) = start(placement, limits.clone()).await;
         // Two open connections take both places (one silent, one kept alive).
         let silent = tokio::net::TcpStream::connect(addr).await.unwrap();
         let mut kept = tokio::net::TcpStream::connect(addr).await.unwrap();
