@@ -73,7 +73,7 @@ pub fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGua
         }
         // tracing-subscriber sanitizes no JSON line: serde_json escapes the
         // C0 controls in every string, and the writer DEL and the C1
-        // controls (`audit::line`).
+        // controls (`log_writer::TerminalSafe`).
         LogFormat::Json => {
             let _ = fmt()
                 .with_env_filter(filter())
