@@ -38,5 +38,6 @@ mod register;
 mod replicas;
 mod resource_kit;
 mod serving;
+mod strictness;
 mod token;
 mod token_errors;
