@@ -166,6 +166,21 @@ async fn a_code_is_not_narrowed_to_a_rewritten_resource() {
         .assert_error(400, "invalid_target");
 }
 
+/// Each `(method, path, allowed)` answers 405 `invalid_request` with exactly
+/// those methods in `Allow`.
+async fn assert_method_refusals(app: &TestApp, cases: &[(Method, &str, &str)]) {
+    for (method, path, allow) in cases {
+        let req = Request::builder().method(method.clone()).uri(*path);
+        let res = app.send(req.body(Body::empty()).unwrap()).await;
+        res.assert_error(405, "invalid_request");
+        let mut got: Vec<&str> = res.header("allow").split(',').map(str::trim).collect();
+        let mut want: Vec<&str> = allow.split(',').collect();
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want, "Allow of {method} {path}");
+    }
+}
+
 #[tokio::test]
 async fn wrong_methods_answer_invalid_request_with_405_and_allow() {
     let app = spawn_app().await;
@@ -185,14 +200,27 @@ async fn wrong_methods_answer_invalid_request_with_405_and_allow() {
         ),
         (Method::POST, "/health", "GET,HEAD"),
     ];
-    for (method, path, allow) in cases {
-        let req = Request::builder().method(method.clone()).uri(path);
-        let res = app.send(req.body(Body::empty()).unwrap()).await;
-        res.assert_error(405, "invalid_request");
-        let mut got: Vec<&str> = res.header("allow").split(',').map(str::trim).collect();
-        let mut want: Vec<&str> = allow.split(',').collect();
-        got.sort_unstable();
-        want.sort_unstable();
-        assert_eq!(got, want, "Allow of {method} {path}");
-    }
+    assert_method_refusals(&app, &cases).await;
+}
+
+#[tokio::test]
+async fn wrong_methods_under_an_issuer_path_carry_allow_too() {
+    let toml = format!(
+        "issuer = \"https://auth.example.com/tenant\"\n{}",
+        tessera::config::EXAMPLE_CONFIG
+    );
+    let app = spawn_app_with(&toml).await;
+    let cases = [
+        (Method::GET, "/tenant/token", "POST"),
+        (Method::GET, "/tenant/register", "POST"),
+        (Method::PATCH, "/tenant/register/x", "GET,HEAD,PUT,DELETE"),
+        (Method::GET, "/tenant/revoke", "POST"),
+        (Method::GET, "/tenant/introspect", "POST"),
+        (
+            Method::POST,
+            "/.well-known/oauth-authorization-server/tenant",
+            "GET,HEAD",
+        ),
+    ];
+    assert_method_refusals(&app, &cases).await;
 }
