@@ -26,6 +26,8 @@ pub mod consent;
 pub mod grant_scope;
 pub mod metadata_document;
 pub mod pkce;
+#[cfg(test)]
+mod properties;
 pub mod rate_tier;
 pub mod redirect_uri;
 pub mod resource;

@@ -175,3 +175,73 @@ mod tests {
         }
     }
 }
+
+/// Property tests: any string is checked without a panic; an accepted
+/// resource's key is itself an accepted resource with the same key (parse →
+/// print → parse is stable) and holds only printable ASCII.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    /// One of `fixed`, or a string of the regex `free`.
+    fn one_of(fixed: &'static [&'static str], free: &'static str) -> BoxedStrategy<String> {
+        let fixed = proptest::sample::select(fixed).prop_map(str::to_owned);
+        prop_oneof![3 => fixed, 1 => free].boxed()
+    }
+
+    /// URI-shaped strings: schemes, hosts, ports and paths that real and
+    /// hostile clients send, with characters a parser might drop or rewrite.
+    fn uri_like() -> impl Strategy<Value = String> {
+        let scheme = one_of(&["https", "http", "HTTP", "urn", "http:"], "[a-z]{1,5}");
+        let sep = one_of(&["://", ":/", ":", ":///"], "[:/]{1,3}");
+        let host = one_of(
+            &[
+                "127.0.0.1",
+                "0x7f.0.0.1",
+                "127.1",
+                "2130706433",
+                "[::1]",
+                "[::ffff:127.0.0.1]",
+                "mcp.Example.com",
+                "u:p@x.example",
+                "ex%61mple.com",
+                "",
+                "*.example",
+            ],
+            "[a-z.]{1,12}",
+        );
+        let port = one_of(&["", ":443", ":80", ":3000", ":", ":0443"], ":[0-9]{1,6}");
+        let segment = one_of(
+            &[
+                ".", "..", "%2e%2e", "%2E", "mcp", "a b", "\t", "\\", "\u{202e}", "?q=1", "#f",
+            ],
+            "[ -~]{0,6}",
+        );
+        (scheme, sep, host, port, vec(segment, 0..4))
+            .prop_map(|(s, sep, h, p, path)| format!("{s}{sep}{h}{p}/{}", path.join("/")))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn any_string_is_checked_without_a_panic(s in vec(any::<char>(), 0..120).prop_map(String::from_iter)) {
+            if let Ok(key) = check_resource(&s) {
+                prop_assert_eq!(check_resource(&key), Ok(key.clone()));
+            }
+        }
+
+        #[test]
+        fn an_accepted_resource_key_is_a_fixpoint_of_printable_ascii(uri in uri_like()) {
+            if let Ok(key) = check_resource(&uri) {
+                prop_assert!(key.bytes().all(|b| b.is_ascii_graphic()), "{:?}", key);
+                prop_assert!(!key.contains(['#', '\\', '*', '@']), "{:?}", key);
+                prop_assert_eq!(check_resource(&key), Ok(key.clone()));
+                let segments: Vec<&str> = key.split(['/', '?']).skip(3).collect();
+                prop_assert!(!segments.iter().any(|s| *s == "." || *s == ".."), "{:?}", key);
+            }
+        }
+    }
+}
