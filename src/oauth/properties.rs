@@ -84,7 +84,7 @@ fn registrable() -> impl Strategy<Value = String> {
     (
         origin,
         port,
-        "(/[a-z0-9._~-]{0,6}){0,3}",
+        "(/([a-z0-9_~-][a-z0-9._~-]{0,5})?){0,3}",
         "(\\?[a-z]=[a-z0-9]{0,3})?",
     )
         .prop_map(|(o, p, path, q)| format!("{o}{p}{path}{q}"))
