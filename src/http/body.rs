@@ -155,7 +155,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        #![proptest_config(ProptestConfig::with_cases(256))]
 
         #[test]
         fn any_body_parses_or_is_refused_without_a_panic(body in vec(any::<u8>(), 0..512)) {

@@ -189,7 +189,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        #![proptest_config(ProptestConfig::with_cases(256))]
 
         #[test]
         fn any_header_value_is_read_or_refused_without_a_panic(value in text(0..200)) {

@@ -171,7 +171,7 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(|b| json!(b)),
         Just(Value::Null),
     ];
-    leaf.prop_recursive(2, 12, 6, |inner| vec(inner, 0..6).prop_map(Value::Array))
+    leaf.prop_recursive(1, 8, 4, |inner| vec(inner, 0..4).prop_map(Value::Array))
 }
 
 /// Objects with the RFC 7591 member names (and a stranger), any values.
@@ -198,7 +198,7 @@ fn registration_json() -> impl Strategy<Value = Value> {
             "jwks",
         ][..],
     );
-    btree_map(name, json_value(), 0..10).prop_map(|m| {
+    btree_map(name, json_value(), 0..8).prop_map(|m| {
         let mut doc: serde_json::Map<String, Value> =
             m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         doc.entry("redirect_uris")

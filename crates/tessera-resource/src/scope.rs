@@ -293,7 +293,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        #![proptest_config(ProptestConfig::with_cases(256))]
 
         #[test]
         fn any_string_parses_or_is_refused_without_a_panic(s in vec(any::<char>(), 0..80).prop_map(String::from_iter)) {

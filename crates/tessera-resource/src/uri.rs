@@ -224,7 +224,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(1000))]
+        #![proptest_config(ProptestConfig::with_cases(256))]
 
         #[test]
         fn any_string_is_checked_without_a_panic(s in vec(any::<char>(), 0..120).prop_map(String::from_iter)) {
