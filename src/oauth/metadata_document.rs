@@ -7,10 +7,11 @@
 //! and no credentials, within the URI character rules every URI passes (no
 //! backslash, which URL parsing reads as `/`); it must be written exactly as
 //! URL parsing reads it, since it is also the client's identity. The document
-//! must be an object whose
-//! `client_id` equals the URL by simple string comparison, with a
-//! `client_name` and non-empty `redirect_uris`, and without any shared secret.
-//! Such clients are public: they authenticate with `none`.
+//! must be an object whose `client_id` equals the URL by simple string
+//! comparison, with a `client_name` and non-empty `redirect_uris`, and without
+//! any shared secret; its other members pass the registration rules
+//! (`client::RegistrationRules`, the same caps and character rules as
+//! `/register`). Such clients are public: they authenticate with `none`.
 
 use tessera_resource::uri::check_chars;
 use url::Url;
