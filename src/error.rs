@@ -40,7 +40,10 @@ pub enum ErrorCode {
     UnsupportedResponseType,
     /// No such route.
     NotFound,
-    /// A method the route does not serve.
+    /// A method the route does not serve. RFC 6749 has no code for it, so
+    /// the body says `invalid_request` (§5.2: "unsupported parameter value"
+    /// is the nearest); the status is 405 and `Allow` lists the methods
+    /// (RFC 9110 §15.5.6).
     MethodNotAllowed,
     /// Too many requests (the flows document's `rate_limit_exceeded`).
     RateLimitExceeded,
@@ -67,7 +70,7 @@ impl ErrorCode {
             Self::AccessDenied => "access_denied",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
+            Self::MethodNotAllowed => "invalid_request",
             Self::RateLimitExceeded => "rate_limit_exceeded",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",

@@ -41,7 +41,7 @@ fn bad_configs_are_refused_with_one_line() {
         ("listen = \"nope\"", "IP:PORT"),
         ("threads = 0", "between 1 and 1024"),
         ("max_connections = 0", "between 1 and 1000000"),
-        ("[[resources]]\nuri = \"not a url\"", "absolute"),
+        ("[[resources]]\nuri = \"not-a-url\"", "absolute"),
         (
             "[[resources]]\nuri = \"https://x.example\"\nscopes = [\"mcp:tools:x\"]",
             "not in the scope catalog",

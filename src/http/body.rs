@@ -140,3 +140,64 @@ mod tests {
         assert!(f.require("code").is_err());
     }
 }
+
+/// Property tests: any body parses or is refused without a panic, and a form
+/// written by a client is read back parameter for parameter.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+
+    /// Any text of `len` characters (faster to generate than a regex class).
+    fn text(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
+        vec(any::<char>(), len).prop_map(String::from_iter)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_body_parses_or_is_refused_without_a_panic(body in vec(any::<u8>(), 0..512)) {
+            if let Ok(form) = OAuthForm::parse(&body) {
+                for (name, value) in &form.pairs {
+                    prop_assert!(!value.is_empty());
+                    prop_assert_eq!(form.get(name).is_some(), true);
+                }
+            }
+        }
+
+        #[test]
+        fn a_written_form_reads_back_as_written(
+            params in btree_map(text(1..12), text(1..40), 0..8),
+            resources in vec(text(1..40), 0..4),
+        ) {
+            let params: Vec<_> = params.into_iter().filter(|(n, _)| n != "resource").collect();
+            let mut writer = form_urlencoded::Serializer::new(String::new());
+            for (name, value) in &params {
+                writer.append_pair(name, value);
+            }
+            for r in &resources {
+                writer.append_pair("resource", r);
+            }
+            let body = writer.finish();
+            let form = OAuthForm::parse(body.as_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            for (name, value) in &params {
+                prop_assert_eq!(form.get(name), Some(value.as_str()));
+            }
+            prop_assert_eq!(form.all("resource").collect::<Vec<_>>(), resources.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+
+        #[test]
+        fn a_repeated_parameter_other_than_resource_is_refused(
+            name in "[a-z_]{1,12}", a in text(1..10), b in text(1..10),
+        ) {
+            prop_assume!(name != "resource");
+            let body = form_urlencoded::Serializer::new(String::new())
+                .append_pair(&name, &a)
+                .append_pair(&name, &b)
+                .finish();
+            prop_assert!(OAuthForm::parse(body.as_bytes()).is_err());
+        }
+    }
+}

@@ -169,3 +169,50 @@ mod tests {
         assert!(basic(&header("", "secret")).is_err(), "an empty id");
     }
 }
+
+/// Property tests: any `Authorization` value is read or refused without a
+/// panic, and credentials encoded as RFC 6749 §2.3.1 says read back exactly.
+#[cfg(test)]
+mod properties {
+    use super::basic;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    fn text(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
+        vec(any::<char>(), len).prop_map(String::from_iter)
+    }
+
+    fn encoded(s: &str) -> String {
+        form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_header_value_is_read_or_refused_without_a_panic(value in text(0..200)) {
+            let _ = basic(&value);
+        }
+
+        #[test]
+        fn any_base64_payload_is_read_or_refused_without_a_panic(raw in vec(any::<u8>(), 0..200)) {
+            if let Ok((id, _)) = basic(&format!("Basic {}", STANDARD.encode(&raw))) {
+                prop_assert!(!id.is_empty());
+            }
+        }
+
+        #[test]
+        fn form_encoded_credentials_read_back_exactly(id in text(1..40), secret in text(0..60)) {
+            let header = format!("Basic {}", STANDARD.encode(format!("{}:{}", encoded(&id), encoded(&secret))));
+            prop_assert_eq!(basic(&header).ok(), Some((id, secret)));
+        }
+
+        #[test]
+        fn issued_style_credentials_read_back_unencoded(id in "[A-Za-z0-9_-]{1,43}", secret in "[A-Za-z0-9_-]{0,43}") {
+            let header = format!("basic {}", STANDARD.encode(format!("{id}:{secret}")));
+            prop_assert_eq!(basic(&header).ok(), Some((id, secret)));
+        }
+    }
+}

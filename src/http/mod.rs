@@ -4,8 +4,11 @@
 //! issuer); the RFC 8414 metadata lives at the path-inserted well-known URL.
 //! CORS (`*`, no credentials) covers the endpoints browser-based MCP clients
 //! call directly: metadata, JWKS, registration and token (mcp-interop §1.11).
-//! Unknown routes and methods answer in the OAuth JSON error shape; the OIDC
-//! discovery paths are deliberately 404 (we are not an OpenID Provider).
+//! Unknown routes and methods answer in the OAuth JSON error shape: a wrong
+//! method is 405 `invalid_request` (RFC 6749 has no code of its own for it)
+//! with axum's `Allow` header listing the route's methods (RFC 9110
+//! §15.5.6); the OIDC discovery paths are deliberately 404 (we are not an
+//! OpenID Provider).
 
 pub mod authorize;
 pub mod body;

@@ -10,9 +10,11 @@
 //! such as `application_type` or `software_id` are accepted and kept.
 
 use serde::{Deserialize, Serialize};
-use url::Url;
 
 use crate::error::{Error, Result};
+use crate::oauth::client_fields::{
+    MAX_LIST, MAX_NAME_CHARS, MAX_REDIRECT_URIS, MAX_SCOPE_BYTES, contacts, list, text, web_uri,
+};
 use crate::oauth::redirect_uri::RedirectPolicy;
 use crate::oauth::resource::ResourceRegistry;
 use tessera_resource::scope::ScopeSet;
@@ -156,10 +158,6 @@ pub struct RegistrationRequest {
     pub application_type: Option<String>,
 }
 
-/// Limits that keep one registration small (strings are echoed and stored).
-const MAX_REDIRECT_URIS: usize = 20;
-const MAX_TEXT: usize = 2048;
-
 /// What registration may do.
 pub struct RegistrationRules<'a> {
     pub redirects: &'a RedirectPolicy,
@@ -183,6 +181,11 @@ impl RegistrationRules<'_> {
         let redirect_uris =
             self.redirect_uris(req.redirect_uris.unwrap_or_default(), &grant_types)?;
         let scope = match req.scope {
+            Some(s) if s.len() > MAX_SCOPE_BYTES => {
+                return Err(Error::invalid_client_metadata(format!(
+                    "scope is longer than {MAX_SCOPE_BYTES} bytes"
+                )));
+            }
             Some(s) => Some(
                 ScopeSet::parse(&s)
                     .map_err(|e| Error::invalid_client_metadata(e.to_string()))?
@@ -203,22 +206,17 @@ impl RegistrationRules<'_> {
             token_endpoint_auth_method: method,
             grant_types,
             response_types,
-            client_name: text(req.client_name, "client_name")?,
+            client_name: text(req.client_name, "client_name", MAX_NAME_CHARS)?,
             client_uri: web_uri(req.client_uri, "client_uri")?,
             logo_uri: web_uri(req.logo_uri, "logo_uri")?,
             tos_uri: web_uri(req.tos_uri, "tos_uri")?,
             policy_uri: web_uri(req.policy_uri, "policy_uri")?,
-            contacts: req
-                .contacts
-                .unwrap_or_default()
-                .into_iter()
-                .take(10)
-                .collect(),
+            contacts: contacts(req.contacts)?,
             scope,
             audience,
-            software_id: text(req.software_id, "software_id")?,
-            software_version: text(req.software_version, "software_version")?,
-            application_type: text(req.application_type, "application_type")?,
+            software_id: text(req.software_id, "software_id", MAX_NAME_CHARS)?,
+            software_version: text(req.software_version, "software_version", MAX_NAME_CHARS)?,
+            application_type: text(req.application_type, "application_type", MAX_NAME_CHARS)?,
         })
     }
 
@@ -228,6 +226,7 @@ impl RegistrationRules<'_> {
         method: AuthMethod,
     ) -> Result<Vec<GrantType>> {
         let names = requested.unwrap_or_else(|| vec!["authorization_code".to_owned()]);
+        let names = list(names, MAX_LIST, "grant_types")?;
         let mut grants = Vec::with_capacity(names.len());
         for name in &names {
             let grant = GrantType::parse(name).ok_or_else(|| {
@@ -274,9 +273,6 @@ impl RegistrationRules<'_> {
             )));
         }
         for uri in &uris {
-            if uri.len() > MAX_TEXT {
-                return Err(Error::invalid_redirect_uri("a redirect URI is too long"));
-            }
             self.redirects
                 .validate(uri)
                 .map_err(Error::invalid_redirect_uri)?;
@@ -285,7 +281,11 @@ impl RegistrationRules<'_> {
     }
 
     fn audience(&self, audience: Option<OneOrMany>) -> Result<Vec<String>> {
-        let list = audience.map(OneOrMany::into_vec).unwrap_or_default();
+        let list = list(
+            audience.map(OneOrMany::into_vec).unwrap_or_default(),
+            MAX_LIST,
+            "audience",
+        )?;
         for uri in &list {
             if self.resources.find(uri).is_none() {
                 return Err(Error::invalid_client_metadata(format!(
@@ -335,7 +335,7 @@ pub fn no_wider(registered: &ClientMetadata, update: &ClientMetadata) -> Result<
 fn response_types(requested: Option<Vec<String>>, grants: &[GrantType]) -> Result<Vec<String>> {
     let wants_code = grants.contains(&GrantType::AuthorizationCode);
     let types = match requested {
-        Some(t) if !t.is_empty() => t,
+        Some(t) if !t.is_empty() => list(t, MAX_LIST, "response_types")?,
         _ if wants_code => vec!["code".to_owned()],
         _ => Vec::new(),
     };
@@ -350,28 +350,6 @@ fn response_types(requested: Option<Vec<String>>, grants: &[GrantType]) -> Resul
         ));
     }
     Ok(types)
-}
-
-fn text(value: Option<String>, field: &str) -> Result<Option<String>> {
-    match value {
-        Some(v) if v.len() > MAX_TEXT => Err(Error::invalid_client_metadata(format!(
-            "{field} is too long"
-        ))),
-        Some(v) if v.trim().is_empty() => Ok(None),
-        other => Ok(other),
-    }
-}
-
-fn web_uri(value: Option<String>, field: &str) -> Result<Option<String>> {
-    let Some(v) = text(value, field)? else {
-        return Ok(None);
-    };
-    match Url::parse(&v) {
-        Ok(u) if matches!(u.scheme(), "https" | "http") => Ok(Some(v)),
-        _ => Err(Error::invalid_client_metadata(format!(
-            "{field} must be an http(s) URL"
-        ))),
-    }
 }
 
 #[cfg(test)]
@@ -459,6 +437,85 @@ mod tests {
         for (req, code) in cases {
             assert_eq!(validate(req.clone(), true).unwrap_err().code, code, "{req}");
         }
+    }
+
+    #[test]
+    fn every_field_is_capped_and_displayed_text_must_be_clean() {
+        let base = serde_json::json!({"redirect_uris": ["http://localhost/cb"]});
+        let with = |k: &str, v: serde_json::Value| {
+            let mut d = base.clone();
+            d[k] = v;
+            d
+        };
+        let uris = |n: usize| {
+            (0..n)
+                .map(|i| format!("http://localhost/cb{i}"))
+                .collect::<Vec<_>>()
+        };
+        for (why, req, code) in [
+            (
+                "a 60 KB contact",
+                with("contacts", serde_json::json!(["a".repeat(60_000)])),
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                "eleven contacts",
+                with("contacts", serde_json::json!(vec!["a@example.com"; 11])),
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                "a bidi override in the name",
+                with("client_name", serde_json::json!("Evil\u{202E}kooB")),
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                "a control character in the name",
+                with("client_name", serde_json::json!("a\u{7}b")),
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                "a 201-character name",
+                with("client_name", serde_json::json!("n".repeat(201))),
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                "a 2 KB software_version",
+                with("software_version", serde_json::json!("1".repeat(2000))),
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                "a wildcard logo_uri",
+                with("logo_uri", serde_json::json!("https://*.example/logo.png")),
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                "a huge scope",
+                with("scope", serde_json::json!("x ".repeat(3000))),
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                "many grant types",
+                with("grant_types", serde_json::json!(vec!["refresh_token"; 100])),
+                ErrorCode::InvalidClientMetadata,
+            ),
+            (
+                "21 redirect URIs",
+                with("redirect_uris", serde_json::json!(uris(21))),
+                ErrorCode::InvalidRedirectUri,
+            ),
+            (
+                "a redirect URI with a tab",
+                with(
+                    "redirect_uris",
+                    serde_json::json!(["http://localhost/cb\t"]),
+                ),
+                ErrorCode::InvalidRedirectUri,
+            ),
+        ] {
+            let got = validate(req, true).map(|_| ()).map_err(|e| e.code);
+            assert_eq!(got, Err(code), "{why}");
+        }
+        assert!(validate(with("redirect_uris", serde_json::json!(uris(20))), true).is_ok());
     }
 
     #[test]

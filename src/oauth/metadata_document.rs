@@ -2,12 +2,18 @@
 //! MCP 2025-11-25 "client ID metadata documents"; mcp-interop §1.6).
 //!
 //! A `client_id` that is an https URL names a JSON document describing the
-//! client. The URL must be https with a path, no dot segments, no query, no
-//! fragment and no credentials; the document must be an object whose
-//! `client_id` equals the URL by simple string comparison, with a
-//! `client_name` and non-empty `redirect_uris`, and without any shared secret.
-//! Such clients are public: they authenticate with `none`.
+//! client. The URL must be https with a path, no dot segments (`.`, `..`, or
+//! either percent-encoded, which URL parsing decodes), no query, no fragment
+//! and no credentials, within the URI character rules every URI passes (no
+//! backslash, which URL parsing reads as `/`); it must be written exactly as
+//! URL parsing reads it, since it is also the client's identity. The document
+//! must be an object whose `client_id` equals the URL by simple string
+//! comparison, with a `client_name` and non-empty `redirect_uris`, and without
+//! any shared secret; its other members pass the registration rules
+//! (`client::RegistrationRules`, the same caps and character rules as
+//! `/register`). Such clients are public: they authenticate with `none`.
 
+use tessera_resource::uri::check_chars;
 use url::Url;
 
 use crate::oauth::client::{
@@ -21,6 +27,7 @@ pub fn is_document_url(client_id: &str, allow_loopback_http: bool) -> bool {
 
 /// Check the shape of a document URL; the error says why it is refused.
 pub fn check_url(client_id: &str, allow_loopback_http: bool) -> Result<Url, String> {
+    check_chars(client_id).map_err(|why| format!("the client_id URL {why}"))?;
     let url = Url::parse(client_id).map_err(|_| "the client_id is not a valid URL".to_owned())?;
     let loopback_http = allow_loopback_http
         && url.scheme() == "http"
@@ -32,10 +39,7 @@ pub fn check_url(client_id: &str, allow_loopback_http: bool) -> Result<Url, Stri
         return Err("a client_id URL must have a path".into());
     }
     let raw_path = client_id.splitn(4, '/').nth(3).unwrap_or("");
-    if raw_path
-        .split(['/', '?', '#'])
-        .any(|seg| seg == "." || seg == "..")
-    {
+    if raw_path.split(['/', '?', '#']).any(is_dot_segment) {
         return Err("a client_id URL must not contain dot segments".into());
     }
     if url.query().is_some() || url.fragment().is_some() || client_id.contains(['?', '#']) {
@@ -44,7 +48,20 @@ pub fn check_url(client_id: &str, allow_loopback_http: bool) -> Result<Url, Stri
     if !url.username().is_empty() || url.password().is_some() {
         return Err("a client_id URL must not contain credentials".into());
     }
+    if url.as_str() != client_id {
+        return Err(format!(
+            "a client_id URL must be written as URL parsing reads it ('{}')",
+            url.as_str()
+        ));
+    }
     Ok(url)
+}
+
+/// `.` or `..`, with any of its dots percent-encoded (`%2e`, `%2E`).
+fn is_dot_segment(segment: &str) -> bool {
+    let lower = segment.to_ascii_lowercase();
+    let decoded = lower.replace("%2e", ".");
+    decoded == "." || decoded == ".."
 }
 
 /// Validate a fetched document for `client_id` into registered metadata.
@@ -134,7 +151,30 @@ mod tests {
             assert!(check_url(bad, false).is_err(), "{bad}");
         }
         assert!(check_url("http://127.0.0.1:9/doc", true).is_ok());
+        assert!(check_url("https://claude.ai/a/.well-known", false).is_ok());
         assert!(check_url("http://example.com/doc", true).is_err());
+    }
+
+    #[test]
+    fn encoded_and_backslash_dot_segments_and_odd_characters_are_refused() {
+        for bad in [
+            "https://claude.ai/a/%2e%2e/b",
+            "https://claude.ai/a/%2E%2E/b",
+            "https://claude.ai/a/.%2e/b",
+            "https://claude.ai/a/%2e/b",
+            "https://claude.ai/a\\..\\b",
+            "https://claude.ai/a\\b",
+            "https://claude.ai/a/..\\b",
+            "https://claude.ai/a/b\t",
+            " https://claude.ai/a",
+            "https://claude.ai/a\u{202e}",
+            "https://CLAUDE.ai/a",
+            "https://claude.ai:443/a",
+            "https://@claude.ai/a",
+            "https://*.claude.ai/a",
+        ] {
+            assert!(check_url(bad, false).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -12,18 +12,22 @@
 //! - [`grant_scope`]: which scopes a token carries, per grant.
 //! - [`resource`]: protected resources, audience selection and narrowing.
 //! - [`rate_tier`]: the token endpoint's limit for a client.
-//! - [`pkce`], [`redirect_uri`], [`client`] (registration metadata),
+//! - [`pkce`], [`redirect_uri`], [`client`] (registration metadata) and
+//!   [`client_fields`] (its caps and character rules),
 //!   [`metadata_document`] (client ID metadata documents), [`catalog`] (the
 //!   scope catalog).
 
 pub mod authorize;
 pub mod catalog;
 pub mod client;
+pub mod client_fields;
 pub mod code;
 pub mod consent;
 pub mod grant_scope;
 pub mod metadata_document;
 pub mod pkce;
+#[cfg(test)]
+mod properties;
 pub mod rate_tier;
 pub mod redirect_uri;
 pub mod resource;

@@ -2,14 +2,17 @@
 //!
 //! RFC 8707 §2: a `resource` parameter is an absolute URI without a fragment;
 //! a client may send several. The issuer only mints tokens for resources in its
-//! registry; anything else is `invalid_target`. Comparison is on a canonical
-//! form (lowercase scheme and host, default port dropped, empty path = `/`),
+//! registry; anything else is `invalid_target`, and so is a value with
+//! whitespace, control or bidi characters, a backslash, a wildcard, or any
+//! form URL parsing would rewrite (`tessera_resource::uri::check_resource`).
+//! Resources compare as exact strings of RFC 3986's syntax-normalized form
+//! (lowercase scheme and host, default port dropped, empty path = `/`),
 //! because real clients send `https://x/` for `https://x` (mcp-interop §1.9);
 //! the token's `aud` is the URI exactly as the operator registered it.
 
 use std::time::Duration;
 
-use tessera_resource::uri::canonical;
+use tessera_resource::uri::{canonical, check_resource};
 
 use crate::error::{Error, Result};
 use tessera_resource::scope::ScopeSet;
@@ -39,9 +42,7 @@ impl Resource {
         scopes: ScopeSet,
         access_token_ttl: Option<Duration>,
     ) -> Result<Self, String> {
-        let canonical = canonical(uri).ok_or_else(|| {
-            format!("resource '{uri}' is not an absolute http(s) URI without a fragment")
-        })?;
+        let canonical = check_resource(uri).map_err(|why| format!("resource '{uri}' {why}"))?;
         Ok(Self {
             uri: uri.to_owned(),
             canonical,
@@ -102,11 +103,7 @@ impl ResourceRegistry {
         }
         let mut chosen: Vec<&Resource> = Vec::with_capacity(requested.len());
         for uri in requested {
-            if canonical(uri).is_none() {
-                return Err(Error::invalid_target(format!(
-                    "resource '{uri}' is not an absolute http(s) URI without a fragment"
-                )));
-            }
+            well_formed(uri)?;
             let resource = self.find(uri).ok_or_else(|| {
                 Error::invalid_target(format!(
                     "resource '{uri}' is not registered with this issuer"
@@ -144,6 +141,7 @@ impl ResourceRegistry {
         }
         let mut chosen = Vec::with_capacity(asked.len());
         for uri in asked {
+            well_formed(uri)?;
             let resource = self
                 .find(uri)
                 .filter(|r| granted.iter().any(|g| g.matches(r)))
@@ -154,6 +152,19 @@ impl ResourceRegistry {
         }
         Ok(chosen)
     }
+}
+
+/// Refuse a requested resource that is not a well-formed resource URI,
+/// without echoing characters that do not belong in an error description.
+fn well_formed(uri: &str) -> Result<()> {
+    check_resource(uri).map(|_| ()).map_err(|why| {
+        let shown = if uri.bytes().all(|b| b.is_ascii_graphic()) && uri.len() <= 200 {
+            format!("resource '{uri}'")
+        } else {
+            "a resource".to_owned()
+        };
+        Error::invalid_target(format!("{shown} {why}"))
+    })
 }
 
 #[cfg(test)]
@@ -244,6 +255,29 @@ mod tests {
                 .code,
             ErrorCode::InvalidTarget
         );
+    }
+
+    #[test]
+    fn a_resource_url_parsing_would_rewrite_or_with_odd_characters_is_invalid_target() {
+        let r = registry();
+        let granted = ["http://127.0.0.1:3000/mcp".to_string()];
+        for bad in [
+            "http://0x7f.0.0.1:3000/mcp",
+            "http://2130706433:3000/mcp",
+            "http://127.1:3000/mcp",
+            "http:/127.0.0.1:3000/mcp",
+            "http://127.0.0.1:3000/x/%2e%2e/mcp",
+            "http://127.0.0.1:3000\\mcp",
+            " http://127.0.0.1:3000/mcp",
+            "http://127.0.0.1:3000/mcp\0",
+            "http://127.0.0.1:3000/mcp\t",
+            "http://127.0.0.1:3000/mcp\u{200f}",
+            "http://127.0.0.1:3000/mcp#f",
+        ] {
+            let refused = |e: Error| e.code == ErrorCode::InvalidTarget;
+            assert!(r.select(&[bad], &[]).is_err_and(refused), "{bad:?}");
+            assert!(r.narrow(&granted, &[bad]).is_err_and(refused), "{bad:?}");
+        }
     }
 
     #[test]

@@ -200,3 +200,23 @@ async fn private_and_loopback_addresses_are_refused_without_the_operator_flag() 
     }
     assert_eq!(docs.hits.load(Ordering::SeqCst), 0, "nothing was fetched");
 }
+
+#[tokio::test]
+async fn a_document_url_with_encoded_or_backslash_dot_segments_is_refused() {
+    let app = spawn_app_with(&loopback_config()).await;
+    let docs = doc_server().await;
+    for path in [
+        "x/%2e%2e/good",
+        "x/%2E%2E/good",
+        "x/.%2e/good",
+        "x\\..\\good",
+    ] {
+        let id = format!("{}/{path}", docs.base);
+        let text = error_text(&app.get(&authorize_url(&id, &[])).await);
+        assert!(
+            text.contains("dot segments") || text.contains("backslash"),
+            "{path}: {text}"
+        );
+    }
+    assert_eq!(docs.hits.load(Ordering::SeqCst), 0, "nothing was fetched");
+}

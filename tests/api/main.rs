@@ -38,6 +38,7 @@ mod register;
 mod replicas;
 mod resource_kit;
 mod serving;
+mod strictness;
 mod token;
 mod token_errors;
 mod trust_grants;

@@ -595,3 +595,44 @@ async fn an_unreachable_issuer_is_503_not_invalid_token() {
     refused(res, 503, "temporarily_unavailable").await;
     assert_eq!(kit.stats().jwks_fetches, 1);
 }
+
+/// Property: the real kit, holding the real issuer's published key, answers
+/// any token (an issued one altered by a byte, cut short or lengthened, any
+/// string, any JWT-shaped string) without a panic, and accepts only tokens
+/// that carry exactly the claims the issuer signed.
+#[test]
+fn the_kit_accepts_no_altered_or_arbitrary_token() {
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (r, token) = rt.block_on(async {
+        let r = rig().await;
+        let token = r.token(&r.client("mcp:tools:weather").await, &[]).await;
+        (r, token)
+    });
+    let signed = rt.block_on(r.kit.verify(&token)).unwrap().claims.clone();
+    let issued = token.clone();
+    let altered = (any::<Index>(), any::<u8>(), 0u8..3).prop_map(move |(at, byte, how)| {
+        let mut b = issued.clone().into_bytes();
+        let i = at.index(b.len());
+        match how {
+            0 => b[i] = byte,
+            1 => b.truncate(i),
+            _ => b.insert(i, byte),
+        }
+        String::from_utf8_lossy(&b).into_owned()
+    });
+    let jwt_shaped = "[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,120}\\.[A-Za-z0-9_-]{0,90}";
+    let any_text = proptest::collection::vec(any::<char>(), 0..200).prop_map(String::from_iter);
+    let candidates = prop_oneof![3 => altered, 1 => jwt_shaped, 1 => any_text];
+    proptest!(ProptestConfig::with_cases(256), |(candidate in candidates)| {
+        if let Ok(v) = rt.block_on(r.kit.verify(&candidate)) {
+            prop_assert_eq!(&v.claims, &signed, "{:?}", candidate);
+        }
+    });
+}

@@ -241,9 +241,7 @@ async fn a_removed_client_is_refused_at_once() {
 #[tokio::test]
 async fn wrong_methods_and_unknown_paths_answer_in_json() {
     let app = spawn_app().await;
-    app.get("/token")
-        .await
-        .assert_error(405, "method_not_allowed");
+    app.get("/token").await.assert_error(405, "invalid_request");
     app.get("/no/such/thing")
         .await
         .assert_error(404, "not_found");

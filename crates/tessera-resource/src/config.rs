@@ -15,7 +15,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::issuer::Issuer;
 use crate::limits::RateLimits;
 use crate::scope::ScopeSet;
-use crate::uri::canonical;
+use crate::uri::check_resource;
 
 /// A configuration the kit refuses to start with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,11 +164,8 @@ impl ResourceServer {
     /// Check the configuration: returns the parsed issuer.
     pub(super) fn validate(&self) -> Result<Issuer, ConfigError> {
         let issuer = Issuer::parse(&self.issuer).map_err(ConfigError)?;
-        if canonical(&self.resource).is_none() {
-            return Err(ConfigError(format!(
-                "resource '{}' is not an absolute http(s) URI without a fragment",
-                self.resource
-            )));
+        if let Err(why) = check_resource(&self.resource) {
+            return Err(ConfigError(format!("resource '{}' {why}", self.resource)));
         }
         // The path becomes an axum route; braces would be read as captures.
         if self.resource.contains(['{', '}', '?']) {

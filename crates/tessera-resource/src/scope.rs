@@ -259,3 +259,66 @@ mod tests {
         assert!(!granted.covers("mcp:tools:email:send"));
     }
 }
+
+/// Property tests: any `scope` string parses or is refused without a panic,
+/// and a parsed set prints to a string that parses back to the same set.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    /// Tokens of the MCP grammar, wildcards included, and plain NQCHAR tokens.
+    fn token() -> impl Strategy<Value = String> {
+        let name = "[A-Za-z0-9._-]{1,8}";
+        prop_oneof![
+            (name, proptest::option::of("[a-z]{1,6}")).prop_map(|(n, a)| match a {
+                Some(a) => format!("mcp:tools:{n}:{a}"),
+                None => format!("mcp:tools:{n}"),
+            }),
+            (
+                name,
+                prop_oneof![Just(""), Just(":read"), Just(":write"), Just(":*")]
+            )
+                .prop_map(|(n, tail)| format!("mcp:resources:{n}{tail}")),
+            (name, name).prop_map(|(k, n)| format!("mcp:exec:{k}:{n}")),
+            prop_oneof![
+                Just("mcp:tools:*"),
+                Just("mcp:resources:*"),
+                Just("mcp:exec:*")
+            ]
+            .prop_map(str::to_owned),
+            "[!#-\\[\\]-~]{1,16}".prop_filter("outside mcp:", |t| !t.starts_with("mcp:")),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_string_parses_or_is_refused_without_a_panic(s in vec(any::<char>(), 0..80).prop_map(String::from_iter)) {
+            if let Ok(set) = ScopeSet::parse(&s) {
+                prop_assert_eq!(ScopeSet::parse(&set.to_string()), Ok(set));
+            }
+        }
+
+        #[test]
+        fn parse_print_parse_is_stable(tokens in vec(token(), 0..8), spaces in 1usize..3) {
+            let wire = tokens.join(&" ".repeat(spaces));
+            let set = ScopeSet::parse(&wire).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let printed = set.to_string();
+            let again = ScopeSet::parse(&printed);
+            prop_assert_eq!(again.as_ref().map(ToString::to_string), Ok(printed));
+            prop_assert_eq!(again, Ok(set.clone()));
+            prop_assert!(tokens.iter().all(|t| set.contains(t) && set.covers(t)));
+        }
+
+        #[test]
+        fn a_wildcard_covers_only_tokens_beneath_it(granted in token(), requested in token()) {
+            if covers(&granted, &requested) && granted != requested {
+                let prefix = granted.strip_suffix('*').unwrap_or(&granted);
+                prop_assert!(prefix.ends_with(':') && requested.starts_with(prefix));
+            }
+        }
+    }
+}

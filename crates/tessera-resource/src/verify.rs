@@ -257,3 +257,7 @@ mod tests {
         assert!(jsonwebtoken::decode_header(&token).is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "verify_properties.rs"]
+mod properties;
