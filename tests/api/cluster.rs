@@ -28,9 +28,10 @@ struct Cluster {
     replicas: Vec<Replica>,
 }
 
-struct Replica {
-    child: Child,
-    base: String,
+/// A served process, killed when dropped (a failing test leaves none behind).
+pub(crate) struct Replica {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 impl Drop for Replica {
