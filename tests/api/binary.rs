@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestDatabase, jwt_parts};
 
-fn tessera(db: &str) -> Command {
+pub(crate) fn tessera(db: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tessera"));
     c.env_remove("TESSERA_CONFIG")
         .env_remove("TESSERA_ISSUER")
@@ -19,14 +19,14 @@ fn tessera(db: &str) -> Command {
 
 /// A database of the test's own (kept alive by the caller: dropping it drops
 /// the database) and its URL.
-fn temp_db() -> (TestDatabase, String) {
+pub(crate) fn temp_db() -> (TestDatabase, String) {
     let db = TestDatabase::new();
     let url = db.url().to_owned();
     (db, url)
 }
 
 /// Run the CLI, require success, and parse its JSON output.
-fn cli_json(db: &str, args: &[&str]) -> Value {
+pub(crate) fn cli_json(db: &str, args: &[&str]) -> Value {
     let out = tessera(db).args(args).output().unwrap();
     assert!(
         out.status.success(),
@@ -37,7 +37,7 @@ fn cli_json(db: &str, args: &[&str]) -> Value {
 }
 
 /// A machine client made with `tessera client add`; returns its id and secret.
-fn cli_client(db: &str, scope: &str) -> (String, String) {
+pub(crate) fn cli_client(db: &str, scope: &str) -> (String, String) {
     let added = cli_json(
         db,
         &["client", "add", "--name", "bot", "--scope", scope, "--json"],
@@ -46,15 +46,36 @@ fn cli_client(db: &str, scope: &str) -> (String, String) {
     (field("client_id"), field("client_secret"))
 }
 
-/// Start `tessera serve` on a free port; returns the child and its base URL.
-fn serve(db: &str) -> (Child, String) {
-    serve_logging_to(db, Stdio::null())
+/// Run the CLI with `input` on its stdin (`--password-stdin`).
+pub(crate) fn with_stdin(db: &str, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = tessera(db)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
-/// [`serve`] with its log (stderr, at the default level) going to `stderr`.
-fn serve_logging_to(db: &str, stderr: Stdio) -> (Child, String) {
+/// Start `tessera serve` on a free port; returns the child and its base URL.
+fn serve(db: &str) -> (Child, String) {
+    serve_with(db, &[], Stdio::null())
+}
+
+/// [`serve`] with `args` after the listen address, and its log (stderr, at
+/// the default level) going to `stderr`.
+pub(crate) fn serve_with(db: &str, args: &[&str], stderr: Stdio) -> (Child, String) {
     let mut child = tessera(db)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .env_remove("TESSERA_LOG")
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -232,24 +253,8 @@ async fn a_cli_client_gets_a_token_from_the_served_binary() {
 
 #[test]
 fn users_are_managed_from_the_cli() {
-    use std::io::Write;
     let (_dir, db) = temp_db();
-    let with_stdin = |args: &[&str], input: &str| {
-        let mut child = tessera(&db)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let with_stdin = |args: &[&str], input: &str| with_stdin(&db, args, input);
     let out = with_stdin(
         &["user", "add", "alice", "--password-stdin"],
         "correct horse battery\n",
@@ -519,7 +524,7 @@ fn text_logs_to_a_pipe_carry_no_colour_codes() {
 #[tokio::test]
 async fn audit_log_lines_escape_terminal_controls_a_client_sent() {
     let (_dir, db) = temp_db();
-    let (mut child, base) = serve_logging_to(&db, Stdio::piped());
+    let (mut child, base) = serve_with(&db, &[], Stdio::piped());
     let (tx, rx) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {

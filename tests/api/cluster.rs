@@ -17,7 +17,7 @@ use crate::helpers::{ISSUER, skipped};
 use crate::private_postgres::{PrivatePostgres, eventually};
 
 const PASSWORD: &str = "correct horse battery staple";
-const CALLBACK: &str = "http://127.0.0.1:4567/callback";
+pub(crate) const CALLBACK: &str = "http://127.0.0.1:4567/callback";
 
 /// A PostgreSQL server, its database URL, and the configuration file both
 /// replicas and the CLI use.
@@ -28,9 +28,10 @@ struct Cluster {
     replicas: Vec<Replica>,
 }
 
-struct Replica {
-    child: Child,
-    base: String,
+/// A served process, killed when dropped (a failing test leaves none behind).
+pub(crate) struct Replica {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 impl Drop for Replica {
@@ -54,24 +55,7 @@ impl Cluster {
             }
         };
         let config = tempfile::NamedTempFile::new().unwrap();
-        let mut text = tessera::config::EXAMPLE_CONFIG.to_owned();
-        for (section, line) in settings {
-            // The example's own line for the key (set or commented), else a
-            // new line under the section's header.
-            let key = line.split(" = ").next().unwrap();
-            let old = text
-                .lines()
-                .find(|l| l.trim_start_matches("# ").starts_with(&format!("{key} = ")))
-                .map(|l| format!("{l}\n"));
-            text = match old {
-                Some(old) => text.replacen(&old, &format!("{line}\n"), 1),
-                None => {
-                    let header = format!("[{section}]\n");
-                    text.replacen(&header, &format!("{header}{line}\n"), 1)
-                }
-            };
-        }
-        std::fs::write(config.path(), text).unwrap();
+        std::fs::write(config.path(), example_config_with(settings)).unwrap();
         let cluster = Self {
             url: pg.url("postgres"),
             pg,
@@ -173,7 +157,30 @@ impl Cluster {
     }
 }
 
-fn http() -> reqwest::Client {
+/// The example configuration with `settings`: each a section and a
+/// `key = value` line.
+pub(crate) fn example_config_with(settings: &[(&str, &str)]) -> String {
+    let mut text = tessera::config::EXAMPLE_CONFIG.to_owned();
+    for (section, line) in settings {
+        // The example's own line for the key (set or commented), else a
+        // new line under the section's header.
+        let key = line.split(" = ").next().unwrap();
+        let old = text
+            .lines()
+            .find(|l| l.trim_start_matches("# ").starts_with(&format!("{key} = ")))
+            .map(|l| format!("{l}\n"));
+        text = match old {
+            Some(old) => text.replacen(&old, &format!("{line}\n"), 1),
+            None => {
+                let header = format!("[{section}]\n");
+                text.replacen(&header, &format!("{header}{line}\n"), 1)
+            }
+        };
+    }
+    text
+}
+
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
@@ -182,28 +189,32 @@ fn http() -> reqwest::Client {
 }
 
 /// A browser whose every request may go to another replica: cookies are
-/// kept across them, as behind a load balancer.
-struct Browser {
+/// kept across them, as behind a load balancer. A request that gets no
+/// answer (its server was killed) is an `Err`.
+pub(crate) struct Browser {
     http: reqwest::Client,
     cookies: BTreeMap<String, String>,
 }
 
+/// A page as a browser got it: status, `Location` (or empty), body.
+pub(crate) type Page = (StatusCode, String, String);
+
 impl Browser {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             http: http(),
             cookies: BTreeMap::new(),
         }
     }
 
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> (StatusCode, String, String) {
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> reqwest::Result<Page> {
         let cookie = self
             .cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("; ");
-        let res = req.header("cookie", cookie).send().await.unwrap();
+        let res = req.header("cookie", cookie).send().await?;
         for v in res.headers().get_all("set-cookie") {
             let c = cookie::Cookie::parse(v.to_str().unwrap().to_owned()).unwrap();
             self.cookies
@@ -215,20 +226,20 @@ impl Browser {
             .get("location")
             .map(|l| l.to_str().unwrap().to_owned())
             .unwrap_or_default();
-        (status, location, res.text().await.unwrap())
+        Ok((status, location, res.text().await?))
     }
 
-    async fn get(&mut self, base: &str, path: &str) -> (StatusCode, String, String) {
+    pub(crate) async fn get(&mut self, base: &str, path: &str) -> reqwest::Result<Page> {
         let req = self.http.get(format!("{base}{}", path_of(path)));
         self.send(req).await
     }
 
-    async fn submit(
+    pub(crate) async fn submit(
         &mut self,
         base: &str,
         form: &Form,
         button: Option<&str>,
-    ) -> (StatusCode, String, String) {
+    ) -> reqwest::Result<Page> {
         let req = self
             .http
             .post(format!("{base}{}", path_of(&form.action)))
@@ -246,14 +257,14 @@ fn path_of(url: &str) -> String {
     }
 }
 
-fn form_on(page: &str) -> Form {
+pub(crate) fn form_on(page: &str) -> Form {
     forms(page)
         .into_iter()
         .next()
         .unwrap_or_else(|| panic!("no form on the page: {page}"))
 }
 
-fn code_in(location: &str) -> String {
+pub(crate) fn code_in(location: &str) -> String {
     let url = url::Url::parse(location).unwrap();
     let code = url.query_pairs().find(|(k, _)| k == "code");
     code.unwrap_or_else(|| panic!("no code in {location}"))
@@ -262,12 +273,12 @@ fn code_in(location: &str) -> String {
 }
 
 /// The public client's code redemption (RFC 6749 §4.1.3, with PKCE).
-struct Exchange {
+pub(crate) struct Exchange {
     code: String,
     client: String,
 }
 
-fn exchange(code: &str, client: &str) -> Exchange {
+pub(crate) fn exchange(code: &str, client: &str) -> Exchange {
     Exchange {
         code: code.to_owned(),
         client: client.to_owned(),
@@ -275,7 +286,7 @@ fn exchange(code: &str, client: &str) -> Exchange {
 }
 
 impl Exchange {
-    fn each(&self) -> [(&str, &str); 5] {
+    pub(crate) fn each(&self) -> [(&str, &str); 5] {
         [
             ("grant_type", "authorization_code"),
             ("code", &self.code),
@@ -380,19 +391,22 @@ async fn two_replicas_share_sign_in_codes_refresh_families_limits_keys_and_remov
     // Sign in on A, consent and get the code on B, redeem it on B, refresh on A.
     let client = register_public_client(&a).await;
     let mut browser = Browser::new();
-    let (status, _, page) = browser.get(&a, &authorize_url(&client, &[])).await;
+    let (status, _, page) = browser.get(&a, &authorize_url(&client, &[])).await.unwrap();
     assert_eq!(status, 200, "{page}");
     let mut sign_in = form_on(&page);
     sign_in.set("username", "alice");
     sign_in.set("password", PASSWORD);
-    let (status, next, _) = browser.submit(&a, &sign_in, None).await;
+    let (status, next, _) = browser.submit(&a, &sign_in, None).await.unwrap();
     assert_eq!(status, 303);
-    let (status, _, consent) = browser.get(&b, &next).await;
+    let (status, _, consent) = browser.get(&b, &next).await.unwrap();
     assert_eq!(
         status, 200,
         "the session signed in on A continues on B: {consent}"
     );
-    let (status, back, _) = browser.submit(&b, &form_on(&consent), Some("allow")).await;
+    let (status, back, _) = browser
+        .submit(&b, &form_on(&consent), Some("allow"))
+        .await
+        .unwrap();
     assert_eq!(status, 303);
     let redeem = exchange(&code_in(&back), &client);
     let (status, tokens) = token(&b, &redeem.each()).await;
@@ -403,7 +417,7 @@ async fn two_replicas_share_sign_in_codes_refresh_families_limits_keys_and_remov
 
     // Another code (consent remembered: straight back from A), redeemed at
     // both replicas at the same moment: one token.
-    let (status, back, _) = browser.get(&a, &authorize_url(&client, &[])).await;
+    let (status, back, _) = browser.get(&a, &authorize_url(&client, &[])).await.unwrap();
     assert_eq!(status, 302);
     let redeem = exchange(&code_in(&back), &client);
     let form = redeem.each();

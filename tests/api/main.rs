@@ -22,6 +22,7 @@ mod browser;
 mod chromium;
 mod cimd;
 mod cluster;
+mod crash;
 mod db_copy;
 mod deploy;
 mod faults;
