@@ -14,6 +14,7 @@ mod helpers;
 mod private_postgres;
 
 mod architecture;
+mod at_rest;
 mod audit;
 mod authorize;
 mod backends;

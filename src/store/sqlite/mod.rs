@@ -22,6 +22,7 @@ mod clients;
 mod codes;
 mod consents;
 mod export;
+mod files;
 mod keys;
 mod maintenance;
 mod migrate;
@@ -102,8 +103,20 @@ impl Sqlite {
         let opening = |e: rusqlite::Error| {
             Error::Open(format!("cannot open database {}: {e}", path.display()))
         };
+        // Created owner-only before SQLite sees it; SQLite gives its -wal and
+        // -shm files the same mode.
+        match files::create_private(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Open(format!(
+                    "cannot create database {}: {e}",
+                    path.display()
+                )));
+            }
+            _ => {}
+        }
         let mut conn = writer_connection(&path).map_err(opening)?;
         migrate::run(&mut conn)?;
+        files::warn_if_exposed(&path);
         let reader = reader::Reader::open(path.clone())?;
         Ok(Self {
             writer: writer::Writer::start(conn)?,
@@ -159,22 +172,36 @@ impl Sqlite {
     }
 
     /// A consistent copy of the live database at `to` (`VACUUM INTO`), taken
-    /// on a connection of its own while the server keeps writing.
+    /// on a connection of its own while the server keeps writing. `to` is
+    /// created owner-only first, and must not exist.
     pub async fn backup(&self, to: &Path) -> Result<()> {
         let from = self.path.clone();
         let to = to.to_owned();
-        tokio::task::spawn_blocking(move || {
+        files::create_private(&to).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::Open(format!(
+                "{} already exists: choose a new file",
+                to.display()
+            )),
+            _ => Error::Open(format!("cannot create {}: {e}", to.display())),
+        })?;
+        let target = to.clone();
+        let copied = tokio::task::spawn_blocking(move || {
             let conn = Connection::open_with_flags(
                 &from,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             conn.busy_timeout(Duration::from_secs(5))?;
-            conn.execute("VACUUM INTO ?", [to.to_string_lossy()])
+            conn.execute("VACUUM INTO ?", [target.to_string_lossy()])
                 .map(|_| ())
         })
         .await
         .map_err(|e| Error::Database(Box::new(e)))?
-        .map_err(database)
+        .map_err(database);
+        if copied.is_err() {
+            // Not a backup: do not leave an empty file that looks like one.
+            let _ = std::fs::remove_file(&to);
+        }
+        copied
     }
 }
 
