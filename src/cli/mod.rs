@@ -7,6 +7,7 @@ mod backup;
 mod client;
 mod consent;
 mod db;
+mod first_admin;
 mod keys;
 mod token;
 mod user;
@@ -193,9 +194,7 @@ async fn serve(config: Config, tls: Option<crate::server::TlsFiles>) -> anyhow::
         issuer.path()
     );
     if let Some(password) = admin {
-        banner.push_str(&format!(
-            "Created the first user: admin / {password}\n  (shown only now; change it with: tessera user passwd admin)\n"
-        ));
+        banner.push_str(&first_admin::notice(&password, state.store.data_dir()));
     }
     // One write, and its failure ignored: `println!` panics when stdout is a
     // closed pipe (`tessera serve | head -1`), which would end the server.

@@ -92,7 +92,7 @@ async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
             let password = read_password(password_stdin)?;
             crate::passwords::check_strength(&password)?;
             let hash = state.passwords.hash(password).await?;
-            if !state.store.set_password(&name, &hash).await? {
+            if !state.store.set_password(&name, &hash, now).await? {
                 bail!("no user named {name}");
             }
             println!("changed the password of {name}");

@@ -51,6 +51,7 @@ pub(super) struct FileTokens {
     refresh_token_ttl: Option<String>,
     refresh_reuse_grace: Option<String>,
     authorization_code_ttl: Option<String>,
+    refresh_token_max_lifetime: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -400,6 +401,13 @@ fn token_settings(t: &FileTokens) -> anyhow::Result<TokenSettings> {
             "60s",
             5 * SECOND,
             MINUTE,
+        )?,
+        refresh_token_max_lifetime: duration(
+            &t.refresh_token_max_lifetime,
+            "tokens.refresh_token_max_lifetime",
+            "90d",
+            MINUTE,
+            3650 * DAY,
         )?,
     })
 }

@@ -38,6 +38,9 @@ pub struct TokenSettings {
     /// family (parallel refreshes from one client).
     pub refresh_reuse_grace: Duration,
     pub authorization_code_ttl: Duration,
+    /// Absolute lifetime of a refresh-token family, from the authorization
+    /// that created it: rotation does not extend it.
+    pub refresh_token_max_lifetime: Duration,
 }
 
 #[derive(Debug, Clone)]

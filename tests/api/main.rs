@@ -13,6 +13,7 @@ mod database;
 mod helpers;
 mod private_postgres;
 
+mod accounts;
 mod architecture;
 mod at_rest;
 mod audit;

@@ -2,31 +2,16 @@
 //! signing keys, the client-secret pepper, the audit chain's default key and
 //! every refresh family.
 //!
-//! The database and each backup are created by us, empty and 0600, before
-//! SQLite opens them (SQLite takes an empty file as a new database, and
-//! `VACUUM INTO` accepts an empty target); SQLite then gives the `-wal`,
-//! `-shm` and `-journal` files it creates the main file's mode. Only these
-//! files are affected: the process's umask, shared with everything else the
-//! process writes, is left alone. A file made by an earlier build, or by hand,
+//! The database and each backup are created empty and 0600
+//! ([`crate::store::private_file`]) before SQLite opens them (SQLite takes
+//! an empty file as a new database, and `VACUUM INTO` accepts an empty
+//! target); SQLite then gives the `-wal`, `-shm` and `-journal` files it
+//! creates the main file's mode. A file made by an earlier build, or by hand,
 //! that others can read is reported at start-up with the command that fixes
-//! it; it is not changed, since an operator may have a reason (a backup user's
-//! group).
+//! it; it is not changed, since an operator may have a reason (a backup
+//! user's group).
 
 use std::path::{Path, PathBuf};
-
-/// Owner read and write, nothing for group or others.
-#[cfg(unix)]
-const PRIVATE: u32 = 0o600;
-
-/// Create `path` as an empty owner-only file; an existing file is an error
-/// (`AlreadyExists`), so nothing is ever overwritten.
-pub(super) fn create_private(path: &Path) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, PRIVATE);
-    options.open(path).map(drop)
-}
 
 /// The database file, then its `-wal` and `-shm` companions.
 fn companions(path: &Path) -> [PathBuf; 3] {
@@ -77,14 +62,10 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
-    fn a_private_file_is_owner_only_and_never_overwrites() {
+    fn a_file_others_can_read_is_reported_with_its_mode() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        create_private(&path).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let again = create_private(&path).unwrap_err();
-        assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+        crate::store::private_file::create(&path).unwrap();
         assert!(exposed(&path).is_empty());
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert_eq!(exposed(&path), vec![(path, 0o644)]);

@@ -105,7 +105,7 @@ impl Sqlite {
         };
         // Created owner-only before SQLite sees it; SQLite gives its -wal and
         // -shm files the same mode.
-        match files::create_private(&path) {
+        match crate::store::private_file::create(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::Open(format!(
                     "cannot create database {}: {e}",
@@ -163,6 +163,11 @@ impl Sqlite {
         self.writer.close().await;
     }
 
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// A round trip through the write queue (a batch that changes nothing
     /// commits without touching the disk) and a read.
     pub async fn ping(&self) -> Result<()> {
@@ -177,7 +182,7 @@ impl Sqlite {
     pub async fn backup(&self, to: &Path) -> Result<()> {
         let from = self.path.clone();
         let to = to.to_owned();
-        files::create_private(&to).map_err(|e| match e.kind() {
+        crate::store::private_file::create(&to).map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => Error::Open(format!(
                 "{} already exists: choose a new file",
                 to.display()
