@@ -126,6 +126,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         database_url: cli.database.clone(),
         // Read from the environment only: a secret on the command line leaks into `ps`.
         key_encryption_key: std::env::var("TESSERA_KEY_ENCRYPTION_KEY").ok(),
+        audit_chain_key: std::env::var("TESSERA_AUDIT_CHAIN_KEY").ok(),
         ..Overrides::default()
     };
     let file = cli.config.as_deref();

@@ -17,6 +17,7 @@ mod accounts;
 mod architecture;
 mod at_rest;
 mod audit;
+mod audit_keyed;
 mod authorize;
 mod backends;
 mod binary;

@@ -51,6 +51,8 @@ pub struct Sqlite {
     path: PathBuf,
     writer: writer::Writer,
     reader: Arc<reader::Reader>,
+    /// The audit chain's key, shared with the writer thread once loaded.
+    chain_key: crate::store::chain::KeySlot,
 }
 
 /// The file a `sqlite:` URL names: `sqlite://tessera.db` (relative),
@@ -118,10 +120,12 @@ impl Sqlite {
         migrate::run(&mut conn)?;
         files::warn_if_exposed(&path);
         let reader = reader::Reader::open(path.clone())?;
+        let chain_key = crate::store::chain::KeySlot::default();
         Ok(Self {
-            writer: writer::Writer::start(conn)?,
+            writer: writer::Writer::start(conn, chain_key.clone())?,
             reader: Arc::new(reader),
             path,
+            chain_key,
         })
     }
 
@@ -157,6 +161,10 @@ impl Sqlite {
 
     pub fn audit_backlog(&self) -> i64 {
         self.writer.audit_backlog()
+    }
+
+    pub fn chain_key(&self) -> &crate::store::chain::KeySlot {
+        &self.chain_key
     }
 
     pub async fn close(&self) {
