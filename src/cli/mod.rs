@@ -195,6 +195,13 @@ async fn serve(config: Config, tls: Option<crate::server::TlsFiles>) -> anyhow::
         issuer.path()
     );
     if let Some(password) = admin {
+        let fields =
+            serde_json::json!({"username": "admin", "by": "tessera serve (the first start)"});
+        let now = state.clock.now();
+        state
+            .audit
+            .record_durably("user_added", now, fields)
+            .await?;
         banner.push_str(&first_admin::notice(&password, state.store.data_dir()));
     }
     // One write, and its failure ignored: `println!` panics when stdout is a

@@ -158,4 +158,11 @@ fn the_first_admin_password_goes_to_an_owner_only_file_not_to_a_captured_stdout(
         lines.iter().all(|l| !l.contains(&password)),
         "the password is on stdout: {lines:?}"
     );
+    let tail = tessera(db.url()).args(["audit", "tail"]).output().unwrap();
+    let events = String::from_utf8_lossy(&tail.stdout);
+    assert!(
+        events.contains("\"user_added\"") && events.contains("first start"),
+        "{events}"
+    );
+    assert!(!events.contains(&password));
 }
