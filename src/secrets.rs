@@ -1,4 +1,5 @@
-//! Client identifiers, client secrets and their keyed hash.
+//! Client identifiers, client secrets and their keyed hash; the audit
+//! chain's MAC.
 //!
 //! Secrets are 256 random bits, base64url (unreserved characters only, so
 //! Basic authentication decodes the same whether or not the client
@@ -143,6 +144,13 @@ impl SecretHasher {
     pub fn verify(&self, secret: &str, stored: &[u8]) -> bool {
         hmac::verify(&self.key, secret.as_bytes(), stored).is_ok()
     }
+}
+
+/// The audit chain's MAC (`store::chain::ChainKey`): HMAC-SHA-256 under the
+/// chain key.
+pub fn audit_chain_mac(key: &[u8]) -> impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    move |input| hmac::sign(&key, input).as_ref().to_vec()
 }
 
 #[cfg(test)]

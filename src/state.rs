@@ -32,7 +32,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Open the store, load or create the signing key and the pepper.
+    /// Open the store, load or create the signing key, the pepper and the
+    /// audit chain's key.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Self>> {
         let store = Store::open_with(&config.database_url, &config.store_options()).await?;
         Self::with_store(config, store, clock).await
@@ -58,6 +59,7 @@ impl AppState {
                 store.client_secret_pepper(&candidate).await?
             }
         };
+        crate::audit::keying::load_chain_key(&store, config.audit_chain_key.as_ref()).await?;
         let hasher = SecretHasher::new(&pepper);
         let initial_access_token = config
             .registration

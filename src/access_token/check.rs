@@ -109,6 +109,11 @@ fn signed_claims(app: &AccessTokens<'_>, token: &str, r: &mut Report) -> Option<
         return None;
     };
     r.push("key", true, format!("kid '{kid}' is published"));
+    // One encoding per token, as the kit accepts it (`tessera_resource::low_s`).
+    if let Err(why) = tessera_resource::low_s::check_token(token, alg) {
+        r.push("signature", false, why);
+        return None;
+    }
     let mut validation = Validation::new(alg);
     validation.validate_exp = false;
     validation.validate_aud = false;

@@ -1,6 +1,7 @@
 //! The audit trail: security-relevant events as JSON lines on the log target
-//! `tessera::audit`, and persisted in the database's hash chain
-//! (`store::chain`), which `tessera audit verify` checks.
+//! `tessera::audit`, and persisted in the database's keyed hash chain
+//! (`store::chain`; the key: [`keying`]), which `tessera audit verify` checks
+//! against its exported head ([`head`]).
 //!
 //! An event costs the request that records it one hand-over to the store's
 //! write queue, where it joins the next group-committed batch. Events that
@@ -11,6 +12,8 @@
 //! events (token requests, sign-ins) can be lost by a crash within the last
 //! milliseconds before their batch commits; a graceful shutdown writes them.
 
+pub mod head;
+pub mod keying;
 pub mod retention;
 
 use serde::Serialize;

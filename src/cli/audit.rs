@@ -1,12 +1,16 @@
-//! `tessera audit tail|verify|export|prune`: read and check the audit trail,
-//! and prune it by age (the server does the same with `[audit] retention`).
+//! `tessera audit tail|verify|head|export|prune`: read and check the audit
+//! trail against the head an operator kept, and prune it by age (the server
+//! does the same with `[audit] retention`).
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use crate::audit::Audit;
+use crate::audit::keying::load_chain_key;
 use crate::config::Config;
 use crate::store::Store;
+use crate::store::audit::HeadCheck;
+use crate::store::chain::Head;
 use tessera_resource::clock::{Clock, SystemClock};
 
 #[derive(Debug, Subcommand)]
@@ -17,7 +21,16 @@ pub enum AuditCommand {
         lines: i64,
     },
     /// Check the hash chain; reports the first broken record (exit status 2).
-    Verify,
+    Verify {
+        /// A head printed earlier by `tessera audit head` (or the server's
+        /// `audit chain head` line): fail unless that record is still there
+        /// with that hash, so deleting the newest records is noticed.
+        #[arg(long, value_name = "SEQ:HEX")]
+        expect_head: Option<String>,
+    },
+    /// Print the newest record's position and hash (SEQ:HEX), to keep
+    /// elsewhere and check later with `verify --expect-head`.
+    Head,
     /// Print every event since a time (RFC 3339, or unix seconds), as JSON lines.
     Export {
         #[arg(long)]
@@ -44,6 +57,17 @@ fn parse_since(s: &str) -> anyhow::Result<i64> {
 
 pub async fn run(cmd: AuditCommand, config: Config) -> anyhow::Result<()> {
     let store = Store::open_with(&config.database_url, &config.store_options()).await?;
+    // Verifying and appending need the chain key; reading does not.
+    if matches!(
+        cmd,
+        AuditCommand::Verify { .. } | AuditCommand::Prune { .. }
+    ) {
+        let keyed = load_chain_key(&store, config.audit_chain_key.as_ref()).await;
+        if keyed.is_err() {
+            store.close().await;
+        }
+        keyed?;
+    }
     if let AuditCommand::Prune { before } = &cmd {
         // Pruning is itself recorded in the chain.
         let before = parse_since(before)?;
@@ -66,7 +90,7 @@ pub async fn run(cmd: AuditCommand, config: Config) -> anyhow::Result<()> {
             }
         };
     }
-    // Only the store: reading the trail must not touch keys.
+    // Only the store: reading the trail must not touch signing keys.
     let result = dispatch(cmd, &store).await;
     store.close().await;
     result
@@ -92,22 +116,60 @@ async fn dispatch(cmd: AuditCommand, store: &Store) -> anyhow::Result<()> {
             }
         }
         AuditCommand::Prune { .. } => bail!("audit prune runs with the audit writer (see run)"),
-        AuditCommand::Verify => {
-            let check = store.verify_audit_chain().await?;
-            if let Some((seq, why)) = check.broken {
-                bail!(
-                    "audit chain broken at record {seq}: {why} ({} records before it verified)",
-                    check.checked
-                );
-            }
-            match check.pruned_through {
-                Some(seq) => println!(
-                    "audit chain intact: {} records verified (records 1 to {seq} were pruned)",
-                    check.checked
-                ),
-                None => println!("audit chain intact: {} records verified", check.checked),
-            }
+        AuditCommand::Head => match store.audit_head().await? {
+            Some(head) => println!("{head}"),
+            None => println!("the audit trail is empty"),
+        },
+        AuditCommand::Verify { expect_head } => {
+            let expected = expect_head
+                .map(|h| h.parse::<Head>().map_err(anyhow::Error::msg))
+                .transpose()?;
+            verify(store, expected).await?;
         }
+    }
+    Ok(())
+}
+
+/// `tessera audit verify [--expect-head SEQ:HEX]`.
+async fn verify(store: &Store, expected: Option<Head>) -> anyhow::Result<()> {
+    let check = store.verify_audit_chain().await?;
+    if let Some((seq, why)) = check.broken {
+        bail!(
+            "audit chain broken at record {seq}: {why} ({} records before it verified)",
+            check.checked
+        );
+    }
+    let head = match &expected {
+        None => String::new(),
+        Some(head) => match store.check_head(head).await? {
+            HeadCheck::Matches => format!("; record {} is the expected head", head.seq),
+            HeadCheck::Pruned => format!(
+                "; record {} was pruned since, so the expected head cannot be checked",
+                head.seq
+            ),
+            HeadCheck::Differs => bail!(
+                "audit chain does not hold the expected head: record {} has another hash",
+                head.seq
+            ),
+            HeadCheck::Missing { tip_seq } => bail!(
+                "audit chain ends at record {tip_seq}, before the expected head {}: the newest records were deleted",
+                head.seq
+            ),
+        },
+    };
+    let unkeyed = match check.unkeyed {
+        0 => String::new(),
+        n => format!(" ({n} of them unkeyed, from before the chain was keyed)"),
+    };
+    match check.pruned_through {
+        Some(seq) => println!(
+            "audit chain intact: {} records verified{unkeyed} (records 1 to {seq} were pruned){head}",
+            check.checked
+        ),
+        None => println!(
+            "audit chain intact: {} records verified{unkeyed}{head}",
+            check.checked
+        ),
     }
     Ok(())
 }

@@ -156,6 +156,13 @@ async fn add(args: AddArgs, state: &AppState) -> anyhow::Result<()> {
         state.clock.now(),
     )
     .await?;
+    let fields = json!({"client_id": created.client_id, "client_name": metadata.client_name,
+                        "by": "an administrator (tessera client add)"});
+    let now = state.clock.now();
+    state
+        .audit
+        .record_durably("client_registered", now, fields)
+        .await?;
     let secret = created.client_secret.as_ref().map(|s| s.expose());
     if args.json {
         let mut out = serde_json::to_value(&metadata)?;

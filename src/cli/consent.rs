@@ -67,13 +67,17 @@ async fn dispatch(cmd: ConsentCommand, state: &AppState) -> anyhow::Result<()> {
             }
         }
         ConsentCommand::Revoke { user, client_id } => {
-            if !state
-                .store
-                .revoke_consent(&user_id(state, &user).await?, &client_id)
-                .await?
-            {
+            let id = user_id(state, &user).await?;
+            if !state.store.revoke_consent(&id, &client_id).await? {
                 bail!("{user} has no consent for client {client_id}");
             }
+            let fields = serde_json::json!({"user_id": id, "client_id": client_id,
+                "by": "an administrator (tessera consent revoke)", "action": "consent and its refresh-token families revoked"});
+            let now = state.clock.now();
+            state
+                .audit
+                .record_durably("consent_revoked", now, fields)
+                .await?;
             println!("revoked {user}'s consent for {client_id} and its refresh tokens");
         }
     }

@@ -10,6 +10,7 @@
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
+use crate::audit::keying::load_chain_key;
 use crate::config::Config;
 use crate::store::Store;
 use crate::store::copy::TABLES;
@@ -38,7 +39,8 @@ pub async fn run(cmd: DbCommand, config: Config) -> anyhow::Result<()> {
     let options = config.store_options();
     let snapshot = Snapshot::take(&from).await?;
     let target = Store::open_with(&to, &options).await?;
-    let result = copy(&snapshot.store, &target).await;
+    let key = config.audit_chain_key.as_ref();
+    let result = copy(&snapshot.store, &target, key).await;
     target.close().await;
     snapshot.remove().await;
     let copied = result?;
@@ -52,9 +54,16 @@ pub async fn run(cmd: DbCommand, config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn copy(snapshot: &Store, target: &Store) -> anyhow::Result<Vec<(&'static str, u64)>> {
+async fn copy(
+    snapshot: &Store,
+    target: &Store,
+    key: Option<&tessera_resource::Secret>,
+) -> anyhow::Result<Vec<(&'static str, u64)>> {
     refuse_non_empty(target).await?;
+    // Keyed before the copy, so that a default key made now travels with it.
+    load_chain_key(snapshot, key).await?;
     let copied = target.import_from(snapshot).await?;
+    load_chain_key(target, key).await?;
     verify(snapshot, target, &copied).await?;
     Ok(copied)
 }

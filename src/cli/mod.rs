@@ -7,6 +7,7 @@ mod backup;
 mod client;
 mod consent;
 mod db;
+mod first_admin;
 mod keys;
 mod token;
 mod user;
@@ -125,6 +126,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         database_url: cli.database.clone(),
         // Read from the environment only: a secret on the command line leaks into `ps`.
         key_encryption_key: std::env::var("TESSERA_KEY_ENCRYPTION_KEY").ok(),
+        audit_chain_key: std::env::var("TESSERA_AUDIT_CHAIN_KEY").ok(),
         ..Overrides::default()
     };
     let file = cli.config.as_deref();
@@ -193,9 +195,14 @@ async fn serve(config: Config, tls: Option<crate::server::TlsFiles>) -> anyhow::
         issuer.path()
     );
     if let Some(password) = admin {
-        banner.push_str(&format!(
-            "Created the first user: admin / {password}\n  (shown only now; change it with: tessera user passwd admin)\n"
-        ));
+        let fields =
+            serde_json::json!({"username": "admin", "by": "tessera serve (the first start)"});
+        let now = state.clock.now();
+        state
+            .audit
+            .record_durably("user_added", now, fields)
+            .await?;
+        banner.push_str(&first_admin::notice(&password, state.store.data_dir()));
     }
     // One write, and its failure ignored: `println!` panics when stdout is a
     // closed pipe (`tessera serve | head -1`), which would end the server.

@@ -1,10 +1,13 @@
-//! `tessera user add|list|passwd|remove`: the people who sign in.
+//! `tessera user add|list|passwd|remove`: the people who sign in. Each
+//! change is an audit event (`user_added`, `user_password_changed`,
+//! `user_removed`) by the administrator, never with a password in it.
 
 use std::io::BufRead;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
+use serde_json::json;
 
 use crate::config::Config;
 use crate::state::AppState;
@@ -69,6 +72,11 @@ async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
             let password = read_password(password_stdin)?;
             let id =
                 crate::users::add(&state.store, &state.passwords, &name, password, now).await?;
+            let fields = json!({"user_id": id, "username": name, "by": "an administrator (tessera user add)"});
+            state
+                .audit
+                .record_durably("user_added", now, fields)
+                .await?;
             println!("created user {name} ({id})");
         }
         UserCommand::List { json } => {
@@ -92,15 +100,32 @@ async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
             let password = read_password(password_stdin)?;
             crate::passwords::check_strength(&password)?;
             let hash = state.passwords.hash(password).await?;
-            if !state.store.set_password(&name, &hash).await? {
+            let Some(user) = state.store.user_credentials(&name).await? else {
+                bail!("no user named {name}");
+            };
+            if !state.store.set_password(&name, &hash, now).await? {
                 bail!("no user named {name}");
             }
+            let fields = json!({"user_id": user.id, "username": name, "by": "an administrator (tessera user passwd)",
+                                "action": "sessions ended, refresh-token families revoked"});
+            state
+                .audit
+                .record_durably("user_password_changed", now, fields)
+                .await?;
             println!("changed the password of {name}");
         }
         UserCommand::Remove { name } => {
+            let Some(user) = state.store.user_credentials(&name).await? else {
+                bail!("no user named {name}");
+            };
             if !state.store.remove_user(&name).await? {
                 bail!("no user named {name}");
             }
+            let fields = json!({"user_id": user.id, "username": name, "by": "an administrator (tessera user remove)"});
+            state
+                .audit
+                .record_durably("user_removed", now, fields)
+                .await?;
             println!("removed user {name} and revoked their grants");
         }
     }

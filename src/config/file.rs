@@ -36,7 +36,7 @@ pub(super) struct FileConfig {
     #[serde(default)]
     security: FileSecurity,
     #[serde(default)]
-    audit: FileAudit,
+    audit: super::audit::FileAudit,
     #[serde(default)]
     postgres: FilePostgres,
     #[serde(default)]
@@ -52,6 +52,7 @@ pub(super) struct FileTokens {
     refresh_token_ttl: Option<String>,
     refresh_reuse_grace: Option<String>,
     authorization_code_ttl: Option<String>,
+    refresh_token_max_lifetime: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -102,12 +103,6 @@ pub(super) struct FileRegistration {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct FileAudit {
-    retention: Option<String>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub(super) struct FilePostgres {
     pool_size: Option<u32>,
     statement_timeout: Option<String>,
@@ -117,6 +112,8 @@ pub(super) struct FilePostgres {
 #[serde(deny_unknown_fields)]
 pub(super) struct FileSecurity {
     client_secret_pepper: Option<Secret>,
+    audit_chain_key: Option<Secret>,
+    audit_chain_key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -266,21 +263,15 @@ impl Config {
                     )?),
                 },
             },
-            audit: AuditSettings {
-                retention: match file.audit.retention.as_deref() {
-                    Some("off") => None,
-                    _ => Some(duration(
-                        &file.audit.retention,
-                        "audit.retention",
-                        "90d",
-                        DAY,
-                        36_525 * DAY,
-                    )?),
-                },
-            },
+            audit: super::audit::settings(&file.audit)?,
             postgres: postgres_settings(&file.postgres)?,
             scopes,
             resources,
+            audit_chain_key: super::audit::chain_key(
+                o.audit_chain_key.as_deref(),
+                file.security.audit_chain_key.as_ref(),
+                file.security.audit_chain_key_file.as_ref(),
+            )?,
             client_secret_pepper: file.security.client_secret_pepper,
             key_encryption_key,
         })
@@ -292,7 +283,7 @@ const MINUTE: u64 = 60;
 const DAY: u64 = 86_400;
 
 /// A duration setting with its default and bounds, in seconds.
-fn duration(
+pub(super) fn duration(
     text: &Option<String>,
     key: &str,
     default: &str,
@@ -412,6 +403,13 @@ fn token_settings(t: &FileTokens) -> anyhow::Result<TokenSettings> {
             "60s",
             5 * SECOND,
             MINUTE,
+        )?,
+        refresh_token_max_lifetime: duration(
+            &t.refresh_token_max_lifetime,
+            "tokens.refresh_token_max_lifetime",
+            "90d",
+            MINUTE,
+            3650 * DAY,
         )?,
     })
 }

@@ -19,6 +19,7 @@ use crate::oauth::catalog::ScopeCatalog;
 use crate::oauth::redirect_uri::RedirectPolicy;
 use crate::oauth::resource::ResourceRegistry;
 
+mod audit;
 mod file;
 #[cfg(test)]
 mod tests;
@@ -41,6 +42,9 @@ pub struct TokenSettings {
     /// family (parallel refreshes from one client).
     pub refresh_reuse_grace: Duration,
     pub authorization_code_ttl: Duration,
+    /// Absolute lifetime of a refresh-token family, from the authorization
+    /// that created it: rotation does not extend it.
+    pub refresh_token_max_lifetime: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +89,11 @@ pub struct PostgresSettings {
 pub struct AuditSettings {
     /// Prune records older than this (`None`: keep every record).
     pub retention: Option<Duration>,
+    /// Log the chain's head this often (`None`: never), so that a copy
+    /// kept elsewhere shows when the newest records were deleted.
+    pub head_interval: Option<Duration>,
+    /// Also write the head to this file, replacing it each time.
+    pub head_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +122,8 @@ pub struct Config {
     pub client_secret_pepper: Option<Secret>,
     /// Seals private signing keys at rest (`TESSERA_KEY_ENCRYPTION_KEY`).
     pub key_encryption_key: Option<Secret>,
+    /// Keys the audit hash chain; `None`: the default kept in the database.
+    pub audit_chain_key: Option<Secret>,
 }
 
 /// Issuer-side rate limits (per 15-minute window by default), tiered like the
@@ -182,6 +193,8 @@ pub struct Overrides {
     pub database_url: Option<String>,
     pub initial_access_token: Option<String>,
     pub key_encryption_key: Option<String>,
+    /// `TESSERA_AUDIT_CHAIN_KEY`.
+    pub audit_chain_key: Option<String>,
     /// `--redis-url`: count rate limits in Redis.
     pub redis_url: Option<String>,
     /// Serving HTTPS: the default issuer is then `https://LISTEN`.

@@ -72,3 +72,61 @@ fn https_issuers_may_have_a_path() {
     );
     assert_eq!(Issuer::parse("http://[::1]:8080").unwrap().path(), "");
 }
+
+#[test]
+fn the_audit_chain_key_comes_from_the_environment_the_file_or_its_own_file() {
+    let key = "k".repeat(32);
+    assert!(
+        load("").unwrap().audit_chain_key.is_none(),
+        "default: kept in the database"
+    );
+    let inline = load(&format!("[security]\naudit_chain_key = \"{key}\"")).unwrap();
+    assert_eq!(inline.audit_chain_key.unwrap().expose(), key);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.key");
+    std::fs::write(&path, format!("{key}\n")).unwrap();
+    let file = format!("[security]\naudit_chain_key_file = \"{}\"", path.display());
+    assert_eq!(load(&file).unwrap().audit_chain_key.unwrap().expose(), key);
+    let env = Overrides {
+        audit_chain_key: Some("e".repeat(40)),
+        ..Overrides::default()
+    };
+    let from_env = Config::from_toml(&file, "test.toml", &env).unwrap();
+    assert_eq!(from_env.audit_chain_key.unwrap().expose(), "e".repeat(40));
+    for (text, why) in [
+        (
+            "[security]\naudit_chain_key = \"short\"".to_owned(),
+            "at least 32",
+        ),
+        (format!("{file}\naudit_chain_key = \"{key}\""), "not both"),
+        (
+            "[security]\naudit_chain_key_file = \"/nonexistent/k\"".to_owned(),
+            "cannot read",
+        ),
+    ] {
+        let err = format!("{:#}", load(&text).unwrap_err());
+        assert!(err.contains(why), "{text}: {err}");
+    }
+}
+
+#[test]
+fn the_audit_head_is_exported_every_five_minutes_unless_off() {
+    let c = load("").unwrap();
+    assert_eq!(c.audit.head_interval, Some(Duration::from_secs(300)));
+    assert_eq!(c.audit.head_file, None);
+    let off = load("[audit]\nhead_interval = \"off\"\nhead_file = \"/tmp/h\"").unwrap();
+    assert_eq!(off.audit.head_interval, None);
+    assert_eq!(
+        off.audit.head_file,
+        Some(std::path::PathBuf::from("/tmp/h"))
+    );
+}
+
+#[test]
+fn refresh_families_live_ninety_days_by_default() {
+    let c = load("").unwrap();
+    let day = Duration::from_secs(86_400);
+    assert_eq!(c.tokens.refresh_token_max_lifetime, 90 * day);
+    let short = load("[tokens]\nrefresh_token_max_lifetime = \"7d\"").unwrap();
+    assert_eq!(short.tokens.refresh_token_max_lifetime, 7 * day);
+}

@@ -7,12 +7,16 @@
 //! public key, a scalar multiplication as costly as the signature itself.
 //! `min_jwt` does the base64url framing around a key we hold parsed. Tokens
 //! are still verified with jsonwebtoken ([`crate::access_token::check`], the kit).
+//!
+//! ES256 signatures leave in their low-S form (`tessera_resource::low_s`):
+//! ring's signatures are high-S half of the time, and the kit refuses those so
+//! that a token has one encoding.
 
 use std::convert::Infallible;
 
 use anyhow::{Context, anyhow};
-use min_jwt::algorithm::{Es256, Rs256};
-use min_jwt::sign::ring::{EcdsaKeyPairSigner, RsaKeyPairSigner};
+use min_jwt::algorithm::Rs256;
+use min_jwt::sign::ring::RsaKeyPairSigner;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair};
 use serde::Serialize;
@@ -32,8 +36,27 @@ impl min_jwt::sign::Signer for Ed25519 {
     }
 }
 
+/// ES256 with ring, the signature turned into its low-S form (s := n − s
+/// when s > n/2), which verifies with the same key and is the one the kit
+/// accepts.
+struct Es256LowS {
+    pair: EcdsaKeyPair,
+    rng: SystemRandom,
+}
+
+impl min_jwt::sign::Signer for Es256LowS {
+    type Signature = Vec<u8>;
+    type Error = ring::error::Unspecified;
+
+    fn sign(&self, bytes: &[u8]) -> Result<Self::Signature, Self::Error> {
+        let mut signature = self.pair.sign(&self.rng, bytes)?.as_ref().to_vec();
+        tessera_resource::low_s::normalize(Algorithm::Es256.jwt(), &mut signature);
+        Ok(signature)
+    }
+}
+
 enum Key {
-    Es256(EcdsaKeyPairSigner<EcdsaKeyPair, SystemRandom, Es256>),
+    Es256(Es256LowS),
     Rs256(RsaKeyPairSigner<RsaKeyPair, SystemRandom, Rs256>),
     EdDsa(Ed25519),
 }
@@ -72,7 +95,7 @@ impl Signer {
                     &rng,
                 )
                 .map_err(|_| invalid())?;
-                Key::Es256(EcdsaKeyPairSigner::with_es256(pair, rng))
+                Key::Es256(Es256LowS { pair, rng })
             }
             Algorithm::Rs256 => {
                 let pair = RsaKeyPair::from_der(der).map_err(|_| invalid())?;
@@ -142,6 +165,21 @@ mod tests {
                 decode::<Value>(&token, &DecodingKey::from_jwk(&jwk).unwrap(), &validation)
                     .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
             assert_eq!(verified.claims, claims);
+        }
+    }
+
+    #[test]
+    fn es256_tokens_carry_only_low_s_signatures() {
+        use base64::Engine;
+        let signer = Signer::new(&KeyMaterial::generate(Algorithm::Es256).unwrap()).unwrap();
+        // ring's s is above n/2 half of the time: 64 tokens all low is no luck.
+        for n in 0..64 {
+            let token = signer.sign(&json!({"n": n})).unwrap();
+            let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token.rsplit('.').next().unwrap())
+                .unwrap();
+            let alg = Algorithm::Es256.jwt();
+            assert!(!tessera_resource::low_s::is_high_s(alg, &sig), "token {n}");
         }
     }
 

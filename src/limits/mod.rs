@@ -204,7 +204,9 @@ impl Limits {
         let (started_at, count) = match shared.view(&key, now) {
             Some(seen) if seen.1.saturating_mul(2) >= limit => {
                 match shared.counter.peek(&key, window, now).await {
-                    Ok(w) => (w.started_at, w.count),
+                    // What this replica counted but has not flushed yet is
+                    // in its (live) view, not in the shared window.
+                    Ok(w) => (w.started_at, w.count.max(seen.1)),
                     // Unreachable: what this replica saw still counts.
                     Err(e) => {
                         self.warn(&e, now);

@@ -1,7 +1,8 @@
 //! The server's housekeeping, beside the requests: every ten seconds, pick up
 //! key changes (rotation from the CLI, a pending key activating) and rotate
 //! when due; every ten minutes, purge expired rows, prune registrations never
-//! used, and prune audit records past their retention.
+//! used, and prune audit records past their retention; every
+//! `[audit] head_interval`, export the audit chain's head (`audit::head`).
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use crate::state::AppState;
 pub async fn run(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(crate::keys::rotation::RELOAD_EVERY);
     let mut ticks: u64 = 0;
+    let mut next_head = i64::MIN;
     loop {
         tick.tick().await;
         let now = state.clock.now();
@@ -17,6 +19,13 @@ pub async fn run(state: Arc<AppState>) {
         ticks += 1;
         if ticks % 60 == 1 {
             clean_up(&state, now).await;
+        }
+        if let Some(every) = state.config.audit.head_interval
+            && now >= next_head
+        {
+            let file = state.config.audit.head_file.as_deref();
+            crate::audit::head::export(&state.store, file).await;
+            next_head = now.saturating_add(every.as_secs() as i64);
         }
     }
 }

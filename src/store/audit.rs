@@ -1,10 +1,11 @@
 //! The persisted audit trail: records appended to the hash chain
 //! ([`super::chain`]) through the one write queue, read back in chain order,
 //! and pruned by retention as a prefix of the chain, with `audit_anchor`
-//! keeping the hash the first remaining record links to.
+//! keeping the hash the first remaining record links to. The chain key is
+//! loaded once ([`Store::key_audit_chain`]) before anything is appended.
 
-use super::chain::Record;
-use super::{Result, Store, on_backend};
+use super::chain::{ChainKey, Head, KEY_CHECK, KEYED_FROM, Linker, Record, Verifier, seq_of};
+use super::{Error, Result, Store, on_backend};
 
 /// Records pruned from the front of the chain by one call of
 /// [`Store::prune_audit`].
@@ -60,6 +61,58 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Key the chain with `key` for this process: records appended from now
+    /// on are keyed with it. The database remembers which key its chain uses
+    /// (a fingerprint); another key is refused rather than allowed to break
+    /// the chain.
+    pub async fn key_audit_chain(&self, key: ChainKey) -> Result<()> {
+        let check = key.fingerprint();
+        if self.generated_setting(KEY_CHECK, &check).await? != check {
+            return Err(Error::Open(
+                "this database's audit chain is keyed with another key: start with the key it was made with \
+                 (security.audit_chain_key or audit_chain_key_file, or TESSERA_AUDIT_CHAIN_KEY; \
+                 none of them if it uses the default kept in the database)"
+                    .into(),
+            ));
+        }
+        // A second load in one process is the same key (the check above).
+        let _ = on_backend!(self, db => db.chain_key()).set(key);
+        Ok(())
+    }
+
+    /// How this chain's records are hashed, for verification.
+    async fn linker(&self) -> Result<Linker> {
+        let keyed_from = self.setting(KEYED_FROM).await?.and_then(|b| seq_of(&b));
+        let loaded = on_backend!(self, db => db.chain_key()).get().cloned();
+        match (keyed_from, loaded) {
+            (Some(keyed_from), Some(key)) => Ok(Linker { key, keyed_from }),
+            // Every record was written before the chain was keyed.
+            (None, key) => Ok(Linker {
+                key: key.unwrap_or_else(|| ChainKey::new(|_| Vec::new())),
+                keyed_from: i64::MAX,
+            }),
+            (Some(_), None) => Err(Error::Open(
+                "the audit chain is keyed and its key is not loaded".into(),
+            )),
+        }
+    }
+
+    /// The newest record's `seq` and hash (the anchor's when every record
+    /// was pruned; `None` for an empty trail): what an operator keeps
+    /// elsewhere to check with `verify --expect-head`.
+    pub async fn audit_head(&self) -> Result<Option<Head>> {
+        if let Some(r) = self.audit_tail(1).await?.pop() {
+            return Ok(Some(Head {
+                seq: r.seq,
+                hash: r.hash,
+            }));
+        }
+        let anchor = self.audit_anchor().await?;
+        Ok(anchor.map(|(seq, hash)| Head { seq, hash }))
+    }
+}
+
 /// The chain as [`Store::verify_audit_chain`] found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainCheck {
@@ -69,6 +122,10 @@ pub struct ChainCheck {
     pub pruned_through: Option<i64>,
     /// The newest record's hash (empty for an empty chain).
     pub tip: Vec<u8>,
+    /// The newest record's `seq` (0 for an empty chain).
+    pub tip_seq: i64,
+    /// Records written before the chain was keyed (plain SHA-256).
+    pub unkeyed: u64,
     /// The first record that breaks the chain, and why.
     pub broken: Option<(i64, String)>,
 }
@@ -76,15 +133,21 @@ pub struct ChainCheck {
 impl Store {
     /// Check the whole chain, page by page, from its anchor (if pruned).
     pub async fn verify_audit_chain(&self) -> Result<ChainCheck> {
+        let linker = self.linker().await?;
+        let keyed_from = linker.keyed_from;
         let anchor = self.audit_anchor().await?;
         let mut verifier = match &anchor {
-            Some((seq, hash)) => super::chain::Verifier::from_anchor(*seq, hash.clone()),
-            None => super::chain::Verifier::default(),
+            Some((seq, hash)) => Verifier::from_anchor(linker, *seq, hash.clone()),
+            None => Verifier::new(linker),
         };
+        // With every record pruned, the head is the anchor.
+        let pruned_through = anchor.as_ref().map(|(seq, _)| *seq);
         let mut check = ChainCheck {
             checked: 0,
-            pruned_through: anchor.map(|(seq, _)| seq),
-            tip: Vec::new(),
+            pruned_through,
+            tip: anchor.map(|(_, hash)| hash).unwrap_or_default(),
+            tip_seq: pruned_through.unwrap_or(0),
+            unkeyed: 0,
             broken: None,
         };
         let mut after = 0;
@@ -98,11 +161,49 @@ impl Store {
                     check.broken = Some(broken);
                     return Ok(check);
                 }
+                check.unkeyed += u64::from(r.seq < keyed_from);
             }
             check.tip = last.hash.clone();
+            check.tip_seq = last.seq;
         }
         check.checked = verifier.checked;
         Ok(check)
+    }
+}
+
+/// An expected head (`verify --expect-head`) against the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadCheck {
+    /// The record is there with that hash (or is the anchor).
+    Matches,
+    /// The record is there with another hash.
+    Differs,
+    /// The chain ends before it: the newest records were deleted.
+    Missing { tip_seq: i64 },
+    /// It was pruned by retention since; it cannot be checked.
+    Pruned,
+}
+
+impl Store {
+    /// Whether the chain still holds `head` (verify the chain first).
+    pub async fn check_head(&self, head: &Head) -> Result<HeadCheck> {
+        let same = |hash: &[u8]| match hash == head.hash.as_slice() {
+            true => HeadCheck::Matches,
+            false => HeadCheck::Differs,
+        };
+        if let Some(r) = self.audit_page(head.seq - 1, 1).await?.pop()
+            && r.seq == head.seq
+        {
+            return Ok(same(&r.hash));
+        }
+        match self.audit_anchor().await? {
+            Some((seq, hash)) if seq == head.seq => Ok(same(&hash)),
+            Some((seq, _)) if seq > head.seq => Ok(HeadCheck::Pruned),
+            _ => {
+                let tip_seq = self.audit_head().await?.map_or(0, |h| h.seq);
+                Ok(HeadCheck::Missing { tip_seq })
+            }
+        }
     }
 }
 

@@ -31,6 +31,7 @@ mod error;
 pub mod keys;
 pub mod maintenance;
 mod postgres;
+pub mod private_file;
 pub mod rate_windows;
 pub mod refresh;
 pub mod revocation;
@@ -118,6 +119,15 @@ impl Store {
         match *self.backend {
             Backend::Sqlite(_) => "sqlite",
             Backend::Postgres(_) => "postgresql",
+        }
+    }
+
+    /// The directory holding a SQLite database's file (`None` on
+    /// PostgreSQL): where files that belong with the data go.
+    pub fn data_dir(&self) -> Option<std::path::PathBuf> {
+        match &*self.backend {
+            Backend::Sqlite(db) => db.path().parent().map(Path::to_path_buf),
+            Backend::Postgres(_) => None,
         }
     }
 

@@ -20,6 +20,9 @@ pub struct Family {
     pub scope: String,
     pub resources: Vec<String>,
     pub auth_time: i64,
+    /// When the authorization created the family (its absolute lifetime
+    /// counts from here).
+    pub created_at: i64,
 }
 
 #[derive(Debug)]

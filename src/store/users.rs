@@ -45,10 +45,11 @@ impl Store {
     }
 
     /// Replace a password; `Ok(false)` if there is no such user. Existing
-    /// sessions end in the same transaction, so a stolen session does not
-    /// outlive a password change.
-    pub async fn set_password(&self, username: &str, hash: &str) -> Result<bool> {
-        let changed = on_backend!(self, db => db.set_password(username, hash).await)?;
+    /// sessions end and every live refresh family of the person is revoked
+    /// (at `now`), in the same transaction: neither a stolen session nor a
+    /// stolen refresh token outlives a password change.
+    pub async fn set_password(&self, username: &str, hash: &str, now: i64) -> Result<bool> {
+        let changed = on_backend!(self, db => db.set_password(username, hash, now).await)?;
         if changed {
             self.note_change(Kind::User, username).await?;
         }

@@ -137,7 +137,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "access_token",
         &["config", "error", "keys", "oauth", "store"],
     ),
-    ("audit", &["store", "telemetry"]),
+    ("audit", &["secrets", "store", "telemetry"]),
     ("clients", &["oauth", "secrets", "store"]),
     ("users", &["passwords", "secrets", "store"]),
     ("limits", &["config", "oauth", "store"]),

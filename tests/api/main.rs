@@ -13,8 +13,11 @@ mod database;
 mod helpers;
 mod private_postgres;
 
+mod accounts;
 mod architecture;
+mod at_rest;
 mod audit;
+mod audit_keyed;
 mod authorize;
 mod backends;
 mod binary;

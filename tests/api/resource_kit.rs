@@ -325,6 +325,45 @@ async fn a_flipped_signature_byte_is_refused() {
     assert!(c.contains("signature"), "{c}");
 }
 
+/// A compact ES256 JWS with its signature's s replaced by n − s (P-256):
+/// the same signature in its other encoding, which ring alone accepts too.
+fn with_s_negated(token: &str) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let mut sig = b64.decode(sig).unwrap();
+    let n: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(n[i]) - i16::from(sig[32 + i]) - borrow;
+        borrow = i16::from(d < 0);
+        sig[32 + i] = (d + 256 * borrow) as u8;
+    }
+    format!("{input}.{}", b64.encode(sig))
+}
+
+#[tokio::test]
+async fn an_es256_token_has_one_encoding_its_high_s_twin_is_refused() {
+    let r = rig().await;
+    let client = r.client("mcp:tools:weather").await;
+    // Half of ring's raw signatures are high-S: several tokens, each accepted
+    // as issued and refused with s negated.
+    for _ in 0..6 {
+        let token = r.token(&client, &[]).await;
+        assert!(token.starts_with("eyJ"), "{token}");
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+        assert_eq!(r.call("/mcp", Some(&token)).await.status(), 200);
+        let twin = with_s_negated(&token);
+        let c = refused(r.call("/mcp", Some(&twin)).await, 401, "invalid_token").await;
+        assert!(c.contains("high-S"), "{c}");
+    }
+}
+
 #[tokio::test]
 async fn an_unknown_kid_refetches_the_key_set_at_most_once_per_interval() {
     let r = rig().await;

@@ -8,7 +8,8 @@
 //! not revoked.
 //!
 //! - [`config`]: [`ResourceServer`], the configuration and its defaults.
-//! - [`verify`]: offline RFC 9068 §4 validation; [`jwks`]: the cached key set
+//! - [`verify`]: offline RFC 9068 §4 validation ([`low_s`]: one encoding per
+//!   ECDSA signature); [`jwks`]: the cached key set
 //!   (RFC 7517), refetched on an unknown `kid`; [`discovery`]: RFC 8414
 //!   metadata and RFC 7662 introspection; [`token_cache`]: tokens already seen.
 //! - [`layer`]: the tower layer; [`authenticated`]: the [`Authenticated`]
@@ -64,6 +65,7 @@ pub mod issuer;
 pub mod jwks;
 pub mod layer;
 pub mod limits;
+pub mod low_s;
 pub mod metadata;
 pub mod rejection;
 pub mod scope;

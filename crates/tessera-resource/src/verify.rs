@@ -1,7 +1,8 @@
 //! Offline validation of a Tessera access token (RFC 9068 §4), check by check.
 //!
 //! Order: the header (`typ` is `at+jwt`, a `kid`), the key (known, its
-//! declared `alg` equals the token's: RFC 8725 §3.1), the signature, then the
+//! declared `alg` equals the token's: RFC 8725 §3.1), the signature (ECDSA
+//! in its low-S form only: [`crate::low_s`]), then the
 //! claims: `iss` byte-identical to the issuer, `aud` (string or array)
 //! containing this server's URI compared canonically (`https://x` ==
 //! `https://x/`, mcp-interop §1.9, through [`canonical`]), `exp` and `nbf`
@@ -85,6 +86,7 @@ pub fn check_signature(
             header.alg
         ));
     }
+    crate::low_s::check_token(token, key_alg)?;
     let mut validation = Validation::new(key_alg);
     // Time and audience are checked in check_claims, against the kit's clock.
     validation.validate_exp = false;
@@ -246,6 +248,66 @@ mod tests {
         let key = DecodingKey::from_secret(b"public key bytes an attacker knows");
         let err = check_signature("a.b.c", &h, Algorithm::ES256, &key).unwrap_err();
         assert!(err.contains("HS256"), "{err}");
+    }
+
+    /// A compact ES256 JWS signed by ring, and the key that verifies it.
+    fn es256_token() -> (String, DecodingKey) {
+        use base64::Engine;
+        use ring::rand::SystemRandom;
+        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING as ES256, EcdsaKeyPair, KeyPair};
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ES256, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ES256, pkcs8.as_ref(), &rng).unwrap();
+        let point = pair.public_key().as_ref();
+        let key =
+            DecodingKey::from_ec_components(&b64.encode(&point[1..33]), &b64.encode(&point[33..]))
+                .unwrap();
+        let input = format!(
+            "{}.{}",
+            b64.encode(br#"{"alg":"ES256","typ":"at+jwt","kid":"k"}"#),
+            b64.encode(br#"{"sub":"u1"}"#)
+        );
+        let sig = pair.sign(&rng, input.as_bytes()).unwrap();
+        (format!("{input}.{}", b64.encode(sig.as_ref())), key)
+    }
+
+    /// The same signature with s replaced by n − s (P-256), which verifies too.
+    fn twin(token: &str) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let mut sig = b64.decode(sig).unwrap();
+        let n: [u8; 32] = [
+            0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2,
+            0xfc, 0x63, 0x25, 0x51,
+        ];
+        let mut borrow = 0i16;
+        for i in (0..32).rev() {
+            let d = i16::from(n[i]) - i16::from(sig[32 + i]) - borrow;
+            borrow = i16::from(d < 0);
+            sig[32 + i] = (d + 256 * borrow) as u8;
+        }
+        format!("{input}.{}", b64.encode(sig))
+    }
+
+    #[test]
+    fn of_an_es256_signature_and_its_n_minus_s_twin_only_the_low_s_one_verifies() {
+        let mut h = Header::new(Algorithm::ES256);
+        h.kid = Some("k".into());
+        for _ in 0..8 {
+            let (token, key) = es256_token();
+            let other = twin(&token);
+            let results = [
+                check_signature(&token, &h, Algorithm::ES256, &key),
+                check_signature(&other, &h, Algorithm::ES256, &key),
+            ];
+            let accepted = results.iter().filter(|r| r.is_ok()).count();
+            assert_eq!(accepted, 1, "exactly one encoding verifies: {results:?}");
+            let refused = results.iter().find_map(|r| r.as_ref().err()).unwrap();
+            assert!(refused.contains("high-S"), "{refused}");
+        }
     }
 
     #[test]

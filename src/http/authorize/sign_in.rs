@@ -3,7 +3,8 @@
 //! The form carries the session's CSRF token and the sealed request. Failures
 //! are throttled per account and per IP before any password work; verification
 //! runs on the bounded blocking pool (see `passwords`). Success replaces the
-//! session and redirects with 303 to continue the request.
+//! session and redirects with 303 to continue the request. A failure is
+//! audited by account id, never by the typed name.
 
 use std::sync::Arc;
 
@@ -99,8 +100,7 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
         .unwrap_or((None, None));
     if !app.passwords.verify(password, hash).await || username.is_empty() {
         app.limits.sign_in_failed(&username, &ip, now).await;
-        let fields =
-            serde_json::json!({"username": username, "ip_address": ip, "client_id": req.client_id});
+        let fields = failure_fields(user_id.as_deref(), &ip, &req.client_id);
         app.audit.record("sign_in_failed", now, fields).await;
         let msg = "Incorrect username or password.".to_owned();
         return again(&app, &browser, &req, msg, username, StatusCode::OK).await;
@@ -108,6 +108,18 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
     app.limits.sign_in_succeeded(&username, &ip, now).await;
     let user_id = user_id.unwrap_or_default();
     or_error_page(&app, signed_in(&app, &browser, &user_id, &req).await)
+}
+
+/// What a failed sign-in records: the account's id when the name is one,
+/// else only that it is not. Never the typed name: people type their
+/// password into it, and a name that is no account tells nothing more.
+fn failure_fields(user_id: Option<&str>, ip: &str, client_id: &str) -> serde_json::Value {
+    match user_id {
+        Some(id) => serde_json::json!({"user_id": id, "ip_address": ip, "client_id": client_id}),
+        None => {
+            serde_json::json!({"account": "unknown", "ip_address": ip, "client_id": client_id})
+        }
+    }
 }
 
 /// Replace the anonymous session with a signed-in one and continue.

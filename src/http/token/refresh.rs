@@ -5,6 +5,10 @@
 //! ([`crate::oauth::grant_scope::for_refresh`],
 //! [`crate::oauth::resource::ResourceRegistry::narrow`]); the family keeps its
 //! original grant (RFC 6749 §6: the new refresh token has the same scope).
+//! A family lives at most `tokens.refresh_token_max_lifetime` from the
+//! authorization that created it, however often it rotates (RFC 9700
+//! §4.14.2: refresh tokens should expire); after that rotation is
+//! `invalid_grant` and the person authorizes again.
 
 use tessera_resource::scope::ScopeSet;
 
@@ -78,6 +82,14 @@ async fn rotate(
         grace: tokens.refresh_reuse_grace.as_secs() as i64,
     };
     match app.store.rotate_refresh(&rotate).await? {
+        Rotation::Rotated(family) if outlived(&family, tokens.refresh_token_max_lifetime, now) => {
+            // Spent and revoked: the successor just added is never handed out.
+            let why = "refresh family lifetime ended";
+            app.store.revoke_family_by_id(&family.id, why, now).await?;
+            Err(Error::invalid_grant(
+                "the refresh token's grant has reached its maximum lifetime; authorize again",
+            ))
+        }
         Rotation::Rotated(family) => Ok(family),
         Rotation::Reused => {
             let fields = serde_json::json!({"client_id": client.id, "action": "refresh-token family revoked"});
@@ -92,4 +104,9 @@ async fn rotate(
             "the refresh token is invalid, expired or revoked",
         )),
     }
+}
+
+/// Whether the family has outlived its absolute lifetime at `now`.
+fn outlived(family: &Family, max: std::time::Duration, now: i64) -> bool {
+    now >= family.created_at.saturating_add(max.as_secs() as i64)
 }

@@ -1,5 +1,5 @@
-//! The audit trail on PostgreSQL: records appended to the hash chain in
-//! batches, each batch one transaction that first takes a transaction-scoped
+//! The audit trail on PostgreSQL: records appended to the hash chain (keyed:
+//! `store::chain`) in batches, each batch one transaction that first takes a transaction-scoped
 //! advisory lock, so that however many replicas append at once the chain
 //! never forks (each reads the tip only once it holds the lock).
 //!
@@ -17,7 +17,9 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use super::pool::Pool;
 use super::{Postgres, database};
 use crate::store::audit::Pruned;
-use crate::store::chain::{GENESIS, Record, link};
+use crate::store::chain::{
+    ChainKey, GENESIS, KEYED_FROM, KeySlot, Linker, Record, seq_bytes, seq_of,
+};
 use crate::store::{Error, Result};
 
 /// The advisory lock every appender and pruner takes (an arbitrary constant,
@@ -46,6 +48,8 @@ pub struct Queue {
     items: mpsc::Sender<Item>,
     backlog: Arc<AtomicI64>,
     waiting: Arc<Notify>,
+    /// The chain key, once loaded (`Store::key_audit_chain`).
+    key: KeySlot,
 }
 
 impl std::fmt::Debug for Item {
@@ -59,12 +63,18 @@ impl Queue {
         let (items, rx) = mpsc::channel(QUEUE);
         let backlog = Arc::new(AtomicI64::new(0));
         let waiting = Arc::new(Notify::new());
-        tokio::spawn(run(pool, rx, backlog.clone(), waiting.clone()));
+        let key = KeySlot::default();
+        tokio::spawn(run(pool, key.clone(), rx, backlog.clone(), waiting.clone()));
         Self {
             items,
             backlog,
             waiting,
+            key,
         }
+    }
+
+    pub fn key(&self) -> &KeySlot {
+        &self.key
     }
 
     pub async fn append(&self, at: i64, json: String, durable: bool) -> Result<()> {
@@ -88,6 +98,7 @@ impl Queue {
 
 async fn run(
     pool: Arc<Pool>,
+    key: KeySlot,
     mut items: mpsc::Receiver<Item>,
     backlog: Arc<AtomicI64>,
     waiting: Arc<Notify>,
@@ -105,7 +116,7 @@ async fn run(
                 Item::Close(done) => close = Some(done),
             }
         }
-        let committed = write(&pool, &records).await;
+        let committed = write(&pool, key.get(), &records).await;
         backlog.fetch_sub(records.len() as i64, Ordering::Relaxed);
         for r in records {
             if let Some(ack) = r.ack {
@@ -155,16 +166,23 @@ fn take_queued(items: &mut mpsc::Receiver<Item>, batch: &mut Vec<Item>) -> bool 
 /// Append `records` in one transaction, retried once if it failed at once
 /// (a connection a database restart broke); `false` if they could not be
 /// written. A failure that took its time is not retried: a request waits.
-async fn write(pool: &Pool, records: &[Queued]) -> bool {
+async fn write(pool: &Pool, key: Option<&ChainKey>, records: &[Queued]) -> bool {
     if records.is_empty() {
         return true;
     }
+    let Some(key) = key else {
+        tracing::error!(
+            events = records.len(),
+            "audit records could not be written: the audit chain key is not loaded"
+        );
+        return false;
+    };
     let rows: Vec<(i64, &str)> = records.iter().map(|r| (r.at, r.json.as_str())).collect();
     let started = std::time::Instant::now();
-    let mut result = append_all(pool, &rows).await;
+    let mut result = append_all(pool, key, &rows).await;
     if result.is_err() && started.elapsed() < Duration::from_millis(500) {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        result = append_all(pool, &rows).await;
+        result = append_all(pool, key, &rows).await;
     }
     if let Err(e) = &result {
         tracing::error!(error = %e, events = rows.len(), "audit records could not be written");
@@ -172,13 +190,14 @@ async fn write(pool: &Pool, records: &[Queued]) -> bool {
     result.is_ok()
 }
 
-async fn append_all(pool: &Pool, rows: &[(i64, &str)]) -> Result<()> {
-    pool.transaction(async |conn| append(conn, rows).await)
+async fn append_all(pool: &Pool, key: &ChainKey, rows: &[(i64, &str)]) -> Result<()> {
+    pool.transaction(async |conn| append(conn, key, rows).await)
         .await
 }
 
-/// Extend the chain from its tip under the chain's lock.
-async fn append(conn: &mut PgConnection, rows: &[(i64, &str)]) -> sqlx::Result<()> {
+/// Extend the chain from its tip under the chain's lock; the first records a
+/// keyed build appends mark where keying starts.
+async fn append(conn: &mut PgConnection, key: &ChainKey, rows: &[(i64, &str)]) -> sqlx::Result<()> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(CHAIN_LOCK)
         .execute(&mut *conn)
@@ -192,6 +211,10 @@ async fn append(conn: &mut PgConnection, rows: &[(i64, &str)]) -> sqlx::Result<(
         None => anchor(conn).await?,
     };
     let (mut seq, mut prev) = tip.unwrap_or((0, GENESIS.to_vec()));
+    let linker = Linker {
+        key: key.clone(),
+        keyed_from: keyed_from(conn, seq + 1).await?,
+    };
     let (mut seqs, mut ats, mut events, mut prevs, mut hashes) = (
         Vec::with_capacity(rows.len()),
         Vec::with_capacity(rows.len()),
@@ -201,7 +224,7 @@ async fn append(conn: &mut PgConnection, rows: &[(i64, &str)]) -> sqlx::Result<(
     );
     for (at, event) in rows {
         seq += 1;
-        let hash = link(&prev, seq, *at, event);
+        let hash = linker.link(&prev, seq, *at, event);
         seqs.push(seq);
         ats.push(*at);
         events.push(*event);
@@ -220,6 +243,24 @@ async fn append(conn: &mut PgConnection, rows: &[(i64, &str)]) -> sqlx::Result<(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// The first keyed record's `seq`; `next` (the record about to be
+/// appended) when no record was keyed yet. Under the chain's lock.
+async fn keyed_from(conn: &mut PgConnection, next: i64) -> sqlx::Result<i64> {
+    let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+        .bind(KEYED_FROM)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(seq) = stored.as_deref().and_then(seq_of) {
+        return Ok(seq);
+    }
+    sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2)")
+        .bind(KEYED_FROM)
+        .bind(seq_bytes(next))
+        .execute(&mut *conn)
+        .await?;
+    Ok(next)
 }
 
 async fn anchor(conn: &mut PgConnection) -> sqlx::Result<Option<(i64, Vec<u8>)>> {

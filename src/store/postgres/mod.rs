@@ -122,6 +122,10 @@ impl Postgres {
         self.audit.append(at, json, durable).await
     }
 
+    pub fn chain_key(&self) -> &crate::store::chain::KeySlot {
+        self.audit.key()
+    }
+
     pub fn audit_backlog(&self) -> i64 {
         self.audit.backlog()
     }

@@ -148,7 +148,7 @@ impl Postgres {
 
 async fn family(conn: &mut PgConnection, id: &str) -> sqlx::Result<Family> {
     let r = sqlx::query(
-        "SELECT id, user_id, scope, resources, auth_time FROM refresh_families WHERE id = $1",
+        "SELECT id, user_id, scope, resources, auth_time, created_at FROM refresh_families WHERE id = $1",
     )
     .bind(id)
     .fetch_one(&mut *conn)
@@ -159,6 +159,7 @@ async fn family(conn: &mut PgConnection, id: &str) -> sqlx::Result<Family> {
         scope: r.try_get(2)?,
         resources: crate::store::split_list(&r.try_get::<String, _>(3)?),
         auth_time: r.try_get(4)?,
+        created_at: r.try_get(5)?,
     })
 }
 

@@ -71,7 +71,7 @@ impl Postgres {
             .map_err(database)
     }
 
-    pub async fn set_password(&self, username: &str, hash: &str) -> Result<bool> {
+    pub async fn set_password(&self, username: &str, hash: &str, now: i64) -> Result<bool> {
         self.transaction(async |conn| {
             let id: Option<String> = sqlx::query_scalar(
                 "UPDATE users SET password_hash = $1 WHERE username = $2 RETURNING id",
@@ -85,6 +85,14 @@ impl Postgres {
                     .bind(id)
                     .execute(&mut *conn)
                     .await?;
+                sqlx::query(
+                    "UPDATE refresh_families SET revoked_at = $1, revoked_why = 'password changed' \
+                     WHERE user_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
             }
             Ok(id.is_some())
         })

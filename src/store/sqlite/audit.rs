@@ -1,16 +1,26 @@
-//! The audit trail's SQL: appending to the chain inside the writer's batch,
-//! reading it back, pruning a prefix.
+//! The audit trail's SQL: appending to the chain inside the writer's batch
+//! (keyed: `store::chain`), reading it back, pruning a prefix.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Sqlite;
 use crate::store::Result;
 use crate::store::audit::Pruned;
-use crate::store::chain::{GENESIS, Record, link};
+use crate::store::chain::{ChainKey, GENESIS, KEYED_FROM, Linker, Record, seq_bytes, seq_of};
 
 /// Inside the batch's `BEGIN IMMEDIATE`, which took the write lock before the
-/// tip is read, so two writers (server and CLI) cannot fork the chain.
-pub(super) fn append(conn: &Connection, records: &[(i64, &str)]) -> rusqlite::Result<()> {
+/// tip is read, so two writers (server and CLI) cannot fork the chain. The
+/// first records a keyed build appends mark where keying starts.
+pub(super) fn append(
+    conn: &Connection,
+    key: Option<&ChainKey>,
+    records: &[(i64, &str)],
+) -> rusqlite::Result<()> {
+    let Some(key) = key else {
+        return Err(rusqlite::Error::InvalidParameterName(
+            "the audit chain key is not loaded".into(),
+        ));
+    };
     let tip: Option<(i64, Vec<u8>)> = conn
         .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -21,16 +31,35 @@ pub(super) fn append(conn: &Connection, records: &[(i64, &str)]) -> rusqlite::Re
         None => anchor(conn)?,
     };
     let (mut seq, mut prev) = tip.unwrap_or((0, GENESIS.to_vec()));
+    let linker = Linker {
+        key: key.clone(),
+        keyed_from: keyed_from(conn, seq + 1)?,
+    };
     let mut insert = conn.prepare_cached(
         "INSERT INTO audit_log (seq, at, event, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
     )?;
     for (at, event) in records {
         seq += 1;
-        let hash = link(&prev, seq, *at, event);
+        let hash = linker.link(&prev, seq, *at, event);
         insert.execute(params![seq, at, event, prev, hash])?;
         prev = hash;
     }
     Ok(())
+}
+
+/// The first keyed record's `seq`; `next` (the record about to be
+/// appended) when no record was keyed yet.
+fn keyed_from(conn: &Connection, next: i64) -> rusqlite::Result<i64> {
+    let stored: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT value FROM settings WHERE name = ?")?
+        .query_row([KEYED_FROM], |r| r.get(0))
+        .optional()?;
+    if let Some(seq) = stored.as_deref().and_then(seq_of) {
+        return Ok(seq);
+    }
+    conn.prepare_cached("INSERT INTO settings (name, value) VALUES (?, ?)")?
+        .execute(params![KEYED_FROM, seq_bytes(next)])?;
+    Ok(next)
 }
 
 fn anchor(conn: &Connection) -> rusqlite::Result<Option<(i64, Vec<u8>)>> {

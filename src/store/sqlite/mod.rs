@@ -22,6 +22,7 @@ mod clients;
 mod codes;
 mod consents;
 mod export;
+mod files;
 mod keys;
 mod maintenance;
 mod migrate;
@@ -50,6 +51,8 @@ pub struct Sqlite {
     path: PathBuf,
     writer: writer::Writer,
     reader: Arc<reader::Reader>,
+    /// The audit chain's key, shared with the writer thread once loaded.
+    chain_key: crate::store::chain::KeySlot,
 }
 
 /// The file a `sqlite:` URL names: `sqlite://tessera.db` (relative),
@@ -102,13 +105,27 @@ impl Sqlite {
         let opening = |e: rusqlite::Error| {
             Error::Open(format!("cannot open database {}: {e}", path.display()))
         };
+        // Created owner-only before SQLite sees it; SQLite gives its -wal and
+        // -shm files the same mode.
+        match crate::store::private_file::create(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Open(format!(
+                    "cannot create database {}: {e}",
+                    path.display()
+                )));
+            }
+            _ => {}
+        }
         let mut conn = writer_connection(&path).map_err(opening)?;
         migrate::run(&mut conn)?;
+        files::warn_if_exposed(&path);
         let reader = reader::Reader::open(path.clone())?;
+        let chain_key = crate::store::chain::KeySlot::default();
         Ok(Self {
-            writer: writer::Writer::start(conn)?,
+            writer: writer::Writer::start(conn, chain_key.clone())?,
             reader: Arc::new(reader),
             path,
+            chain_key,
         })
     }
 
@@ -146,8 +163,17 @@ impl Sqlite {
         self.writer.audit_backlog()
     }
 
+    pub fn chain_key(&self) -> &crate::store::chain::KeySlot {
+        &self.chain_key
+    }
+
     pub async fn close(&self) {
         self.writer.close().await;
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// A round trip through the write queue (a batch that changes nothing
@@ -159,22 +185,36 @@ impl Sqlite {
     }
 
     /// A consistent copy of the live database at `to` (`VACUUM INTO`), taken
-    /// on a connection of its own while the server keeps writing.
+    /// on a connection of its own while the server keeps writing. `to` is
+    /// created owner-only first, and must not exist.
     pub async fn backup(&self, to: &Path) -> Result<()> {
         let from = self.path.clone();
         let to = to.to_owned();
-        tokio::task::spawn_blocking(move || {
+        crate::store::private_file::create(&to).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::Open(format!(
+                "{} already exists: choose a new file",
+                to.display()
+            )),
+            _ => Error::Open(format!("cannot create {}: {e}", to.display())),
+        })?;
+        let target = to.clone();
+        let copied = tokio::task::spawn_blocking(move || {
             let conn = Connection::open_with_flags(
                 &from,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             conn.busy_timeout(Duration::from_secs(5))?;
-            conn.execute("VACUUM INTO ?", [to.to_string_lossy()])
+            conn.execute("VACUUM INTO ?", [target.to_string_lossy()])
                 .map(|_| ())
         })
         .await
         .map_err(|e| Error::Database(Box::new(e)))?
-        .map_err(database)
+        .map_err(database);
+        if copied.is_err() {
+            // Not a backup: do not leave an empty file that looks like one.
+            let _ = std::fs::remove_file(&to);
+        }
+        copied
     }
 }
 

@@ -167,7 +167,7 @@ impl Sqlite {
 
 fn family(conn: &Connection, id: &str) -> rusqlite::Result<Family> {
     conn.prepare_cached(
-        "SELECT id, user_id, scope, resources, auth_time FROM refresh_families WHERE id = ?",
+        "SELECT id, user_id, scope, resources, auth_time, created_at FROM refresh_families WHERE id = ?",
     )?
     .query_row([id], |r| {
         Ok(Family {
@@ -176,6 +176,7 @@ fn family(conn: &Connection, id: &str) -> rusqlite::Result<Family> {
             scope: r.get(2)?,
             resources: crate::store::split_list(&r.get::<_, String>(3)?),
             auth_time: r.get(4)?,
+            created_at: r.get(5)?,
         })
     })
 }

@@ -65,10 +65,10 @@ impl Sqlite {
         .await
     }
 
-    pub async fn set_password(&self, username: &str, hash: &str) -> Result<bool> {
+    pub async fn set_password(&self, username: &str, hash: &str, now: i64) -> Result<bool> {
         self.write(
-            (username.to_owned(), hash.to_owned()),
-            |(username, hash), conn| {
+            (username.to_owned(), hash.to_owned(), now),
+            |(username, hash, now), conn| {
                 let id: Option<String> = conn
                     .prepare_cached(
                         "UPDATE users SET password_hash = ? WHERE username = ? RETURNING id",
@@ -78,6 +78,11 @@ impl Sqlite {
                 if let Some(id) = &id {
                     conn.prepare_cached("DELETE FROM sessions WHERE user_id = ?")?
                         .execute([id])?;
+                    conn.prepare_cached(
+                        "UPDATE refresh_families SET revoked_at = ?, revoked_why = 'password changed' \
+                         WHERE user_id = ? AND revoked_at IS NULL",
+                    )?
+                    .execute(params![now, id])?;
                 }
                 Ok(id.is_some())
             },

@@ -29,6 +29,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::audit;
+use crate::store::chain::{ChainKey, KeySlot};
 use crate::store::{Error, Result};
 
 /// The most items (jobs and audit records) one transaction carries.
@@ -105,7 +106,7 @@ impl std::fmt::Debug for Item {
 impl Writer {
     /// Start the thread; it owns `conn` until [`Writer::close`] or until every
     /// handle is gone.
-    pub fn start(conn: Connection) -> Result<Self> {
+    pub fn start(conn: Connection, chain_key: KeySlot) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -115,6 +116,7 @@ impl Writer {
         let waiting = Arc::new(Notify::new());
         let thread = Thread {
             conn,
+            chain_key,
             items,
             backlog: backlog.clone(),
             waiting: waiting.clone(),
@@ -178,6 +180,7 @@ impl Writer {
 /// The writer thread's side of the queue.
 struct Thread {
     conn: Connection,
+    chain_key: KeySlot,
     items: mpsc::Receiver<Item>,
     backlog: Arc<AtomicI64>,
     waiting: Arc<Notify>,
@@ -201,7 +204,7 @@ impl Thread {
                 }
             }
             let written = records.len() as i64;
-            commit(&self.conn, &mut jobs, &mut records);
+            commit(&self.conn, self.chain_key.get(), &mut jobs, &mut records);
             self.backlog.fetch_sub(written, Ordering::Relaxed);
             if let Some(done) = close {
                 self.items.close();
@@ -254,9 +257,14 @@ fn lingers(batch: &[Item]) -> bool {
 
 /// Commit the jobs and records together; on failure, each job alone and the
 /// records on their own, so that one bad job fails only its caller.
-fn commit(conn: &Connection, jobs: &mut Vec<Box<dyn Queued>>, records: &mut Vec<Record>) {
+fn commit(
+    conn: &Connection,
+    key: Option<&ChainKey>,
+    jobs: &mut Vec<Box<dyn Queued>>,
+    records: &mut Vec<Record>,
+) {
     let rows: Vec<(i64, &str)> = records.iter().map(|r| (r.at, r.json.as_str())).collect();
-    let committed = match together(conn, jobs, &rows) {
+    let committed = match together(conn, key, jobs, &rows) {
         Ok(()) => {
             jobs.drain(..).for_each(|job| job.deliver());
             true
@@ -270,12 +278,12 @@ fn commit(conn: &Connection, jobs: &mut Vec<Box<dyn Queued>>, records: &mut Vec<
         Err(e) => {
             tracing::debug!(error = %e, jobs = jobs.len(), records = rows.len(), "write batch rolled back; running its parts one by one");
             for mut job in jobs.drain(..) {
-                match together(conn, std::slice::from_mut(&mut job), &[]) {
+                match together(conn, key, std::slice::from_mut(&mut job), &[]) {
                     Ok(()) => job.deliver(),
                     Err(e) => job.fail(super::database(e)),
                 }
             }
-            records_alone(conn, &rows)
+            records_alone(conn, key, &rows)
         }
     };
     drop(rows);
@@ -287,15 +295,15 @@ fn commit(conn: &Connection, jobs: &mut Vec<Box<dyn Queued>>, records: &mut Vec<
 }
 
 /// Audit records in a transaction of their own, retried once.
-fn records_alone(conn: &Connection, rows: &[(i64, &str)]) -> bool {
+fn records_alone(conn: &Connection, key: Option<&ChainKey>, rows: &[(i64, &str)]) -> bool {
     if rows.is_empty() {
         return true;
     }
-    let mut written = together(conn, &mut [], rows);
+    let mut written = together(conn, key, &mut [], rows);
     if written.is_err() {
         // One retry: a busy database (another process's write) is the usual cause.
         std::thread::sleep(Duration::from_millis(50));
-        written = together(conn, &mut [], rows);
+        written = together(conn, key, &mut [], rows);
     }
     if let Err(e) = &written {
         tracing::error!(error = %e, events = rows.len(), "audit records could not be written");
@@ -306,6 +314,7 @@ fn records_alone(conn: &Connection, rows: &[(i64, &str)]) -> bool {
 /// The jobs, then the audit records, in one transaction.
 fn together(
     conn: &Connection,
+    key: Option<&ChainKey>,
     jobs: &mut [Box<dyn Queued>],
     records: &[(i64, &str)],
 ) -> rusqlite::Result<()> {
@@ -314,7 +323,7 @@ fn together(
         job.run(&tx)?;
     }
     if !records.is_empty() {
-        audit::append(&tx, records)?;
+        audit::append(&tx, key, records)?;
     }
     tx.commit()
 }
@@ -333,10 +342,27 @@ mod tests {
              CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, event TEXT NOT NULL,
                                      prev_hash BLOB NOT NULL, hash BLOB NOT NULL);
              CREATE TABLE audit_anchor (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, hash BLOB NOT NULL,
-                                        pruned_at INTEGER NOT NULL);",
+                                        pruned_at INTEGER NOT NULL);
+             CREATE TABLE settings (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
         )
         .unwrap();
         conn
+    }
+
+    /// A test key (the real MAC is HMAC: `secrets::audit_chain_mac`).
+    fn key() -> ChainKey {
+        ChainKey::new(|input| {
+            ring::digest::digest(&ring::digest::SHA256, input)
+                .as_ref()
+                .to_vec()
+        })
+    }
+
+    /// A writer whose chain key is loaded.
+    fn start(conn: Connection) -> Writer {
+        let slot = KeySlot::default();
+        let _ = slot.set(key());
+        Writer::start(conn, slot).unwrap()
     }
 
     fn insert(v: &i64, conn: &Connection) -> rusqlite::Result<usize> {
@@ -350,7 +376,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_jobs_all_commit() {
-        let writer = Writer::start(connection()).unwrap();
+        let writer = start(connection());
         let jobs: Vec<_> = (0..200)
             .map(|v| {
                 let w = writer.clone();
@@ -402,7 +428,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_job_fails_alone_and_the_audit_records_of_its_batch_survive() {
-        let writer = Writer::start(connection()).unwrap();
+        let writer = start(connection());
         // Hold the writer inside a first batch, so that the next items queue
         // and are committed together: the duplicate 7 must roll that shared
         // batch back, and the other jobs and the records must still commit.
@@ -438,7 +464,7 @@ mod tests {
     async fn records_nobody_waits_for_are_written_together_and_by_close() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let writer = Writer::start(schema(Connection::open(&path).unwrap())).unwrap();
+        let writer = start(schema(Connection::open(&path).unwrap()));
         for n in 0..100 {
             writer
                 .audit(n, format!("{{\"n\":{n}}}"), false)
@@ -454,7 +480,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_chain_links_every_record_to_the_one_before() {
-        let writer = Writer::start(connection()).unwrap();
+        let writer = start(connection());
         for n in 0..3 {
             writer
                 .audit(n, format!("{{\"n\":{n}}}"), true)
@@ -478,6 +504,19 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(records.len(), 3);
-        assert_eq!(crate::store::chain::first_break(&records), None);
+        let linker = crate::store::chain::Linker {
+            key: key(),
+            keyed_from: 1,
+        };
+        assert_eq!(crate::store::chain::first_break(&linker, &records), None);
+    }
+
+    #[tokio::test]
+    async fn without_a_chain_key_records_are_refused_and_jobs_still_commit() {
+        let writer = Writer::start(connection(), KeySlot::default()).unwrap();
+        let refused = writer.audit(1, "{}".into(), true).await;
+        assert!(refused.is_err(), "{refused:?}");
+        assert_eq!(writer.write(7, insert).await.unwrap(), 1);
+        assert_eq!(writer.write("audit_log", count).await.unwrap(), 0);
     }
 }
