@@ -365,7 +365,8 @@ fn quota(limit: u32, count: u32, reset: i64, window: i64) -> Quota {
 }
 
 /// The failure windows of a sign-in: the account from this IP, the
-/// account, the IP.
+/// account, the IP. `account` is the caller's key for the typed name (a
+/// keyed hash: windows may be stored in the shared database or Redis).
 fn failure_keys(username: &str, ip: &str) -> [String; 3] {
     [
         format!("from:{username}|{ip}"),

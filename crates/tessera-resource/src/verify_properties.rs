@@ -51,11 +51,17 @@ fn verify(token: &str, key: &DecodingKey) -> Result<Verified, String> {
     check_claims(raw, &want, NOW)
 }
 
+/// A token as the issuer signs it: ES256 in the low-S form the kit accepts
+/// (`crate::low_s`).
 fn sign(claims: &Value, keys: &Keys) -> String {
     let mut header = Header::new(Algorithm::ES256);
     header.typ = Some("at+jwt".into());
     header.kid = Some("k1".into());
-    jsonwebtoken::encode(&header, claims, &keys.encoding).unwrap()
+    let token = jsonwebtoken::encode(&header, claims, &keys.encoding).unwrap();
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let mut signature = B64.decode(signature).unwrap();
+    crate::low_s::normalize(Algorithm::ES256, &mut signature);
+    format!("{signed}.{}", B64.encode(signature))
 }
 
 /// Claim values of every JSON type, biased towards ones that almost pass.

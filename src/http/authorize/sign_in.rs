@@ -83,7 +83,11 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
     let username = form.get("username").unwrap_or("").trim().to_owned();
     let password = form.get("password").unwrap_or("").to_owned();
     let now = app.clock.now();
-    if let Some(wait) = app.limits.sign_in_blocked_for(&username, &ip, now).await {
+    // The limiter's windows may live in the shared database or Redis: they
+    // are keyed by a keyed hash of the typed name, which is sometimes a
+    // mistyped password.
+    let account = account_key(&app.hasher, &username);
+    if let Some(wait) = app.limits.sign_in_blocked_for(&account, &ip, now).await {
         let msg = format!(
             "Too many failed attempts. Try again in {} minutes.",
             (wait + 59) / 60
@@ -99,15 +103,29 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
         .map(|c| (Some(c.id), Some(c.password_hash)))
         .unwrap_or((None, None));
     if !app.passwords.verify(password, hash).await || username.is_empty() {
-        app.limits.sign_in_failed(&username, &ip, now).await;
+        app.limits.sign_in_failed(&account, &ip, now).await;
         let fields = failure_fields(user_id.as_deref(), &ip, &req.client_id);
         app.audit.record("sign_in_failed", now, fields).await;
         let msg = "Incorrect username or password.".to_owned();
         return again(&app, &browser, &req, msg, username, StatusCode::OK).await;
     }
-    app.limits.sign_in_succeeded(&username, &ip, now).await;
+    app.limits.sign_in_succeeded(&account, &ip, now).await;
     let user_id = user_id.unwrap_or_default();
     or_error_page(&app, signed_in(&app, &browser, &user_id, &req).await)
+}
+
+/// The typed name as the sign-in limiter keys it: 128 bits of its keyed
+/// hash, in hex.
+fn account_key(hasher: &crate::secrets::SecretHasher, username: &str) -> String {
+    use std::fmt::Write;
+    hasher
+        .hash(username)
+        .iter()
+        .take(16)
+        .fold(String::with_capacity(32), |mut key, b| {
+            let _ = write!(key, "{b:02x}");
+            key
+        })
 }
 
 /// What a failed sign-in records: the account's id when the name is one,
