@@ -84,6 +84,9 @@ struct Entry {
     shared: u32,
     /// Counted here since, not yet flushed.
     pending: u32,
+    /// Counted here and on their way to the shared window (a flush or an
+    /// exact count awaiting its answer): still part of this replica's view.
+    sending: u32,
     /// When this replica last counted an event in it.
     used: Instant,
     /// Whether `started_at` came from the shared window, not a guess.
@@ -97,6 +100,7 @@ impl Entry {
             started_at: now,
             shared: 0,
             pending: 0,
+            sending: 0,
             used: Instant::now(),
             learned: false,
         }
@@ -140,10 +144,10 @@ impl Shared {
             window,
             add: pending.saturating_add(1),
         }];
-        match self.counter.count(events, now).await {
-            Ok(counted) => {
-                let w = counted.first().copied().ok_or("no answer")?;
-                self.learn(key, window, w);
+        let answer = self.counter.count(events, now).await;
+        match answer.and_then(|c| c.first().copied().ok_or_else(|| "no answer".into())) {
+            Ok(w) => {
+                self.learn(key, window, w, pending);
                 Ok((w.started_at, w.count))
             }
             Err(e) => {
@@ -158,7 +162,8 @@ impl Shared {
     pub fn view(&self, key: &str, now: UnixTime) -> Option<Counted> {
         let keys = self.keys.lock().ok()?;
         let e = keys.get(key)?;
-        (e.started_at + e.window > now).then(|| (e.started_at, e.shared.saturating_add(e.pending)))
+        let seen = e.shared.saturating_add(e.pending).saturating_add(e.sending);
+        (e.started_at + e.window > now).then_some((e.started_at, seen))
     }
 
     /// Decide locally if the window is far from full or known to be full;
@@ -183,7 +188,8 @@ impl Shared {
             entry.shared = 0;
             entry.learned = false;
         }
-        let estimate = entry.shared.saturating_add(entry.pending).saturating_add(1);
+        let estimate = entry.shared.saturating_add(entry.pending);
+        let estimate = estimate.saturating_add(entry.sending).saturating_add(1);
         if estimate > limit {
             return Ok((entry.started_at, estimate));
         }
@@ -191,16 +197,21 @@ impl Shared {
             entry.pending = entry.pending.saturating_add(1);
             return Ok((entry.started_at, estimate));
         }
-        Err(std::mem::take(&mut entry.pending))
+        let taken = std::mem::take(&mut entry.pending);
+        entry.sending = entry.sending.saturating_add(taken);
+        Err(taken)
     }
 
     /// Take in a shared window's count. Answers may arrive out of order (a
     /// flush and a request's count overlap): a count never goes back within
     /// a window, and an older window is ignored.
-    fn learn(&self, key: &str, window: i64, w: Window) {
+    fn learn(&self, key: &str, window: i64, w: Window, sent: u32) {
         if let Ok(mut keys) = self.keys.lock()
             && let Some(entry) = keys.get_mut(key)
         {
+            // The `sent` events are in the shared count now, and leave the
+            // view's `sending` in the same step (never counted twice or not at all).
+            entry.sending = entry.sending.saturating_sub(sent);
             entry.window = window;
             if !entry.learned || w.started_at > entry.started_at {
                 entry.started_at = w.started_at;
@@ -212,7 +223,7 @@ impl Shared {
         }
     }
 
-    /// Give back events a failed count took.
+    /// Give back events a failed count took (they were on their way).
     fn restore(&self, key: &str, window: i64, pending: u32, now: UnixTime) {
         if pending == 0 {
             return;
@@ -221,6 +232,7 @@ impl Shared {
             let entry = keys
                 .entry(key.to_owned())
                 .or_insert(Entry::new(window, now));
+            entry.sending = entry.sending.saturating_sub(pending);
             entry.pending = entry.pending.saturating_add(pending);
         }
     }
@@ -237,10 +249,14 @@ impl Shared {
             let followed = Instant::now().checked_sub(FOLLOW_FOR);
             keys.iter_mut()
                 .filter(|(_, e)| e.pending > 0 || followed.is_none_or(|f| e.used > f))
-                .map(|(key, e)| Events {
-                    key: key.clone(),
-                    window: e.window,
-                    add: std::mem::take(&mut e.pending),
+                .map(|(key, e)| {
+                    let add = std::mem::take(&mut e.pending);
+                    e.sending = e.sending.saturating_add(add);
+                    Events {
+                        key: key.clone(),
+                        window: e.window,
+                        add,
+                    }
                 })
                 .collect()
         };
@@ -250,7 +266,7 @@ impl Shared {
         match self.counter.count(events.clone(), now).await {
             Ok(counted) => {
                 for (e, w) in events.iter().zip(counted) {
-                    self.learn(&e.key, e.window, w);
+                    self.learn(&e.key, e.window, w, e.add);
                 }
                 Ok(())
             }

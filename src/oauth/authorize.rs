@@ -205,32 +205,17 @@ mod tests {
     #[test]
     fn a_sound_request_carries_its_scope_resource_and_binding() {
         let (registry, catalog) = setup();
+        let person = client(CODE, &[]);
         let mut p = params();
         p.prompt = Some("login consent");
-        let req = validate(
-            "c",
-            &client(CODE, &[]),
-            CALLBACK.into(),
-            &p,
-            &registry,
-            &catalog,
-        )
-        .unwrap();
+        let req = validate("c", &person, CALLBACK.into(), &p, &registry, &catalog).unwrap();
         assert_eq!(req.scope, ScopeSet::parse("mcp:tools:weather").unwrap());
         assert_eq!(req.resources, ["http://127.0.0.1:3000/mcp"]);
         assert_eq!((req.redirect_uri_sent, req.force_consent), (true, true));
         assert_eq!(req.state.as_deref(), Some("xyz"));
         // Without `scope`, the resource's own scopes are asked (MCP: PRM scopes_supported).
         p.scope = None;
-        let req = validate(
-            "c",
-            &client(CODE, &[]),
-            CALLBACK.into(),
-            &p,
-            &registry,
-            &catalog,
-        )
-        .unwrap();
+        let req = validate("c", &person, CALLBACK.into(), &p, &registry, &catalog).unwrap();
         assert_eq!(
             req.scope.to_string(),
             "mcp:tools:weather mcp:tools:calendar:read"

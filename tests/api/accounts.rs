@@ -3,7 +3,7 @@
 //! by account and never by the typed name, and the first administrator's
 //! password stays out of captured output.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
@@ -129,21 +129,8 @@ async fn a_failed_sign_in_is_recorded_by_account_never_by_the_typed_name() {
 fn the_first_admin_password_goes_to_an_owner_only_file_not_to_a_captured_stdout() {
     use std::os::unix::fs::PermissionsExt;
     let db = TestDatabase::new();
-    let mut child = tessera(db.url())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        // PostgreSQL has no database directory: the file goes to the working one.
-        .current_dir(db.dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .take(4)
-        .map(|l| l.unwrap())
-        .collect();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // PostgreSQL has no database directory: the file goes to the working one.
+    let lines = crate::binary::first_start_lines(db.url(), db.dir.path());
     let notice = lines
         .iter()
         .find(|l| l.starts_with("Created the first user: admin"))

@@ -307,12 +307,12 @@ fn users_are_managed_from_the_cli() {
     );
 }
 
-#[tokio::test]
-async fn the_first_start_creates_an_admin_whose_password_works_once_shown() {
-    let (dir, db) = temp_db();
-    let mut child = tessera(&db)
+/// Start `serve` on `db` in `dir` (where a first start writes the admin
+/// password file); its first four lines of stdout, then stop it.
+pub(crate) fn first_start_lines(db: &str, dir: &std::path::Path) -> Vec<String> {
+    let mut child = tessera(db)
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.dir.path())
+        .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -324,6 +324,13 @@ async fn the_first_start_creates_an_admin_whose_password_works_once_shown() {
         .collect();
     child.kill().unwrap();
     child.wait().unwrap();
+    lines
+}
+
+#[tokio::test]
+async fn the_first_start_creates_an_admin_whose_password_works_once_shown() {
+    let (dir, db) = temp_db();
+    let lines = first_start_lines(&db, dir.dir.path());
     assert!(
         lines
             .iter()
