@@ -135,20 +135,21 @@ impl Serve {
         } = self;
         // hyper has no idle limit for HTTP/2: watch the connection's
         // requests (its bytes would count PING frames, which cost nothing to
-        // send and would hold the connection for ever).
-        let activity = Activity::new();
+        // send and would hold the connection for ever). HTTP/1.1's idle
+        // limit is hyper's own, so its requests are not watched.
+        let activity = h2.then(Activity::new);
         let idle = activity.clone();
         let body_read = limits.body_read;
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
             let request = request.map(|body| Body::new(Deadline::new(body, body_read)));
-            activity.touch();
             let activity = activity.clone();
+            activity.as_ref().map(Activity::touch);
             // A Router is always ready, and its future never fails.
             let answer = router.clone().call(request);
             async move {
                 let answered = answer.await;
-                activity.touch();
+                activity.as_ref().map(Activity::touch);
                 answered
             }
         });
@@ -156,7 +157,12 @@ impl Serve {
             let conn = http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
                 .serve_connection(TokioIo::new(io), service);
-            let idle = idle.idle_for(limits.header_read);
+            let idle = async move {
+                match idle {
+                    Some(activity) => activity.idle_for(limits.header_read).await,
+                    None => std::future::pending().await,
+                }
+            };
             drive(conn, |c| c.graceful_shutdown(), stopping, idle).await
         } else {
             // hyper enforces its head timeout only with a timer (axum::serve
