@@ -98,7 +98,18 @@ impl Generations {
     /// `key`'s window for an event at `now`: its live one, or a new one in
     /// the current generation (under [`OVERFLOW`] once [`MAX_KEYS`] are live).
     fn entry(&mut self, key: &str, now: UnixTime, window: i64) -> Option<&mut Window> {
-        let known = self.current.contains_key(key) || self.previous.contains_key(key);
+        // The hot case, a key counted in this generation: two lookups (the
+        // second only because a returned borrow cannot be conditional).
+        // A key lives in one generation at a time, so `previous` need not
+        // be looked at; an ended window starts again where it is.
+        if self.current.contains_key(key) {
+            let entry = self.current.get_mut(key)?;
+            if entry.0 + window <= now {
+                *entry = (now, 0);
+            }
+            return Some(entry);
+        }
+        let known = self.previous.contains_key(key);
         let key = if known || self.current.len() + self.previous.len() < MAX_KEYS {
             key
         } else {

@@ -13,6 +13,7 @@ use url::Url;
 
 use super::forms::{bad_request, or_error_page, posted_request, read_form, with_cookie};
 use super::{remembered_consent, respond, ticket};
+use crate::clients::Origin;
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::body::OAuthForm;
 use crate::http::pages::templates::{ConsentPage, ResourceView, ScopeView};
@@ -73,7 +74,9 @@ impl Identity {
         let claimed = client.metadata.client_uri.as_deref().and_then(host_of);
         let (vouched, self_registered) = match client.created_by.as_str() {
             "metadata_document" => (host_of(&client.client_id).unwrap_or_default(), false),
-            "admin" => (claimed.clone().unwrap_or(redirect_host), false),
+            admin if admin == Origin::Admin.as_str() => {
+                (claimed.clone().unwrap_or(redirect_host), false)
+            }
             _ => (redirect_host, true),
         };
         let claimed = claimed.filter(|c| *c != vouched);
