@@ -44,6 +44,11 @@ static NPM: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Install the pinned SDK (package-lock.json) once.
 fn npm_ci(dir: &Path) {
     let _one_at_a_time = NPM.lock().unwrap_or_else(|e| e.into_inner());
+    // The PostgreSQL run of the suite is another process sharing this
+    // directory: without a lock between processes, two `npm ci` could run at
+    // once, one deleting what the other installed while its client ran.
+    let lock = std::fs::File::create(dir.join(".npm-ci.lock")).unwrap();
+    lock.lock().unwrap();
     if dir
         .join("node_modules/@modelcontextprotocol/client")
         .exists()
