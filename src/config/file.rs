@@ -43,6 +43,9 @@ pub(super) struct FileConfig {
     scopes: Vec<FileScope>,
     #[serde(default)]
     resources: Vec<FileResource>,
+    #[serde(default)]
+    identity_providers: Vec<super::people::FileIdentityProvider>,
+    scope_policy: Option<super::people::FileScopePolicy>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -78,6 +81,7 @@ pub(super) struct FileSignIn {
     session_ttl: Option<String>,
     max_failures: Option<u32>,
     failure_window: Option<String>,
+    password_form: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -196,6 +200,7 @@ impl Config {
                 MINUTE,
                 DAY,
             )?,
+            password_form: file.sign_in.password_form.unwrap_or(true),
         };
         let signing = signing_settings(&file.signing)?;
         let mut rate_limits = rate_limit_settings(file.rate_limits)?;
@@ -204,6 +209,12 @@ impl Config {
         }
         let scopes = catalog(file.scopes)?;
         let resources = registry(file.resources, &scopes)?;
+        let identity_providers = super::people::identity_providers(file.identity_providers)?;
+        let scope_policy =
+            super::people::scope_policy(file.scope_policy, &scopes, &identity_providers)?;
+        if !sign_in.password_form && identity_providers.is_empty() {
+            bail!("sign_in.password_form = false needs at least one of identity_providers");
+        }
         let initial_access_token = o
             .initial_access_token
             .clone()
@@ -274,6 +285,8 @@ impl Config {
             )?,
             client_secret_pepper: file.security.client_secret_pepper,
             key_encryption_key,
+            identity_providers,
+            scope_policy,
         })
     }
 }
