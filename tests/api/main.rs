@@ -48,4 +48,5 @@ mod token;
 mod token_errors;
 mod trust_grants;
 mod upstream;
+mod upstream_chromium;
 mod upstream_policy;
