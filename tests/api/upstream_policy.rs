@@ -387,3 +387,81 @@ fn identity_providers_and_the_scope_policy_are_checked_at_start_up() {
         assert!(text.contains(says), "'{says}' not in: {text}");
     }
 }
+
+fn cli(db: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .env_remove("TESSERA_CONFIG")
+        .env_remove("TESSERA_LOG")
+        .env("TESSERA_DATABASE_URL", db)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_cli_sets_roles_disables_and_shows_how_each_person_signs_in() {
+    let app = spawn_app().await;
+    let (client, tokens) = app.person_tokens("mcp:tools:weather").await;
+    let names = ["carol@example.com".to_owned()];
+    let linked = UpstreamSignIn {
+        provider: "corp",
+        subject: "carol-sub",
+        email: Some("carol@example.com"),
+        groups: &[],
+        new_id: "carol-id",
+        usernames: &names,
+        now: 10,
+    };
+    app.state.store.sign_in_upstream(&linked).await.unwrap();
+    let db = app.db.url();
+    let ok = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ok(cli(db, &["user", "role", "alice", "admin,ops"]));
+    assert!(!cli(db, &["user", "role", "alice", "Bad!"]).status.success());
+    ok(cli(db, &["user", "disable", "alice"]));
+    assert!(!cli(db, &["user", "disable", "nobody"]).status.success());
+    app.refresh(&client, tokens["refresh_token"].as_str().unwrap())
+        .await
+        .assert_error(400, "invalid_grant");
+    let list = ok(cli(db, &["user", "list"]));
+    let line = |name: &str| {
+        list.lines()
+            .find(|l| l.starts_with(&format!("{name}  ")))
+            .unwrap_or_else(|| panic!("{name} not in: {list}"))
+            .to_owned()
+    };
+    let alice = line("alice");
+    assert!(
+        alice.contains("sign-in: password  roles: admin, ops  DISABLED"),
+        "{alice}"
+    );
+    let carol = line("carol@example.com");
+    assert!(carol.contains("sign-in: corp  roles: none"), "{carol}");
+    ok(cli(db, &["user", "enable", "alice"]));
+    assert!(!ok(cli(db, &["user", "list"])).contains("DISABLED"));
+    let mut kinds: Vec<String> = app
+        .state
+        .store
+        .audit_page(0, 100_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_str::<serde_json::Value>(&r.event).unwrap()["event"].to_string())
+        .filter(|k| k.contains("user_"))
+        .collect();
+    kinds.dedup();
+    assert_eq!(
+        kinds,
+        [
+            "\"user_roles_changed\"",
+            "\"user_disabled\"",
+            "\"user_enabled\""
+        ]
+    );
+}
