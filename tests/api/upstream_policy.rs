@@ -465,3 +465,36 @@ async fn the_cli_sets_roles_disables_and_shows_how_each_person_signs_in() {
         ]
     );
 }
+
+#[tokio::test]
+async fn upstream_round_trips_count_against_the_per_ip_sign_in_limit() {
+    let toml = tessera::config::EXAMPLE_CONFIG
+        .replace("sign_in_per_ip = 300", "sign_in_per_ip = 3")
+        + r#"
+[[identity_providers]]
+id = "corp"
+name = "Example Corp"
+issuer = "http://127.0.0.1:9"
+client_id = "tessera"
+client_secret = "s3cret"
+"#;
+    let app = spawn_app_with(&toml).await;
+    let client = app.alice_and_a_client().await;
+    let mut b = Browser::from_ip(&app, "203.0.113.7");
+    let page = b.get(&authorize_url(&client, &[])).await;
+    let html = page.text();
+    let start = html
+        .split("href=\"")
+        .find(|s| s.starts_with("/authorize/upstream/corp"))
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    let mut statuses = vec![];
+    for _ in 0..4 {
+        statuses.push(b.get(&start).await.status.as_u16());
+    }
+    // Nothing listens at the provider: a page saying so, then the limit.
+    assert_eq!(statuses, [502, 502, 502, 429]);
+    let callback = b.get("/authorize/upstream/callback?state=x&code=y").await;
+    assert_eq!(callback.status, 429);
+}
