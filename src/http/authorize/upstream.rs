@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -35,7 +36,7 @@ use crate::oauth::authorize::AuthorizationRequest;
 use crate::secrets::random_token;
 use crate::state::AppState;
 use crate::store::people::UpstreamLogin;
-use crate::upstream::{self as provider, Failure};
+use crate::upstream as provider;
 
 /// How long a person may take at the provider.
 const LOGIN_TTL: i64 = 15 * 60;
@@ -66,7 +67,7 @@ pub(super) fn derived(app: &AppState, state: &str) -> (String, String) {
     (nonce, verifier)
 }
 
-fn refusal_page(
+pub(super) fn refusal_page(
     app: &AppState,
     status: StatusCode,
     title: &str,
@@ -75,7 +76,7 @@ fn refusal_page(
     pages::error(app, status, title, why)
 }
 
-fn unreachable_page(app: &AppState, p: &IdentityProvider) -> Response {
+pub(super) fn unreachable_page(app: &AppState, p: &IdentityProvider) -> Response {
     refusal_page(
         app,
         StatusCode::BAD_GATEWAY,
@@ -108,12 +109,15 @@ pub struct StartQuery {
 pub async fn start(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
-    Query(q): Query<StartQuery>,
+    q: Result<Query<StartQuery>, QueryRejection>,
     request: Request,
 ) -> Response {
     if let Some(r) = over_ip_limit(&app, &request).await {
         return r;
     }
+    let Ok(Query(q)) = q else {
+        return bad_request(&app, "The sign-in link is malformed.");
+    };
     let headers = request.headers();
     let Some(p) = app.config.identity_providers.iter().find(|p| p.id == id) else {
         return bad_request(&app, "There is no such way to sign in here.");
@@ -192,10 +196,10 @@ fn see_other(target: &str, cookie: Option<HeaderValue>) -> Response {
 
 #[derive(serde::Deserialize)]
 pub struct Callback {
-    code: Option<String>,
+    pub(super) code: Option<String>,
     state: Option<String>,
-    iss: Option<String>,
-    error: Option<String>,
+    pub(super) iss: Option<String>,
+    pub(super) error: Option<String>,
 }
 
 const NOT_VALID: &str = "This sign-in response cannot be used: it was already used, it expired, \
@@ -204,12 +208,15 @@ const NOT_VALID: &str = "This sign-in response cannot be used: it was already us
 /// `GET /authorize/upstream/callback`: the provider's answer.
 pub async fn callback(
     State(app): State<Arc<AppState>>,
-    Query(q): Query<Callback>,
+    q: Result<Query<Callback>, QueryRejection>,
     request: Request,
 ) -> Response {
     if let Some(r) = over_ip_limit(&app, &request).await {
         return r;
     }
+    let Ok(Query(q)) = q else {
+        return bad_request(&app, NOT_VALID);
+    };
     let headers = request.headers();
     let now = app.clock.now();
     let Some(state) = q
@@ -244,52 +251,12 @@ pub async fn callback(
     let Ok(request) = serde_json::from_str::<AuthorizationRequest>(&login.request) else {
         return bad_request(&app, NOT_VALID);
     };
-    if let Some(error) = q.error.as_deref() {
-        let fields = serde_json::json!({"provider": p.id, "client_id": request.client_id, "reason": format!("provider error: {error}")});
-        app.audit
-            .record("upstream_sign_in_failed", now, fields)
-            .await;
-        let why = format!(
-            "{} did not sign you in ({}). Go back to the application and try again.",
-            p.name,
-            short(error)
-        );
-        return refusal_page(
-            &app,
-            StatusCode::FORBIDDEN,
-            "Sign-in was not completed",
-            why,
-        );
-    }
-    let signed =
-        super::upstream_person::verified(&app, p, state, q.code.as_deref(), q.iss.as_deref()).await;
-    let person = match signed {
-        Ok(person) => person,
-        Err(failure) => {
-            let fields = serde_json::json!({"provider": p.id, "client_id": request.client_id, "reason": failure.to_string()});
-            app.audit
-                .record("upstream_sign_in_failed", now, fields)
-                .await;
-            return match failure {
-                Failure::Unreachable(_) => unreachable_page(&app, p),
-                Failure::Refused(_) | Failure::Invalid(_) => refusal_page(
-                    &app,
-                    StatusCode::BAD_GATEWAY,
-                    "Sign-in could not be verified",
-                    format!(
-                        "The answer from {} could not be verified, so you were not signed in. Go back to the application and start again.",
-                        p.name
-                    ),
-                ),
-            };
-        }
-    };
-    let r = super::upstream_person::sign_in(&app, p, &browser, &person, &request).await;
+    let r = super::upstream_person::finish(&app, p, &browser, &request, state, &q).await;
     or_error_page(&app, r)
 }
 
 /// An OAuth error code as shown: short and plain.
-fn short(error: &str) -> String {
+pub(super) fn short(error: &str) -> String {
     error
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')

@@ -2,7 +2,8 @@
 //! answer verified (RFC 9207 `iss`, the code exchanged with its PKCE
 //! verifier, the ID token validated, the keys fetched again once for an
 //! unknown `kid`), then the provider's domain and group rules, the person
-//! found or provisioned by (provider, `sub`), and a fresh signed-in session.
+//! found or provisioned by (provider, `sub`), and a fresh signed-in session;
+//! or the page that says why not ([`finish`]).
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -16,6 +17,7 @@ use crate::oauth::authorize::AuthorizationRequest;
 use crate::state::AppState;
 use crate::store::people::{Linked, UpstreamSignIn};
 use crate::upstream::Failure;
+
 use crate::upstream::discovery::bare;
 use crate::upstream::id_token::{self, Expected, Invalid, Person};
 
@@ -181,4 +183,59 @@ pub async fn sign_in(
     let fields = serde_json::json!({"user_id": user_id, "provider": p.id, "client_id": request.client_id, "groups": person.groups});
     app.audit.record("upstream_sign_in", now, fields).await;
     Ok(continue_with(app, &fresh, request))
+}
+
+/// The provider's answer to a round trip that is ours: its error, or the
+/// person it vouches for signed in.
+pub async fn finish(
+    app: &AppState,
+    p: &IdentityProvider,
+    browser: &BrowserSession,
+    request: &AuthorizationRequest,
+    state: &str,
+    q: &super::upstream::Callback,
+) -> crate::error::Result<Response> {
+    let now = app.clock.now();
+    if let Some(error) = q.error.as_deref() {
+        let error = super::upstream::short(error);
+        let fields = serde_json::json!({"provider": p.id, "client_id": request.client_id, "reason": format!("provider error: {error}")});
+        app.audit
+            .record("upstream_sign_in_failed", now, fields)
+            .await;
+        let why = format!(
+            "{} did not sign you in ({error}). Go back to the application and try again.",
+            p.name
+        );
+        let title = "Sign-in was not completed";
+        return Ok(super::upstream::refusal_page(
+            app,
+            StatusCode::FORBIDDEN,
+            title,
+            why,
+        ));
+    }
+    let (code, iss) = (q.code.as_deref(), q.iss.as_deref());
+    let failure = match verified(app, p, state, code, iss).await {
+        Ok(person) => {
+            return sign_in(app, p, browser, &person, request).await;
+        }
+        Err(failure) => failure,
+    };
+    let fields = serde_json::json!({"provider": p.id, "client_id": request.client_id, "reason": failure.to_string()});
+    app.audit
+        .record("upstream_sign_in_failed", now, fields)
+        .await;
+    Ok(match failure {
+        Failure::Unreachable(_) => super::upstream::unreachable_page(app, p),
+        Failure::Refused(_) | Failure::Invalid(_) => super::upstream::refusal_page(
+            app,
+            StatusCode::BAD_GATEWAY,
+            "Sign-in could not be verified",
+            format!(
+                "The answer from {} could not be verified, so you were not signed in. \
+                 Go back to the application and start again.",
+                p.name
+            ),
+        ),
+    })
 }
