@@ -548,6 +548,13 @@ async fn only_mcp_admins_may_consent_to_and_obtain_every_tool() {
         "{}",
         consent.body
     );
+    assert!(
+        consent
+            .body
+            .contains("not let you allow <code class=\"scope-name\">mcp:tools:*</code>"),
+        "{}",
+        consent.body
+    );
     let mut agent = Agent::new();
     let (consent, _) = via_provider(&mut agent, &url, "Example Corp", "bob").await;
     let mut f = crate::browser::forms(&consent.body).remove(0);

@@ -44,10 +44,11 @@ async fn local_roles_decide_what_a_person_may_grant_and_every_refresh_follows_th
     let mut b = Browser::new(&app);
     let page = b.get(&authorize_url(&client, &[("scope", ASKED)])).await;
     let consent = sign_in(&mut b, &page, "bob").await;
+    let html = consent.text();
+    assert!(!html.contains("value=\"mcp:tools:email:send\""), "{html}");
     assert!(
-        !consent.text().contains("mcp:tools:email:send"),
-        "{}",
-        consent.text()
+        html.contains("Your organisation does not let you allow <code class=\"scope-name\">mcp:tools:email:send</code>"),
+        "{html}"
     );
     let mut f = Browser::page_form(&consent);
     f.checkboxes

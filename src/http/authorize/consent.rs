@@ -96,6 +96,7 @@ pub fn page(
     client: &StoredClient,
     request: &AuthorizationRequest,
     asked: &Asked,
+    withheld: Vec<String>,
 ) -> Result<Response> {
     let view = |s: &str, new: bool| ScopeView {
         name: s.to_owned(),
@@ -138,6 +139,7 @@ pub fn page(
             .collect(),
         scopes: asked.new.iter().map(|s| view(s, !asked.first)).collect(),
         previously_granted: asked.already.iter().map(|s| view(s, false)).collect(),
+        withheld,
         action: format!("{}/authorize/consent", app.config.issuer.path()),
         csrf_token: browser.session.csrf.clone(),
         request: ticket::seal(app, request, &browser.session.csrf),

@@ -184,6 +184,7 @@ async fn next(
     status: StatusCode,
 ) -> Result<Response> {
     let person = browser.person();
+    let asked = request;
     let narrowed;
     let request = match person {
         Some(p) => match within_policy(app, p.user_id, request).await? {
@@ -215,7 +216,14 @@ async fn next(
                 StatusCode::OK,
             ))
         }
-        Next::Consent(_, asked) => consent::page(app, &browser, client, request, &asked),
+        Next::Consent(_, new) => {
+            // What the person was asked for and may not grant: named, not offered.
+            let withheld: Vec<String> = (asked.scope.iter())
+                .filter(|s| !request.scope.contains(s))
+                .map(str::to_owned)
+                .collect();
+            consent::page(app, &browser, client, request, &new, withheld)
+        }
         Next::Code(person, scope) => {
             let cookie = browser.set_cookie.clone();
             respond::code(app, request, person, &scope, status, cookie).await

@@ -99,6 +99,9 @@ pub struct ConsentPage {
     pub scopes: Vec<ScopeView>,
     /// Scopes already granted to this client; listed without checkboxes.
     pub previously_granted: Vec<ScopeView>,
+    /// Scopes the client asked for that the scope policy does not let this
+    /// person grant: named on the page, never offered.
+    pub withheld: Vec<String>,
 }
 
 /// A terminal error page (nothing to redirect to).
@@ -187,6 +190,7 @@ mod tests {
                 scope("notes:write", "Create and edit notes", false, true),
             ],
             previously_granted: vec![],
+            withheld: vec![],
         }
     }
 
