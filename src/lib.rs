@@ -7,8 +7,9 @@
 //!   below, answer.
 //! - [`state`]: what a request needs, built once, shared as `Arc<AppState>`.
 //! - [`access_token`], [`audit`], [`clients`], [`users`], [`limits`],
-//!   [`metadata_documents`]: minting and checking tokens, the audit trail,
-//!   creating clients and people, rate limits, client ID metadata documents.
+//!   [`metadata_documents`], [`assertions`]: minting and checking tokens, the
+//!   audit trail, creating clients and people, rate limits, client ID
+//!   metadata documents, verifying JWT assertions (private_key_jwt, ID-JAG).
 //! - [`config`], [`keys`], [`passwords`], [`secrets`], [`telemetry`]:
 //!   configuration, signing keys, argon2, client secrets, logs and metrics.
 //! - [`store`]: the persistence boundary (SQLite behind it).
@@ -30,6 +31,7 @@
 )]
 
 pub mod access_token;
+pub mod assertions;
 pub mod audit;
 pub mod cli;
 pub mod clients;

@@ -43,6 +43,10 @@ pub(super) struct FileConfig {
     scopes: Vec<FileScope>,
     #[serde(default)]
     resources: Vec<FileResource>,
+    #[serde(default)]
+    trusted_idp: Vec<super::extensions::FileTrustedIdp>,
+    #[serde(default)]
+    token_exchange: Vec<super::extensions::FileExchange>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -204,6 +208,9 @@ impl Config {
         }
         let scopes = catalog(file.scopes)?;
         let resources = registry(file.resources, &scopes)?;
+        let trusted_idps = super::extensions::trusted_idps(file.trusted_idp, &resources)?;
+        let token_exchange =
+            super::extensions::exchange_policies(file.token_exchange, &resources, &scopes)?;
         let initial_access_token = o
             .initial_access_token
             .clone()
@@ -267,6 +274,8 @@ impl Config {
             postgres: postgres_settings(&file.postgres)?,
             scopes,
             resources,
+            trusted_idps,
+            token_exchange,
             audit_chain_key: super::audit::chain_key(
                 o.audit_chain_key.as_deref(),
                 file.security.audit_chain_key.as_ref(),

@@ -102,6 +102,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "http",
         &[
             "access_token",
+            "assertions",
             "audit",
             "clients",
             "config",
@@ -122,6 +123,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "state",
         &[
             "access_token",
+            "assertions",
             "audit",
             "config",
             "keys",
@@ -142,6 +144,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("users", &["passwords", "secrets", "store"]),
     ("limits", &["config", "oauth", "store"]),
     ("metadata_documents", &["oauth", "store"]),
+    ("assertions", &["metadata_documents", "oauth"]),
     ("config", &["keys", "oauth", "store"]),
     ("keys", &["store"]),
     ("store", &["error", "oauth"]),

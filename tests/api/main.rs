@@ -12,6 +12,7 @@
 mod database;
 mod helpers;
 mod private_postgres;
+mod signing_keys;
 
 mod accounts;
 mod architecture;
@@ -37,6 +38,7 @@ mod limits;
 mod manage;
 mod metadata;
 mod ops;
+mod private_key_jwt;
 mod refresh;
 mod register;
 mod replicas;
