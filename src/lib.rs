@@ -7,9 +7,10 @@
 //!   below, answer.
 //! - [`state`]: what a request needs, built once, shared as `Arc<AppState>`.
 //! - [`access_token`], [`audit`], [`clients`], [`users`], [`limits`],
-//!   [`metadata_documents`], [`assertions`]: minting and checking tokens, the
-//!   audit trail, creating clients and people, rate limits, client ID
-//!   metadata documents, verifying JWT assertions (private_key_jwt, ID-JAG).
+//!   [`metadata_documents`], [`upstream`], [`assertions`]: minting and
+//!   checking tokens, the audit trail, creating clients and people (and what
+//!   they may grant), rate limits, client ID metadata documents, upstream
+//!   OpenID providers, verifying JWT assertions (private_key_jwt, ID-JAG).
 //! - [`config`], [`keys`], [`passwords`], [`secrets`], [`telemetry`]:
 //!   configuration, signing keys, argon2, client secrets, logs and metrics.
 //! - [`store`]: the persistence boundary (SQLite behind it).
@@ -50,6 +51,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod upstream;
 pub mod users;
 
 pub use state::AppState;

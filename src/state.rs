@@ -31,6 +31,8 @@ pub struct AppState {
     pub metrics: Arc<crate::telemetry::metrics::Metrics>,
     pub audit: crate::audit::Audit,
     pub limits: crate::limits::Limits,
+    /// Upstream OpenID providers: discovery and keys cached, the code exchange.
+    pub upstream: crate::upstream::Upstream,
 }
 
 impl AppState {
@@ -76,6 +78,7 @@ impl AppState {
         Ok(Arc::new(Self {
             passwords,
             metadata_documents: crate::metadata_documents::MetadataDocuments::default(),
+            upstream: crate::upstream::Upstream::new()?,
             assertions: crate::assertions::Assertions::default(),
             audit: crate::audit::Audit::new(store.clone()),
             metrics,

@@ -44,6 +44,9 @@ pub(super) struct FileConfig {
     #[serde(default)]
     resources: Vec<FileResource>,
     #[serde(default)]
+    identity_providers: Vec<super::people::FileIdentityProvider>,
+    scope_policy: Option<super::people::FileScopePolicy>,
+    #[serde(default)]
     trusted_idp: Vec<super::extensions::FileTrustedIdp>,
     #[serde(default)]
     token_exchange: Vec<super::extensions::FileExchange>,
@@ -82,6 +85,7 @@ pub(super) struct FileSignIn {
     session_ttl: Option<String>,
     max_failures: Option<u32>,
     failure_window: Option<String>,
+    password_form: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -200,6 +204,7 @@ impl Config {
                 MINUTE,
                 DAY,
             )?,
+            password_form: file.sign_in.password_form.unwrap_or(true),
         };
         let signing = signing_settings(&file.signing)?;
         let mut rate_limits = rate_limit_settings(file.rate_limits)?;
@@ -208,6 +213,12 @@ impl Config {
         }
         let scopes = catalog(file.scopes)?;
         let resources = registry(file.resources, &scopes)?;
+        let identity_providers = super::people::identity_providers(file.identity_providers)?;
+        let scope_policy =
+            super::people::scope_policy(file.scope_policy, &scopes, &identity_providers)?;
+        if !sign_in.password_form && identity_providers.is_empty() {
+            bail!("sign_in.password_form = false needs at least one of identity_providers");
+        }
         let trusted_idps = super::extensions::trusted_idps(file.trusted_idp, &resources)?;
         let token_exchange =
             super::extensions::exchange_policies(file.token_exchange, &resources, &scopes)?;
@@ -283,6 +294,8 @@ impl Config {
             )?,
             client_secret_pepper: file.security.client_secret_pepper,
             key_encryption_key,
+            identity_providers,
+            scope_policy,
         })
     }
 }

@@ -22,6 +22,7 @@ use crate::oauth::resource::ResourceRegistry;
 mod audit;
 mod extensions;
 mod file;
+pub mod people;
 #[cfg(test)]
 mod tests;
 
@@ -55,6 +56,9 @@ pub struct SignInSettings {
     /// within `failure_window`.
     pub max_failures: u32,
     pub failure_window: Duration,
+    /// Whether the sign-in page offers the password form
+    /// (`sign_in.password_form`; off when every person signs in upstream).
+    pub password_form: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +133,10 @@ pub struct Config {
     pub key_encryption_key: Option<Secret>,
     /// Keys the audit hash chain; `None`: the default kept in the database.
     pub audit_chain_key: Option<Secret>,
+    /// Upstream OpenID providers people may sign in with.
+    pub identity_providers: Vec<people::IdentityProvider>,
+    /// Who may grant which scopes; `None`: everyone may grant everything.
+    pub scope_policy: Option<crate::oauth::policy::ScopePolicy>,
 }
 
 /// Issuer-side rate limits (per 15-minute window by default), tiered like the

@@ -2,7 +2,7 @@
 //!
 //! [`Store`] is the whole interface: methods grouped by aggregate in the
 //! submodules (`clients`, `codes`, `refresh`, `consents`, `sessions`,
-//! `users`, `keys`, `settings`, `revocation`, `audit`, `maintenance`), taking
+//! `users`, `people`, `keys`, `settings`, `revocation`, `audit`, `maintenance`), taking
 //! and returning plain values and the store's own [`Error`]. Behind it sits a
 //! backend that owns every detail of one database: SQLite ([`sqlite`], the
 //! default: one file, one process writing) or PostgreSQL ([`postgres`]:
@@ -31,6 +31,7 @@ pub mod copy;
 mod error;
 pub mod keys;
 pub mod maintenance;
+pub mod people;
 mod postgres;
 pub mod private_file;
 pub mod rate_windows;

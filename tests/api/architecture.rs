@@ -116,6 +116,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "state",
             "store",
             "telemetry",
+            "upstream",
             "users",
         ],
     ),
@@ -133,6 +134,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "secrets",
             "store",
             "telemetry",
+            "upstream",
         ],
     ),
     (
@@ -141,7 +143,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("audit", &["secrets", "store", "telemetry"]),
     ("clients", &["oauth", "secrets", "store"]),
-    ("users", &["passwords", "secrets", "store"]),
+    (
+        "users",
+        &["config", "oauth", "passwords", "secrets", "store"],
+    ),
+    ("upstream", &["config"]),
     ("limits", &["config", "oauth", "store"]),
     ("metadata_documents", &["oauth", "store"]),
     ("assertions", &["metadata_documents", "oauth"]),

@@ -35,6 +35,7 @@ pub fn page(
     username: String,
     status: StatusCode,
 ) -> Response {
+    let request = ticket::seal(app, req, &browser.session.csrf);
     let page = SignInPage {
         static_prefix: app.config.issuer.path().to_owned(),
         issuer_host: issuer_host(app),
@@ -43,7 +44,9 @@ pub fn page(
         username,
         action: format!("{}/authorize/sign-in", app.config.issuer.path()),
         csrf_token: browser.session.csrf.clone(),
-        request: ticket::seal(app, req, &browser.session.csrf),
+        providers: super::upstream::buttons(app, &request),
+        password_form: app.config.sign_in.password_form,
+        request,
     };
     with_cookie(html(status, &page, None), browser.set_cookie.clone())
 }
@@ -80,6 +83,9 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
         Ok(ok) => ok,
         Err(page) => return page,
     };
+    if !app.config.sign_in.password_form {
+        return bad_request(&app, "Signing in with a password is turned off here.");
+    }
     let username = form.get("username").unwrap_or("").trim().to_owned();
     let password = form.get("password").unwrap_or("").to_owned();
     let now = app.clock.now();
@@ -99,6 +105,7 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
         Ok(s) => s,
         Err(e) => return or_error_page(&app, Err(e.into())),
     };
+    let disabled = stored.as_ref().is_some_and(|c| c.disabled);
     let (user_id, hash) = stored
         .map(|c| (Some(c.id), Some(c.password_hash)))
         .unwrap_or((None, None));
@@ -109,8 +116,15 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
         let msg = "Incorrect username or password.".to_owned();
         return again(&app, &browser, &req, msg, username, StatusCode::OK).await;
     }
-    app.limits.sign_in_succeeded(&account, &ip, now).await;
     let user_id = user_id.unwrap_or_default();
+    if disabled {
+        // Told only after the right password: the name alone says nothing.
+        let fields = serde_json::json!({"user_id": user_id, "ip_address": ip, "client_id": req.client_id, "reason": "disabled"});
+        app.audit.record("sign_in_refused", now, fields).await;
+        let msg = "This account is disabled. Ask your administrator.".to_owned();
+        return again(&app, &browser, &req, msg, username, StatusCode::FORBIDDEN).await;
+    }
+    app.limits.sign_in_succeeded(&account, &ip, now).await;
     or_error_page(&app, signed_in(&app, &browser, &user_id, &req).await)
 }
 

@@ -52,6 +52,18 @@ pub struct SignInPage {
     pub username: String,
     /// Shown in a `role="alert"` box above the form.
     pub error: Option<String>,
+    /// "Continue with NAME" for each upstream identity provider.
+    pub providers: Vec<ProviderView>,
+    /// Whether the password form is offered (`sign_in.password_form`).
+    pub password_form: bool,
+}
+
+/// One upstream identity provider on the sign-in page.
+#[derive(Debug, Clone)]
+pub struct ProviderView {
+    pub name: String,
+    /// Starts the round trip (carries the sealed request).
+    pub href: String,
 }
 
 /// The consent screen.
@@ -137,6 +149,8 @@ mod tests {
             client_name: Some("Claude Desktop".into()),
             username: String::new(),
             error: None,
+            providers: Vec::new(),
+            password_form: true,
         }
     }
 

@@ -29,6 +29,7 @@ mod consents;
 mod import;
 mod keys;
 mod maintenance;
+mod people;
 mod pool;
 mod rate_windows;
 mod refresh;
