@@ -68,6 +68,13 @@ pub(super) fn trusted_idps(
                 f.issuer
             );
         }
+        if f.refresh_tokens {
+            bail!(
+                "trusted_idp '{}': refresh_tokens = true is not supported yet \
+                 (the ID-JAG grant issues access tokens only)",
+                f.issuer
+            );
+        }
         let people = match f.people.as_deref() {
             None | Some("link") => People::Link,
             Some("provision") => People::Provision,

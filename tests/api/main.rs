@@ -33,6 +33,7 @@ mod demo_exchange;
 mod deploy;
 mod faults;
 mod flow;
+mod id_jag;
 #[cfg(feature = "demo")]
 mod interop;
 mod lifecycle;

@@ -9,6 +9,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod jwt_bearer;
 mod refresh;
 mod token_exchange;
 
@@ -210,6 +211,9 @@ async fn issue(app: &AppState, credentials: &Presented, form: &OAuthForm) -> Res
         ),
         "refresh_token" => ("refresh_token", refresh::grant(app, &client, form).await),
         // The extensions come after the grants above, which pay nothing for them.
+        crate::oauth::id_jag::GRANT_TYPE => {
+            ("jwt_bearer", jwt_bearer::grant(app, &client, form).await)
+        }
         crate::oauth::token_exchange::GRANT_TYPE => {
             let exchanged = token_exchange::grant(app, &client, form).await;
             return counted(app, &client, limit, now, "token_exchange", exchanged).await;

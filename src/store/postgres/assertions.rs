@@ -1,4 +1,4 @@
-//! The assertion replay cache's SQL.
+//! The assertion replay cache's SQL, and the ID-JAG grant's link lookup.
 
 use super::{Postgres, database};
 use crate::store::Result;
@@ -17,5 +17,16 @@ impl Postgres {
         .await
         .map_err(database)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn linked_person(&self, provider: &str, subject: &str) -> Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT user_id FROM user_identities WHERE provider = $1 AND subject = $2",
+        )
+        .bind(provider)
+        .bind(subject)
+        .fetch_optional(&mut *self.pool.conn().await?)
+        .await
+        .map_err(database)
     }
 }

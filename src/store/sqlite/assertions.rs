@@ -1,6 +1,6 @@
-//! The assertion replay cache's SQL.
+//! The assertion replay cache's SQL, and the ID-JAG grant's link lookup.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::Sqlite;
 use crate::store::Result;
@@ -20,5 +20,15 @@ impl Sqlite {
             },
         )
         .await
+    }
+
+    pub async fn linked_person(&self, provider: &str, subject: &str) -> Result<Option<String>> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT user_id FROM user_identities WHERE provider = ? AND subject = ?",
+            )?
+            .query_row(params![provider, subject], |r| r.get(0))
+            .optional()
+        })
     }
 }
