@@ -301,28 +301,6 @@ fn require_grant(client: &ClientAuth, grant: GrantType) -> Result<()> {
     )))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::TokenResponse;
-
-    #[test]
-    fn the_token_response_is_what_serde_writes() {
-        for refresh_token in [None, Some("r3fr\"esh_t0ken-_".to_owned())] {
-            let response = TokenResponse {
-                access_token: "eyJ0eXAiOiJhdCtqd3QifQ.eyJzdWIiOiJ4In0.c2lnbmF0dXJl".into(),
-                token_type: "Bearer",
-                expires_in: 900,
-                scope: "mcp:tools:weather mcp:tools:calendar:read".into(),
-                refresh_token,
-            };
-            assert_eq!(
-                String::from_utf8(response.to_json()).unwrap(),
-                serde_json::to_string(&response).unwrap()
-            );
-        }
-    }
-}
-
 /// `scope` as far as `user_id` may grant it now (the scope policy,
 /// `crate::oauth::policy`): a person's groups may have changed since the
 /// grant. Without a policy, `scope` unchanged and no database read. Nothing
@@ -345,4 +323,26 @@ async fn within_policy(
         ));
     }
     Ok(narrowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenResponse;
+
+    #[test]
+    fn the_token_response_is_what_serde_writes() {
+        for refresh_token in [None, Some("r3fr\"esh_t0ken-_".to_owned())] {
+            let response = TokenResponse {
+                access_token: "eyJ0eXAiOiJhdCtqd3QifQ.eyJzdWIiOiJ4In0.c2lnbmF0dXJl".into(),
+                token_type: "Bearer",
+                expires_in: 900,
+                scope: "mcp:tools:weather mcp:tools:calendar:read".into(),
+                refresh_token,
+            };
+            assert_eq!(
+                String::from_utf8(response.to_json()).unwrap(),
+                serde_json::to_string(&response).unwrap()
+            );
+        }
+    }
 }
