@@ -91,7 +91,7 @@ async fn get_json(http: &reqwest::Client, url: Url) -> Result<serde_json::Value,
         .header("accept", "application/json")
         .send()
         .await
-        .map_err(|e| Failure::Unreachable(describe(&e)))?;
+        .map_err(|e| Failure::Unreachable(describe(e)))?;
     let status = response.status();
     if !status.is_success() {
         return Err(Failure::Unreachable(format!("answered {status}")));

@@ -67,6 +67,9 @@ impl Upstream {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
+            // Sign-ins are rare: a pooled connection the provider closed
+            // meanwhile would fail the exchange.
+            .pool_max_idle_per_host(0)
             .user_agent("tessera")
             .build()?;
         Ok(Self {
@@ -137,7 +140,7 @@ impl Upstream {
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|e| Failure::Unreachable(describe(&e)))?;
+            .map_err(|e| Failure::Unreachable(describe(e)))?;
         let status = response.status();
         let body = read_json(response).await;
         if status.is_server_error() {
@@ -160,17 +163,23 @@ impl Upstream {
 const B64_STD: base64::engine::general_purpose::GeneralPurpose =
     base64::engine::general_purpose::STANDARD;
 
-/// What a failed request says, without its URL's query.
-fn describe(e: &reqwest::Error) -> String {
+/// What a failed request says, without its URL (whose query may hold a code).
+fn describe(e: reqwest::Error) -> String {
     if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "cannot connect".into()
-    } else if e.is_decode() || e.is_body() {
-        "the answer broke off".into()
-    } else {
-        "the request failed".into()
+        return "timed out".into();
     }
+    if e.is_connect() {
+        return "cannot connect".into();
+    }
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// A JSON object of at most [`MAX_BYTES`].
@@ -184,7 +193,7 @@ async fn read_json(response: reqwest::Response) -> Result<serde_json::Value, Fai
     let bytes = response
         .bytes()
         .await
-        .map_err(|e| Failure::Unreachable(describe(&e)))?;
+        .map_err(|e| Failure::Unreachable(describe(e)))?;
     if bytes.len() > MAX_BYTES {
         return Err(Failure::Invalid("the answer is too large".into()));
     }

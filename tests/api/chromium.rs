@@ -49,7 +49,7 @@ pub fn browser_programs(test: &str) -> Option<(String, String)> {
     }
 }
 
-struct Driver {
+pub struct Driver {
     child: Child,
     base: String,
     session: String,
@@ -64,7 +64,7 @@ impl Drop for Driver {
 }
 
 impl Driver {
-    async fn start(chromium: &str, chromedriver: &str) -> Driver {
+    pub async fn start(chromium: &str, chromedriver: &str) -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -103,7 +103,7 @@ impl Driver {
         driver
     }
 
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let path = path.replace("{s}", &self.session);
         let url = format!("{}{}", self.base, path);
         let req = match method {
@@ -121,12 +121,12 @@ impl Driver {
         v["value"].clone()
     }
 
-    async fn goto(&self, url: &str) {
+    pub async fn goto(&self, url: &str) {
         self.call("POST", "/session/{s}/url", Some(json!({"url": url})))
             .await;
     }
 
-    async fn find(&self, css: &str) -> String {
+    pub async fn find(&self, css: &str) -> String {
         let v = self
             .call(
                 "POST",
@@ -137,7 +137,7 @@ impl Driver {
         v[ELEMENT].as_str().unwrap().to_owned()
     }
 
-    async fn type_into(&self, css: &str, text: &str) {
+    pub async fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css).await;
         self.call(
             "POST",
@@ -147,13 +147,13 @@ impl Driver {
         .await;
     }
 
-    async fn click(&self, css: &str) {
+    pub async fn click(&self, css: &str) {
         let e = self.find(css).await;
         self.call("POST", &format!("/session/{{s}}/element/{e}/click"), None)
             .await;
     }
 
-    async fn title(&self) -> String {
+    pub async fn title(&self) -> String {
         self.call("GET", "/session/{s}/title", None)
             .await
             .as_str()
@@ -161,7 +161,7 @@ impl Driver {
             .to_owned()
     }
 
-    async fn screenshot(&self, name: &str) {
+    pub async fn screenshot(&self, name: &str) {
         let png = self.call("GET", "/session/{s}/screenshot", None).await;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(png.as_str().unwrap())
@@ -173,7 +173,7 @@ impl Driver {
 }
 
 /// A client's redirect target that records the query it receives.
-async fn callback_server() -> (u16, Arc<Mutex<Option<String>>>) {
+pub async fn callback_server() -> (u16, Arc<Mutex<Option<String>>>) {
     let seen = Arc::new(Mutex::new(None));
     let record = seen.clone();
     let app = axum::Router::new().route(

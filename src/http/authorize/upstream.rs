@@ -17,18 +17,20 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
-use super::forms::{bad_request, or_error_page, with_cookie};
+use super::forms::{bad_request, or_error_page, over_limit, with_cookie};
 use super::ticket;
 use crate::config::people::IdentityProvider;
+use crate::http::client_ip;
 use crate::http::pages;
 use crate::http::pages::templates::ProviderView;
 use crate::http::session::{self, BrowserSession};
+use crate::limits::Kind;
 use crate::oauth::authorize::AuthorizationRequest;
 use crate::secrets::random_token;
 use crate::state::AppState;
@@ -85,6 +87,18 @@ fn unreachable_page(app: &AppState, p: &IdentityProvider) -> Response {
     )
 }
 
+/// A 429 page past `rate_limits.sign_in_per_ip`: each round trip writes a
+/// row and may call the provider, so a stranger's are bounded like sign-ins.
+/// The IP is read before awaiting: the future must not hold the request.
+fn over_ip_limit<'a>(
+    app: &'a AppState,
+    request: &Request,
+) -> impl Future<Output = Option<Response>> + use<'a> {
+    let ip = client_ip::key_of(request, &app.config.rate_limits.trusted_proxies);
+    let limit = app.config.rate_limits.sign_in_per_ip;
+    over_limit(app, Kind::SignIn, limit, ip, "upstream_sign_in")
+}
+
 #[derive(serde::Deserialize)]
 pub struct StartQuery {
     request: Option<String>,
@@ -94,13 +108,17 @@ pub struct StartQuery {
 pub async fn start(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     Query(q): Query<StartQuery>,
+    request: Request,
 ) -> Response {
+    if let Some(r) = over_ip_limit(&app, &request).await {
+        return r;
+    }
+    let headers = request.headers();
     let Some(p) = app.config.identity_providers.iter().find(|p| p.id == id) else {
         return bad_request(&app, "There is no such way to sign in here.");
     };
-    let browser = match session::find(&app, &headers).await {
+    let browser = match session::find(&app, headers).await {
         Ok(Some(b)) => b,
         Ok(None) => return bad_request(&app, super::forms::SESSION_EXPIRED),
         Err(e) => return or_error_page(&app, Err(e)),
@@ -186,9 +204,13 @@ const NOT_VALID: &str = "This sign-in response cannot be used: it was already us
 /// `GET /authorize/upstream/callback`: the provider's answer.
 pub async fn callback(
     State(app): State<Arc<AppState>>,
-    headers: HeaderMap,
     Query(q): Query<Callback>,
+    request: Request,
 ) -> Response {
+    if let Some(r) = over_ip_limit(&app, &request).await {
+        return r;
+    }
+    let headers = request.headers();
     let now = app.clock.now();
     let Some(state) = q
         .state
@@ -211,7 +233,7 @@ pub async fn callback(
     let Some(p) = p else {
         return refused_callback(&app, None, "provider no longer configured").await;
     };
-    let browser = match session::find(&app, &headers).await {
+    let browser = match session::find(&app, headers).await {
         Ok(Some(b)) if b.id_hash == login.session_hash => b,
         Ok(_) => {
             let why = "callback in another browser session";

@@ -16,7 +16,7 @@ impl Postgres {
             // Two first sign-ins of one subject (two tabs, two replicas)
             // must not provision two people: they queue here.
             sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind(format!("tessera-link\0{}\0{}", s.provider, s.subject))
+                .bind(format!("tessera-link {} {}", s.provider, s.subject))
                 .execute(&mut *conn)
                 .await?;
             if let Some(found) = known(conn, s, &groups).await? {
