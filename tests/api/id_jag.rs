@@ -54,6 +54,11 @@ async fn client(app: &TestApp, grants: &[&str]) -> (String, String) {
 /// Tessera trusting the test IdP for a client of `grants` (listed in the
 /// provider's clients unless `listed` is false), with `people` mapping.
 async fn world_with(people: &str, grants: &[&str], listed: bool) -> World {
+    world_configured(people, grants, listed, "").await
+}
+
+/// [`world_with`], with `extra` TOML appended.
+async fn world_configured(people: &str, grants: &[&str], listed: bool, extra: &str) -> World {
     let key = TestKey::es256("idp-1");
     let jwks = JwksServer::start(key.jwks()).await;
     let first = spawn_app().await;
@@ -65,7 +70,7 @@ async fn world_with(people: &str, grants: &[&str], listed: bool) -> World {
     };
     let toml = format!(
         "{}\n[[trusted_idp]]\nissuer = \"{IDP}\"\njwks_uri = \"{}\"\nprovider = \"acme\"\n\
-         clients = [\"{listed_id}\"]\nresources = [\"{DEMO}\"]\npeople = \"{people}\"\n",
+         clients = [\"{listed_id}\"]\nresources = [\"{DEMO}\"]\npeople = \"{people}\"\n{extra}",
         tessera::config::EXAMPLE_CONFIG,
         jwks.url
     );
@@ -330,5 +335,18 @@ async fn metadata_lists_the_grant_when_a_provider_is_trusted() {
             .as_array()
             .unwrap()
             .contains(&json!(GRANT))
+    );
+}
+
+#[tokio::test]
+async fn the_persons_scope_policy_narrows_what_an_id_jag_grants() {
+    let policy = "\n[scope_policy]\neveryone = [\"mcp:tools:weather\"]\n";
+    let w = world_configured("provision", &[GRANT], true, policy).await;
+    let res = w.present(&w.id_jag(json!({})), &[]).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(
+        res.json()["scope"],
+        "mcp:tools:weather",
+        "calendar:read was in the ID-JAG but not the person's to grant"
     );
 }
