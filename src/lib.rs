@@ -7,9 +7,10 @@
 //!   below, answer.
 //! - [`state`]: what a request needs, built once, shared as `Arc<AppState>`.
 //! - [`access_token`], [`audit`], [`clients`], [`users`], [`limits`],
-//!   [`metadata_documents`], [`upstream`]: minting and checking tokens, the
-//!   audit trail, creating clients and people (and what they may grant),
-//!   rate limits, client ID metadata documents, upstream OpenID providers.
+//!   [`metadata_documents`], [`upstream`], [`assertions`]: minting and
+//!   checking tokens, the audit trail, creating clients and people (and what
+//!   they may grant), rate limits, client ID metadata documents, upstream
+//!   OpenID providers, verifying JWT assertions (private_key_jwt, ID-JAG).
 //! - [`config`], [`keys`], [`passwords`], [`secrets`], [`telemetry`]:
 //!   configuration, signing keys, argon2, client secrets, logs and metrics.
 //! - [`store`]: the persistence boundary (SQLite behind it).
@@ -31,6 +32,7 @@
 )]
 
 pub mod access_token;
+pub mod assertions;
 pub mod audit;
 pub mod cli;
 pub mod clients;

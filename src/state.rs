@@ -26,6 +26,8 @@ pub struct AppState {
     pub passwords: Passwords,
     /// Client ID metadata documents fetched and validated.
     pub metadata_documents: crate::metadata_documents::MetadataDocuments,
+    /// JWT assertions' verification, with the key sets fetched for it.
+    pub assertions: crate::assertions::Assertions,
     pub metrics: Arc<crate::telemetry::metrics::Metrics>,
     pub audit: crate::audit::Audit,
     pub limits: crate::limits::Limits,
@@ -77,6 +79,7 @@ impl AppState {
             passwords,
             metadata_documents: crate::metadata_documents::MetadataDocuments::default(),
             upstream: crate::upstream::Upstream::new()?,
+            assertions: crate::assertions::Assertions::default(),
             audit: crate::audit::Audit::new(store.clone()),
             metrics,
             limits,

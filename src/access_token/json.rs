@@ -201,6 +201,7 @@ mod claims_tests {
             jti: "0199a7c25b7e7cc39d6a3f0e2b1c4d5e".into(),
             auth_time,
             permissions: permissions.iter().map(|p| p.to_string()).collect(),
+            act: None,
         }
     }
 

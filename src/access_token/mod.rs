@@ -55,12 +55,33 @@ fn lifetime(config: &Config, resources: &[&Resource]) -> Duration {
 impl AccessTokens<'_> {
     /// Sign an access token for `grant`, issued at `now`.
     pub fn mint(&self, grant: &Grant<'_>, now: i64) -> Result<AccessToken> {
-        mint(self.config, self.keys, grant, now)
+        mint(self.config, self.keys, grant, now, None)
+    }
+
+    /// Sign an exchanged access token (RFC 8693 §2.2.1): `grant`'s claims
+    /// plus the actor (`act`, §4.1), living at most `max_ttl` seconds.
+    pub fn mint_exchanged(
+        &self,
+        grant: &Grant<'_>,
+        act: serde_json::Value,
+        max_ttl: i64,
+        now: i64,
+    ) -> Result<AccessToken> {
+        mint(self.config, self.keys, grant, now, Some((act, max_ttl)))
     }
 }
 
-fn mint(config: &Config, keys: &SigningKeys, grant: &Grant<'_>, now: i64) -> Result<AccessToken> {
-    let ttl = lifetime(config, grant.resources).as_secs();
+fn mint(
+    config: &Config,
+    keys: &SigningKeys,
+    grant: &Grant<'_>,
+    now: i64,
+    exchanged: Option<(serde_json::Value, i64)>,
+) -> Result<AccessToken> {
+    let mut ttl = lifetime(config, grant.resources).as_secs();
+    if let Some((_, max_ttl)) = &exchanged {
+        ttl = ttl.min(u64::try_from(*max_ttl).unwrap_or(0)).max(1);
+    }
     let scope = grant.scope.to_string();
     let jti = uuid::Uuid::new_v4().simple().to_string();
     let aud: Vec<&str> = grant.resources.iter().map(|r| r.uri.as_str()).collect();
@@ -77,10 +98,18 @@ fn mint(config: &Config, keys: &SigningKeys, grant: &Grant<'_>, now: i64) -> Res
         auth_time: grant.auth_time,
         permissions: &config.scopes.permissions_for(grant.scope),
     };
+    let mut body = json::claims(&claims);
+    if let Some((act, _)) = exchanged {
+        // Not the hot path: the claims are read back to add the actor.
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
+        value["act"] = act;
+        body = serde_json::to_vec(&value).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
+    }
     let jwt = keys
         .ring()
         .signer
-        .sign_json(&json::claims(&claims))
+        .sign_json(&body)
         .map_err(Error::internal)?;
     Ok(AccessToken {
         jwt,

@@ -57,9 +57,17 @@ pub struct AddArgs {
     /// Resource the client may get tokens for (repeatable); the first is its default.
     #[arg(long = "audience")]
     audience: Vec<String>,
-    /// Token endpoint auth method: client_secret_basic, client_secret_post or none.
-    #[arg(long, default_value = "client_secret_basic")]
-    auth_method: String,
+    /// Token endpoint auth method: client_secret_basic, client_secret_post, none or
+    /// private_key_jwt [default: client_secret_basic, or private_key_jwt with
+    /// --jwks-uri or --jwks-file].
+    #[arg(long)]
+    auth_method: Option<String>,
+    /// Where the client publishes its public keys (private_key_jwt, RFC 7523 §2.2).
+    #[arg(long, conflicts_with = "jwks_file")]
+    jwks_uri: Option<String>,
+    /// A file holding the client's public keys as a JWK set (private_key_jwt).
+    #[arg(long)]
+    jwks_file: Option<std::path::PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -127,7 +135,30 @@ async fn dispatch(cmd: ClientCommand, state: &AppState) -> anyhow::Result<()> {
 }
 
 async fn add(args: AddArgs, state: &AppState) -> anyhow::Result<()> {
+    let jwks = match &args.jwks_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read the JWK set {}: {e}", path.display()))?;
+            Some(
+                serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
+                    anyhow::anyhow!("{} is not a JSON JWK set: {e}", path.display())
+                })?,
+            )
+        }
+        None => None,
+    };
+    let has_keys = jwks.is_some() || args.jwks_uri.is_some();
+    let auth_method = args.auth_method.unwrap_or_else(|| {
+        if has_keys {
+            "private_key_jwt"
+        } else {
+            "client_secret_basic"
+        }
+        .to_owned()
+    });
     let request = RegistrationRequest {
+        jwks,
+        jwks_uri: args.jwks_uri,
         client_name: Some(args.name),
         grant_types: Some(match (args.grants.is_empty(), args.introspect) {
             (true, false) => vec!["client_credentials".to_owned()],
@@ -136,7 +167,7 @@ async fn add(args: AddArgs, state: &AppState) -> anyhow::Result<()> {
         scope: args.scope,
         redirect_uris: Some(args.redirect_uris),
         audience: Some(OneOrMany::Many(args.audience)),
-        token_endpoint_auth_method: Some(args.auth_method),
+        token_endpoint_auth_method: Some(auth_method),
         ..RegistrationRequest::default()
     };
     let rules = RegistrationRules {

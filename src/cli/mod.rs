@@ -101,6 +101,17 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000")]
         listen: std::net::SocketAddr,
+        /// Also serve the calendar API (`/calendar-api`) and reach it from
+        /// `calendar_read` by token exchange, as this client (RFC 8693).
+        #[arg(long, env = "TESSERA_DEMO_EXCHANGE_CLIENT_ID")]
+        exchange_client_id: Option<String>,
+        /// That client's secret.
+        #[arg(
+            long,
+            env = "TESSERA_DEMO_EXCHANGE_CLIENT_SECRET",
+            hide_env_values = true
+        )]
+        exchange_client_secret: Option<String>,
     },
     /// Read and verify the tamper-evident audit trail.
     #[command(subcommand)]
@@ -161,10 +172,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(cmd) => audit::run(cmd, load(&overrides)?).await,
         Command::Db(cmd) => db::run(cmd, load(&overrides)?).await,
         #[cfg(feature = "demo")]
-        Command::DemoMcp { issuer, listen } => {
+        Command::DemoMcp {
+            issuer,
+            listen,
+            exchange_client_id,
+            exchange_client_secret,
+        } => {
             let _logs = crate::telemetry::init_logs(cli.log_format.into());
             let resource = format!("http://{listen}/mcp");
-            let demo = crate::demo::Demo::new(&issuer, &resource)?;
+            let mut demo = crate::demo::Demo::new(&issuer, &resource)?;
+            if let (Some(id), Some(secret)) = (exchange_client_id, exchange_client_secret) {
+                let exchanger = tessera_resource::exchange::TokenExchanger::new(
+                    &format!("{}/token", issuer.trim_end_matches('/')),
+                    &id,
+                    tessera_resource::Secret::new(secret),
+                );
+                demo = demo.with_downstream(exchanger)?;
+                println!("calendar API: http://{listen}/calendar-api (reached by token exchange)");
+            }
             println!("demo MCP server: {resource} (issuer {issuer})");
             demo.serve(listen).await
         }

@@ -46,6 +46,10 @@ pub(super) struct FileConfig {
     #[serde(default)]
     identity_providers: Vec<super::people::FileIdentityProvider>,
     scope_policy: Option<super::people::FileScopePolicy>,
+    #[serde(default)]
+    trusted_idp: Vec<super::extensions::FileTrustedIdp>,
+    #[serde(default)]
+    token_exchange: Vec<super::extensions::FileExchange>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -215,6 +219,9 @@ impl Config {
         if !sign_in.password_form && identity_providers.is_empty() {
             bail!("sign_in.password_form = false needs at least one of identity_providers");
         }
+        let trusted_idps = super::extensions::trusted_idps(file.trusted_idp, &resources)?;
+        let token_exchange =
+            super::extensions::exchange_policies(file.token_exchange, &resources, &scopes)?;
         let initial_access_token = o
             .initial_access_token
             .clone()
@@ -278,6 +285,8 @@ impl Config {
             postgres: postgres_settings(&file.postgres)?,
             scopes,
             resources,
+            trusted_idps,
+            token_exchange,
             audit_chain_key: super::audit::chain_key(
                 o.audit_chain_key.as_deref(),
                 file.security.audit_chain_key.as_ref(),

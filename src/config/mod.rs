@@ -20,6 +20,7 @@ use crate::oauth::redirect_uri::RedirectPolicy;
 use crate::oauth::resource::ResourceRegistry;
 
 mod audit;
+mod extensions;
 mod file;
 pub mod people;
 #[cfg(test)]
@@ -122,6 +123,10 @@ pub struct Config {
     pub postgres: PostgresSettings,
     pub scopes: ScopeCatalog,
     pub resources: ResourceRegistry,
+    /// Identity providers whose ID-JAGs are accepted (`[[trusted_idp]]`).
+    pub trusted_idps: Vec<crate::oauth::id_jag::TrustedIdp>,
+    /// Which resources' tokens may be exchanged for which (`[[token_exchange]]`).
+    pub token_exchange: Vec<crate::oauth::token_exchange::ExchangePolicy>,
     /// Overrides the client-secret pepper kept in the database.
     pub client_secret_pepper: Option<Secret>,
     /// Seals private signing keys at rest (`TESSERA_KEY_ENCRYPTION_KEY`).

@@ -6,6 +6,7 @@
 //! `/health` shaped like the MCP flows document's (it checks that the issuer's
 //! metadata answers). Tool data lives in memory.
 
+pub mod downstream;
 pub mod gate;
 pub mod tools;
 
@@ -24,6 +25,7 @@ use serde_json::json;
 
 use tessera_resource::audit::AuditEvent;
 use tessera_resource::clock::{Clock, SystemClock, rfc3339};
+use tessera_resource::exchange::TokenExchanger;
 use tessera_resource::{AuthLayer, ResourceKit, ResourceServer};
 use tools::{DemoData, DemoTools, TOOL_SCOPES};
 
@@ -36,6 +38,8 @@ pub struct Demo {
     pub audit: Arc<Mutex<Vec<AuditEvent>>>,
     issuer: String,
     resource: String,
+    /// The calendar API reached by token exchange (`with_downstream`).
+    pub downstream: Option<downstream::Downstream>,
 }
 
 impl Demo {
@@ -53,7 +57,21 @@ impl Demo {
             audit: Arc::default(),
             issuer: issuer.to_owned(),
             resource: resource.to_owned(),
+            downstream: None,
         })
+    }
+
+    /// Also serve the calendar API (a second resource, on this origin) and
+    /// have `calendar_read` call it with tokens `exchanger` exchanges.
+    pub fn with_downstream(mut self, exchanger: TokenExchanger) -> anyhow::Result<Self> {
+        let url = url::Url::parse(&self.resource)?;
+        let origin = url.origin().ascii_serialization();
+        self.downstream = Some(downstream::Downstream::new(
+            &self.issuer,
+            &origin,
+            exchanger,
+        )?);
+        Ok(self)
     }
 
     fn record(&self, event: AuditEvent) {
@@ -64,8 +82,9 @@ impl Demo {
 
     pub fn router(&self) -> Router {
         let data = self.data.clone();
+        let tools_downstream = self.downstream.clone();
         let mcp = StreamableHttpService::new(
-            move || Ok(DemoTools::new(data.clone())),
+            move || Ok(DemoTools::new(data.clone(), tools_downstream.clone())),
             Arc::new(LocalSessionManager::default()),
             StreamableHttpServerConfig::default(),
         );
@@ -79,11 +98,15 @@ impl Demo {
             ))
             .layer(AuthLayer::new(self.kit.clone()))
             .layer(tessera_resource::metadata::cors());
-        Router::new()
+        let router = Router::new()
             .route("/health", get(health))
             .with_state(self.clone())
             .merge(tessera_resource::metadata::router(self.kit.config()))
-            .merge(protected)
+            .merge(protected);
+        match &self.downstream {
+            Some(api) => router.merge(api.router(self.data.clone())),
+            None => router,
+        }
     }
 
     pub async fn serve(self, listen: SocketAddr) -> anyhow::Result<()> {

@@ -5,6 +5,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use axum::http::request::Parts;
+use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{ServerCapabilities, ServerConfig};
 use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
@@ -56,11 +58,14 @@ pub struct DemoData {
 #[derive(Clone)]
 pub struct DemoTools {
     data: Arc<DemoData>,
+    /// The calendar API `calendar_read` calls through a token exchange, if
+    /// the demo runs with one (else it reads the data itself).
+    downstream: Option<super::downstream::Downstream>,
 }
 
 impl DemoTools {
-    pub fn new(data: Arc<DemoData>) -> Self {
-        Self { data }
+    pub fn new(data: Arc<DemoData>, downstream: Option<super::downstream::Downstream>) -> Self {
+        Self { data, downstream }
     }
 }
 
@@ -77,7 +82,20 @@ impl DemoTools {
     }
 
     #[tool(description = "List calendar events (needs mcp:tools:calendar:read)")]
-    fn calendar_read(&self) -> String {
+    async fn calendar_read(&self, Extension(parts): Extension<Parts>) -> String {
+        if let Some(downstream) = &self.downstream {
+            // The token this call came with, exchanged, never passed on.
+            let incoming = parts
+                .headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            return match downstream.read_events(incoming).await {
+                Ok(body) => body,
+                Err(why) => format!("error: {why}"),
+            };
+        }
         let events = self
             .data
             .events

@@ -1,8 +1,15 @@
-//! Client authentication at the token endpoint (RFC 6749 §2.3, OAuth 2.1 §2.4).
+//! Client authentication at the token endpoint (RFC 6749 §2.3, OAuth 2.1 §2.4),
+//! and at revocation and introspection, which authenticate the same way.
 //!
-//! Three methods: `client_secret_basic` (HTTP Basic, each half form-urldecoded,
-//! RFC 6749 §2.3.1), `client_secret_post` (both in the body) and `none` (a public
-//! client names itself with `client_id`). A client holding a secret may use
+//! Four methods: `client_secret_basic` (HTTP Basic, each half form-urldecoded,
+//! RFC 6749 §2.3.1), `client_secret_post` (both in the body), `none` (a public
+//! client names itself with `client_id`) and `private_key_jwt` (RFC 7523 §2.2,
+//! OIDC Core §9: `client_assertion_type` and a `client_assertion` signed by a
+//! key the client registered; the claims' rules are `oauth::assertion`'s, its
+//! `jti` is spent in the replay cache every replica shares). Only a client
+//! registered for `private_key_jwt` may use it, and such a client may use
+//! nothing else. The secret methods pay nothing for it: one absent-parameter
+//! lookup. A client holding a secret may use
 //! either secret method (claude.ai posts even when Basic was registered;
 //! mcp-interop §1.8), and a `client_id` in the body alongside Basic is accepted
 //! when it names the same client (the Python SDK always sends it). Every
@@ -16,23 +23,32 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use percent_encoding::percent_decode_str;
 
 use super::body::OAuthForm;
+use crate::assertions::{KeySource, replay_key, unverified_claim};
 use crate::error::{Error, Result};
+use crate::oauth::assertion::{Claims, client_assertion};
+use crate::oauth::client::AuthMethod;
 use crate::state::AppState;
-use crate::store::clients::ClientAuth;
+use crate::store::clients::{ClientAuth, ClientKeys};
+
+/// RFC 7523 §2.2's `client_assertion_type`.
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Credentials as presented.
 pub struct Presented {
     pub client_id: String,
-    /// `None` for a public client.
+    /// `None` for a public client or a client assertion.
     secret: Option<String>,
+    /// A `private_key_jwt` client assertion.
+    assertion: Option<String>,
 }
 
-/// The secret never reaches a log line or a `Debug` output.
+/// The secret and the assertion never reach a log line or a `Debug` output.
 impl std::fmt::Debug for Presented {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Presented")
             .field("client_id", &self.client_id)
             .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .field("assertion", &self.assertion.as_ref().map(|_| "…"))
             .finish()
     }
 }
@@ -84,6 +100,9 @@ pub fn presented(headers: &HeaderMap, form: &OAuthForm) -> Result<Presented> {
 pub fn presented_with(authorization: Option<&HeaderValue>, form: &OAuthForm) -> Result<Presented> {
     let body_id = form.get("client_id");
     let body_secret = form.get("client_secret");
+    if let Some(kind) = form.get("client_assertion_type") {
+        return with_assertion(authorization.is_some() || body_secret.is_some(), kind, form);
+    }
     if let Some(value) = authorization {
         let value = value
             .to_str()
@@ -102,25 +121,79 @@ pub fn presented_with(authorization: Option<&HeaderValue>, form: &OAuthForm) -> 
         return Ok(Presented {
             client_id,
             secret: Some(secret),
+            assertion: None,
         });
+    }
+    if form.get("client_assertion").is_some() {
+        return Err(Error::invalid_request(
+            "a client_assertion needs its client_assertion_type",
+        ));
     }
     match (body_id, body_secret) {
         (Some(id), secret) => Ok(Presented {
             client_id: id.to_owned(),
             secret: secret.map(str::to_owned),
+            assertion: None,
         }),
         (None, _) => Err(Error::invalid_client("client authentication is required")),
     }
 }
 
+/// Credentials presented as a client assertion (RFC 7523 §2.2): the client
+/// is the `client_id` parameter, or else the assertion's `sub` (RFC 7521 §4.2
+/// makes `client_id` optional); `other` says another method was used too.
+fn with_assertion(other: bool, kind: &str, form: &OAuthForm) -> Result<Presented> {
+    if other {
+        return Err(Error::invalid_request(
+            "use one client authentication method, not a client assertion and a secret",
+        ));
+    }
+    if kind != JWT_BEARER_ASSERTION {
+        return Err(Error::invalid_client(format!(
+            "client_assertion_type must be {JWT_BEARER_ASSERTION}"
+        )));
+    }
+    let assertion = form
+        .get("client_assertion")
+        .ok_or_else(|| Error::invalid_client("client_assertion is missing"))?;
+    let client_id = match form.get("client_id") {
+        Some(id) => id.to_owned(),
+        None => unverified_claim(assertion, "sub")
+            .ok_or_else(|| Error::invalid_client("the client assertion names no client (sub)"))?,
+    };
+    Ok(Presented {
+        client_id,
+        secret: None,
+        assertion: Some(assertion.to_owned()),
+    })
+}
+
 /// Authenticate the presented credentials: one primary-key lookup and, for
-/// confidential clients, one constant-time HMAC comparison.
+/// confidential clients, one constant-time HMAC comparison (or, for a
+/// `private_key_jwt` client, one signature and one replay-cache insert).
 pub async fn authenticate(app: &AppState, presented: &Presented) -> Result<Arc<ClientAuth>> {
     let client = app
         .store
         .client_auth_cached(&presented.client_id, app.clock.now())
         .await?
         .ok_or_else(|| Error::invalid_client("unknown client"))?;
+    match (&presented.assertion, client.auth_method) {
+        (Some(assertion), AuthMethod::PrivateKeyJwt) => {
+            key_signed(app, &client, assertion).await?;
+            return Ok(client);
+        }
+        (Some(_), _) => {
+            return Err(Error::invalid_client(
+                "this client is not registered for private_key_jwt: authenticate as registered",
+            ));
+        }
+        (None, AuthMethod::PrivateKeyJwt) => {
+            return Err(Error::invalid_client(
+                "this client must authenticate with a private_key_jwt client assertion",
+            ));
+        }
+        (None, _) => {}
+    }
     match (&presented.secret, &client.secret_hash) {
         (Some(secret), Some(hash)) => {
             if !app.hasher.verify(secret, hash) {
@@ -143,6 +216,47 @@ pub async fn authenticate(app: &AppState, presented: &Presented) -> Result<Arc<C
         (None, None) => {}
     }
     Ok(client)
+}
+
+/// Check a `private_key_jwt` client assertion: signed by one of the client's
+/// keys, its claims as RFC 7523 §3 says (`oauth::assertion`), its `jti` not
+/// spent before on any replica.
+async fn key_signed(app: &AppState, client: &ClientAuth, assertion: &str) -> Result<()> {
+    let refuse = |why: String| Error::invalid_client(format!("client assertion refused: {why}"));
+    let source = match &client.keys {
+        Some(ClientKeys::Inline(set)) => KeySource::Inline(set.clone()),
+        Some(ClientKeys::Remote(url)) => KeySource::Remote {
+            url,
+            allow_loopback: app.config.registration.metadata_document_loopback,
+        },
+        None => return Err(refuse("the client has no registered keys".into())),
+    };
+    let verified = app
+        .assertions
+        .verify(assertion, source)
+        .await
+        .map_err(refuse)?;
+    let claims: Claims = serde_json::from_value(verified.claims)
+        .map_err(|_| refuse("its registered claims are malformed".into()))?;
+    let issuer = &app.config.issuer;
+    let accepted = [
+        issuer.as_str().to_owned(),
+        issuer.endpoint("/token"),
+        issuer.endpoint("/oauth/token"),
+        issuer.endpoint("/oauth2/token"),
+        issuer.endpoint("/revoke"),
+        issuer.endpoint("/introspect"),
+    ];
+    let accepted: Vec<&str> = accepted.iter().map(String::as_str).collect();
+    let now = app.clock.now();
+    let spent = client_assertion(&claims, &client.id, &accepted, now)?;
+    let key = replay_key("client", &client.id, &spent.jti);
+    if !app.store.spend_assertion(&key, spent.exp, now).await? {
+        return Err(refuse(
+            "its jti was used before (a replayed assertion)".into(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

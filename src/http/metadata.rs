@@ -13,8 +13,28 @@ use crate::config::Config;
 
 pub fn document(config: &Config) -> Vec<u8> {
     let issuer = &config.issuer;
-    let scopes: Vec<&str> = config.scopes.iter().map(|s| s.name.as_str()).collect();
-    let auth_methods = ["none", "client_secret_basic", "client_secret_post"];
+    let mut scopes: Vec<&str> = config.scopes.iter().map(|s| s.name.as_str()).collect();
+    // SEP-2207: the issuer's own scope for refresh tokens.
+    let offline = crate::oauth::offline_access::OFFLINE_ACCESS;
+    if !scopes.contains(&offline) {
+        scopes.push(offline);
+    }
+    let auth_methods = [
+        "none",
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ];
+    let signing_algs = crate::assertions::verify::ALLOWED_NAMES;
+    // Only grants this configuration accepts (VS Code copies the list into
+    // its registration): the extensions once configured.
+    let mut grants = vec!["authorization_code", "refresh_token", "client_credentials"];
+    if !config.trusted_idps.is_empty() {
+        grants.push(crate::oauth::id_jag::GRANT_TYPE);
+    }
+    if !config.token_exchange.is_empty() {
+        grants.push(crate::oauth::token_exchange::GRANT_TYPE);
+    }
     let doc = json!({
         "issuer": issuer.as_str(),
         "authorization_endpoint": issuer.endpoint("/authorize"),
@@ -26,10 +46,13 @@ pub fn document(config: &Config) -> Vec<u8> {
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": grants,
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": signing_algs,
+        "revocation_endpoint_auth_signing_alg_values_supported": signing_algs,
+        "introspection_endpoint_auth_signing_alg_values_supported": signing_algs,
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "client_id_metadata_document_supported": config.registration.metadata_documents,

@@ -1,10 +1,12 @@
-//! Fetching a client ID metadata document safely.
+//! Fetching a client ID metadata document, or any JSON document a client
+//! names (a `private_key_jwt` client's `jwks_uri`: [`fetch_json`]), safely.
 //!
 //! The host is resolved first and every address checked ([`super::address`]);
 //! the connection is then pinned to the checked address, so DNS rebinding
 //! cannot swap it between check and connect. No redirects, a short timeout,
-//! 200 only, at most 5 KB, JSON. The cache lifetime comes from the response's
-//! `Cache-Control: max-age`, clamped to 5 minutes – 24 hours.
+//! 200 only, at most 5 KB (a metadata document) or the caller's bound, JSON.
+//! The cache lifetime comes from the response's `Cache-Control: max-age`,
+//! clamped to 5 minutes – 24 hours.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -24,10 +26,8 @@ pub struct Fetched {
 }
 
 async fn pinned_address(url: &Url, allow_loopback: bool) -> Result<SocketAddr, String> {
-    let host = url.host_str().ok_or("the client_id URL has no host")?;
-    let port = url
-        .port_or_known_default()
-        .ok_or("the client_id URL has no port")?;
+    let host = url.host_str().ok_or("the URL has no host")?;
+    let port = url.port_or_known_default().ok_or("the URL has no port")?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
@@ -58,6 +58,18 @@ fn max_age(headers: &reqwest::header::HeaderMap) -> Duration {
 }
 
 pub async fn fetch(url: &Url, allow_loopback: bool) -> Result<Fetched, String> {
+    fetch_json(url, allow_loopback, MAX_BYTES, "the metadata document").await
+}
+
+/// Fetch the JSON document at `url` (`what` names it in errors), at most
+/// `max_bytes`, under the same address rules and pinning as a metadata
+/// document.
+pub async fn fetch_json(
+    url: &Url,
+    allow_loopback: bool,
+    max_bytes: usize,
+    what: &str,
+) -> Result<Fetched, String> {
     let addr = pinned_address(url, allow_loopback).await?;
     let host = url.host_str().unwrap_or_default().to_owned();
     let client = reqwest::Client::builder()
@@ -72,20 +84,18 @@ pub async fn fetch(url: &Url, allow_loopback: bool) -> Result<Fetched, String> {
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
         .await
-        .map_err(|e| format!("fetching the metadata document failed: {}", without_url(&e)))?;
+        .map_err(|e| format!("fetching {what} failed: {}", without_url(&e)))?;
     if response.status() != reqwest::StatusCode::OK {
         return Err(format!(
-            "the metadata document answered {} (only 200 is accepted)",
+            "{what} answered {} (only 200 is accepted)",
             response.status()
         ));
     }
     if response
         .content_length()
-        .is_some_and(|n| n as usize > MAX_BYTES)
+        .is_some_and(|n| n as usize > max_bytes)
     {
-        return Err(format!(
-            "the metadata document is larger than {MAX_BYTES} bytes"
-        ));
+        return Err(format!("{what} is larger than {max_bytes} bytes"));
     }
     let cache_for = max_age(response.headers());
     let mut body = Vec::new();
@@ -95,14 +105,11 @@ pub async fn fetch(url: &Url, allow_loopback: bool) -> Result<Fetched, String> {
         .map_err(|e| format!("reading the document failed: {}", without_url(&e)))?
     {
         body.extend_from_slice(&chunk);
-        if body.len() > MAX_BYTES {
-            return Err(format!(
-                "the metadata document is larger than {MAX_BYTES} bytes"
-            ));
+        if body.len() > max_bytes {
+            return Err(format!("{what} is larger than {max_bytes} bytes"));
         }
     }
-    let document = serde_json::from_slice(&body)
-        .map_err(|_| "the metadata document is not JSON".to_owned())?;
+    let document = serde_json::from_slice(&body).map_err(|_| format!("{what} is not JSON"))?;
     Ok(Fetched {
         document,
         cache_for,

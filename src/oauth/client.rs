@@ -2,8 +2,10 @@
 //!
 //! RFC 7591 §2 defines the metadata and its defaults (a missing
 //! `token_endpoint_auth_method` means `client_secret_basic`, missing
-//! `grant_types` means `authorization_code`). Tessera accepts three methods
-//! (`none`, `client_secret_basic`, `client_secret_post`) and three grants.
+//! `grant_types` means `authorization_code`). Tessera accepts four methods
+//! (`none`, `client_secret_basic`, `client_secret_post`, and `private_key_jwt`
+//! with `jwks` or `jwks_uri`: RFC 7523 §2.2, checked in [`super::client_keys`])
+//! and three registrable grants.
 //! Open registration may only create clients for which a person consents
 //! (authorization code, refresh); a `client_credentials` client needs an
 //! administrator or an initial access token (RFC 7591 §3). Unknown members
@@ -15,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::oauth::client_fields::{
     MAX_LIST, MAX_NAME_CHARS, MAX_REDIRECT_URIS, MAX_SCOPE_BYTES, contacts, list, text, web_uri,
 };
+use crate::oauth::client_keys;
 use crate::oauth::redirect_uri::RedirectPolicy;
 use crate::oauth::resource::ResourceRegistry;
 use tessera_resource::scope::ScopeSet;
@@ -25,6 +28,8 @@ pub enum AuthMethod {
     None,
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523 §2.2 / OIDC Core §9: a JWT signed by a key the client registered.
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -33,6 +38,7 @@ impl AuthMethod {
             "none" => Some(Self::None),
             "client_secret_basic" => Some(Self::ClientSecretBasic),
             "client_secret_post" => Some(Self::ClientSecretPost),
+            "private_key_jwt" => Some(Self::PrivateKeyJwt),
             _ => None,
         }
     }
@@ -42,10 +48,16 @@ impl AuthMethod {
             Self::None => "none",
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
     pub const fn has_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
+
+    /// The client proves who it is (a secret or a key), unlike a public client.
+    pub const fn authenticates(self) -> bool {
         !matches!(self, Self::None)
     }
 }
@@ -56,6 +68,12 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 7523 §2.1 with an ID-JAG (SEP-990): enterprise-managed access.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:jwt-bearer")]
+    JwtBearer,
+    /// RFC 8693: an MCP server exchanging the token it received.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 impl GrantType {
@@ -64,6 +82,8 @@ impl GrantType {
             "authorization_code" => Some(Self::AuthorizationCode),
             "refresh_token" => Some(Self::RefreshToken),
             "client_credentials" => Some(Self::ClientCredentials),
+            crate::oauth::id_jag::GRANT_TYPE => Some(Self::JwtBearer),
+            crate::oauth::token_exchange::GRANT_TYPE => Some(Self::TokenExchange),
             _ => None,
         }
     }
@@ -73,6 +93,8 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::JwtBearer => crate::oauth::id_jag::GRANT_TYPE,
+            Self::TokenExchange => crate::oauth::token_exchange::GRANT_TYPE,
         }
     }
 }
@@ -113,6 +135,12 @@ pub struct ClientMetadata {
     pub software_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_type: Option<String>,
+    /// The public keys of a `private_key_jwt` client, by value (RFC 7591 §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// Where the keys of a `private_key_jwt` client are published (RFC 7591 §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
 }
 
 impl ClientMetadata {
@@ -156,6 +184,8 @@ pub struct RegistrationRequest {
     pub software_id: Option<String>,
     pub software_version: Option<String>,
     pub application_type: Option<String>,
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
 }
 
 /// What registration may do.
@@ -172,7 +202,8 @@ impl RegistrationRules<'_> {
             None => AuthMethod::ClientSecretBasic,
             Some(m) => AuthMethod::parse(m).ok_or_else(|| {
                 Error::invalid_client_metadata(format!(
-                    "token_endpoint_auth_method '{m}' is not supported (none, client_secret_basic, client_secret_post)"
+                    "token_endpoint_auth_method '{m}' is not supported \
+                     (none, client_secret_basic, client_secret_post, private_key_jwt)"
                 ))
             })?,
         };
@@ -201,6 +232,7 @@ impl RegistrationRules<'_> {
             ));
         }
         let audience = self.audience(req.audience)?;
+        let (jwks, jwks_uri) = client_keys::registered(method, req.jwks, req.jwks_uri)?;
         Ok(ClientMetadata {
             redirect_uris,
             token_endpoint_auth_method: method,
@@ -217,6 +249,8 @@ impl RegistrationRules<'_> {
             software_id: text(req.software_id, "software_id", MAX_NAME_CHARS)?,
             software_version: text(req.software_version, "software_version", MAX_NAME_CHARS)?,
             application_type: text(req.application_type, "application_type", MAX_NAME_CHARS)?,
+            jwks,
+            jwks_uri,
         })
     }
 
@@ -231,7 +265,8 @@ impl RegistrationRules<'_> {
         for name in &names {
             let grant = GrantType::parse(name).ok_or_else(|| {
                 Error::invalid_client_metadata(format!(
-                    "grant type '{name}' is not supported (authorization_code, refresh_token, client_credentials)"
+                    "grant type '{name}' is not supported (authorization_code, refresh_token, client_credentials, \
+                     urn:ietf:params:oauth:grant-type:jwt-bearer, urn:ietf:params:oauth:grant-type:token-exchange)"
                 ))
             })?;
             if !grants.contains(&grant) {
@@ -245,6 +280,19 @@ impl RegistrationRules<'_> {
                 "grant_types must not be empty",
             ));
         }
+        let server_side = [GrantType::JwtBearer, GrantType::TokenExchange];
+        if !self.privileged && grants.iter().any(|g| server_side.contains(g)) {
+            return Err(Error::invalid_client_metadata(
+                "open registration cannot create clients for the jwt-bearer or token-exchange grants: \
+                 present an initial access token or ask an administrator (tessera client add)",
+            ));
+        }
+        if grants.contains(&GrantType::TokenExchange) && !method.authenticates() {
+            return Err(Error::invalid_client_metadata(
+                "a token-exchange client must authenticate: choose client_secret_basic, \
+                 client_secret_post or private_key_jwt",
+            ));
+        }
         if grants.contains(&GrantType::ClientCredentials) {
             if !self.privileged {
                 return Err(Error::invalid_client_metadata(
@@ -252,9 +300,10 @@ impl RegistrationRules<'_> {
                      present an initial access token or ask an administrator (tessera client add)",
                 ));
             }
-            if !method.has_secret() {
+            if !method.authenticates() {
                 return Err(Error::invalid_client_metadata(
-                    "a client_credentials client must authenticate: choose client_secret_basic or client_secret_post",
+                    "a client_credentials client must authenticate: choose client_secret_basic, \
+                     client_secret_post or private_key_jwt",
                 ));
             }
         }

@@ -13,6 +13,7 @@
 
 use crate::error::{Error, Result};
 use crate::oauth::catalog::ScopeCatalog;
+use crate::oauth::offline_access::OFFLINE_ACCESS;
 use crate::oauth::resource::Resource;
 use tessera_resource::scope::{ScopeSet, covers};
 
@@ -166,8 +167,12 @@ pub fn for_consent(
     catalog: &ScopeCatalog,
 ) -> Result<ScopeSet> {
     let mut asked = ScopeSet::default();
+    let mut offline = false;
     for scope in requested.into_iter().flat_map(ScopeSet::iter) {
-        if scope == "offline_access" && !catalog.is_known(scope) {
+        // The issuer's own scope (`oauth::offline_access`): kept for the
+        // consent page and the grant, asked of no resource.
+        if scope == OFFLINE_ACCESS {
+            offline = true;
             continue;
         }
         if !catalog.is_known(scope) {
@@ -191,6 +196,9 @@ pub fn for_consent(
         return Err(Error::invalid_scope(
             "the requested resource accepts no scopes",
         ));
+    }
+    if offline {
+        asked.insert(OFFLINE_ACCESS);
     }
     Ok(asked)
 }
@@ -276,8 +284,9 @@ mod consent_tests {
         );
         let only_offline = for_consent(Some(&s("offline_access")), &[&r], &catalog).unwrap();
         assert_eq!(
-            only_offline, none,
-            "offline_access alone asks for the defaults"
+            only_offline.to_string(),
+            "mcp:tools:weather mcp:tools:calendar:read offline_access",
+            "offline_access alone asks for the defaults, and is kept for the grant"
         );
         let one = for_consent(
             Some(&s("offline_access mcp:tools:weather")),
@@ -285,7 +294,7 @@ mod consent_tests {
             &catalog,
         )
         .unwrap();
-        assert_eq!(one.to_string(), "mcp:tools:weather");
+        assert_eq!(one.to_string(), "mcp:tools:weather offline_access");
         let bad = for_consent(Some(&s("mcp:tools:email:send")), &[&r], &catalog).unwrap_err();
         assert_eq!(bad.code, ErrorCode::InvalidScope);
     }

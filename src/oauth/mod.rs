@@ -18,14 +18,18 @@
 //!   [`metadata_document`] (client ID metadata documents), [`catalog`] (the
 //!   scope catalog).
 
+pub mod assertion;
 pub mod authorize;
 pub mod catalog;
 pub mod client;
 pub mod client_fields;
+pub mod client_keys;
 pub mod code;
 pub mod consent;
 pub mod grant_scope;
+pub mod id_jag;
 pub mod metadata_document;
+pub mod offline_access;
 pub mod pkce;
 pub mod policy;
 #[cfg(test)]
@@ -33,3 +37,4 @@ mod properties;
 pub mod rate_tier;
 pub mod redirect_uri;
 pub mod resource;
+pub mod token_exchange;

@@ -26,6 +26,34 @@ pub struct ClientAuth {
     pub audience: Vec<String>,
     /// A resource server allowed to call the introspection endpoint.
     pub can_introspect: bool,
+    /// The keys of a `private_key_jwt` client (read only for that method).
+    pub keys: Option<ClientKeys>,
+}
+
+/// Where a `private_key_jwt` client's public keys are (RFC 7591 §2).
+#[derive(Debug, Clone)]
+pub enum ClientKeys {
+    /// Registered by value: the `jwks` object.
+    Inline(Arc<serde_json::Value>),
+    /// Registered by reference: the `jwks_uri`, fetched and cached.
+    Remote(String),
+}
+
+impl ClientKeys {
+    /// The keys named in a client's stored metadata (a JSON object), if any.
+    pub(super) fn of_metadata(json: Option<&str>) -> Option<Self> {
+        #[derive(serde::Deserialize)]
+        struct Keys {
+            jwks: Option<serde_json::Value>,
+            jwks_uri: Option<String>,
+        }
+        let keys: Keys = serde_json::from_str(json?).ok()?;
+        match (keys.jwks, keys.jwks_uri) {
+            (Some(set), _) => Some(Self::Inline(Arc::new(set))),
+            (None, Some(uri)) => Some(Self::Remote(uri)),
+            (None, None) => None,
+        }
+    }
 }
 
 impl ClientAuth {

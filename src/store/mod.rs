@@ -19,6 +19,7 @@
 //!   never fork it;
 //! - the request paths' reads are point lookups by primary key or unique index.
 
+pub mod assertions;
 pub mod audit;
 pub mod chain;
 pub mod changes;

@@ -102,6 +102,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "http",
         &[
             "access_token",
+            "assertions",
             "audit",
             "clients",
             "config",
@@ -123,6 +124,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "state",
         &[
             "access_token",
+            "assertions",
             "audit",
             "config",
             "keys",
@@ -148,6 +150,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("upstream", &["config"]),
     ("limits", &["config", "oauth", "store"]),
     ("metadata_documents", &["oauth", "store"]),
+    ("assertions", &["metadata_documents", "oauth"]),
     ("config", &["keys", "oauth", "store"]),
     ("keys", &["store"]),
     ("store", &["error", "oauth"]),

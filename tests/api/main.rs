@@ -12,6 +12,7 @@
 mod database;
 mod helpers;
 mod private_postgres;
+mod signing_keys;
 
 mod accounts;
 mod architecture;
@@ -27,9 +28,12 @@ mod cimd;
 mod cluster;
 mod crash;
 mod db_copy;
+#[cfg(feature = "demo")]
+mod demo_exchange;
 mod deploy;
 mod faults;
 mod flow;
+mod id_jag;
 #[cfg(feature = "demo")]
 mod interop;
 mod lifecycle;
@@ -37,7 +41,9 @@ mod limits;
 mod manage;
 mod metadata;
 mod node;
+mod offline_access;
 mod ops;
+mod private_key_jwt;
 mod refresh;
 mod register;
 mod replicas;
@@ -46,6 +52,7 @@ mod serving;
 mod strictness;
 mod token;
 mod token_errors;
+mod token_exchange;
 mod trust_grants;
 mod upstream;
 mod upstream_chromium;

@@ -39,4 +39,9 @@ pub struct AccessTokenClaims {
     pub auth_time: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub permissions: Vec<String>,
+    /// The actor of an exchanged token (RFC 8693 §4.1): the MCP server that
+    /// exchanged the person's token, `{"sub": its client id}`, nested when
+    /// exchanged again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
 }

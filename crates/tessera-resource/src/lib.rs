@@ -61,6 +61,7 @@ pub mod claims;
 pub mod clock;
 pub mod config;
 pub mod discovery;
+pub mod exchange;
 pub mod issuer;
 pub mod jwks;
 pub mod layer;

@@ -25,6 +25,9 @@ use crate::state::AppState;
 use crate::store::clients::StoredClient;
 
 fn describe(app: &AppState, scope: &str) -> String {
+    if scope == crate::oauth::offline_access::OFFLINE_ACCESS {
+        return crate::oauth::offline_access::DESCRIPTION.to_owned();
+    }
     app.config
         .scopes
         .entry(scope)

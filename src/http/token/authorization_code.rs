@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::http::body::OAuthForm;
 use crate::oauth::client::GrantType;
 use crate::oauth::code::{self, Binding};
+use crate::oauth::offline_access;
 use crate::oauth::resource::Resource;
 use crate::secrets::ordered_token;
 use crate::state::AppState;
@@ -47,11 +48,16 @@ pub async fn grant(app: &AppState, client: &ClientAuth, form: &OAuthForm) -> Res
         subject: &pending.user_id,
         client_id: &client.id,
         resources: &resources,
-        scope: &scope,
+        scope: &offline_access::for_access_token(&scope),
         auth_time: Some(pending.auth_time),
     };
     let mut access = app.access_tokens().mint(&grant, now)?;
-    let refresh_token = if client.allows(GrantType::RefreshToken) {
+    let refresh = offline_access::issues_refresh_token(
+        client.allows(GrantType::RefreshToken),
+        client.allowed.as_ref().ok(),
+        &scope,
+    );
+    let refresh_token = if refresh {
         Some(ordered_token(app.clock.now_millis()).map_err(Error::internal)?)
     } else {
         None

@@ -9,7 +9,9 @@
 
 mod authorization_code;
 mod client_credentials;
+mod jwt_bearer;
 mod refresh;
+mod token_exchange;
 
 use std::sync::Arc;
 
@@ -208,6 +210,14 @@ async fn issue(app: &AppState, credentials: &Presented, form: &OAuthForm) -> Res
             authorization_code::grant(app, &client, form).await,
         ),
         "refresh_token" => ("refresh_token", refresh::grant(app, &client, form).await),
+        // The extensions come after the grants above, which pay nothing for them.
+        crate::oauth::id_jag::GRANT_TYPE => {
+            ("jwt_bearer", jwt_bearer::grant(app, &client, form).await)
+        }
+        crate::oauth::token_exchange::GRANT_TYPE => {
+            let exchanged = token_exchange::grant(app, &client, form).await;
+            return counted(app, &client, limit, now, "token_exchange", exchanged).await;
+        }
         other => {
             return Err(Error::new(
                 ErrorCode::UnsupportedGrantType,
@@ -215,9 +225,30 @@ async fn issue(app: &AppState, credentials: &Presented, form: &OAuthForm) -> Res
             ));
         }
     };
+    counted(
+        app,
+        &client,
+        limit,
+        now,
+        grant,
+        result.map(IntoResponse::into_response),
+    )
+    .await
+}
+
+/// The answer to a grant: a refusal as such, an issued token counted
+/// against the client's tier.
+async fn counted(
+    app: &AppState,
+    client: &ClientAuth,
+    limit: u32,
+    now: i64,
+    grant: &'static str,
+    result: Result<Response>,
+) -> Result<Response> {
     let mut response = match result {
-        Ok(answer) => answer.into_response(),
-        Err(e) => return Err(unless_client_gone(app, &client, e).await),
+        Ok(answer) => answer,
+        Err(e) => return Err(unless_client_gone(app, client, e).await),
     };
     // Only what was issued counts against the client's tier: anyone who
     // knows a public client's id could otherwise spend its window with

@@ -72,6 +72,8 @@ fn narrowed<'a>(
     let granted =
         ScopeSet::parse(&family.scope).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
     let scope = grant_scope::for_refresh(&granted, form.get("scope"))?;
+    // `offline_access` is the family's, never an access token's.
+    let scope = crate::oauth::offline_access::for_access_token(&scope);
     let asked: Vec<&str> = form.all("resource").collect();
     let resources = app.config.resources.narrow(&family.resources, &asked)?;
     Ok((scope, resources))

@@ -6,7 +6,7 @@ use sqlx::postgres::PgRow;
 use super::{Postgres, database};
 use crate::oauth::client::{AuthMethod, ClientMetadata, GrantType};
 use crate::store::Result;
-use crate::store::clients::{ClientAuth, ClientRow, MetadataColumns, NewClient};
+use crate::store::clients::{ClientAuth, ClientKeys, ClientRow, MetadataColumns, NewClient};
 use tessera_resource::scope::ScopeSet;
 
 /// The columns of a [`ClientRow`], in order.
@@ -53,8 +53,8 @@ impl Postgres {
 
     pub async fn client_auth(&self, id: &str) -> Result<Option<ClientAuth>> {
         let row = sqlx::query(
-            "SELECT secret_hash, secret_expires_at, auth_method, grant_types, scope, audience, can_introspect \
-             FROM clients WHERE id = $1",
+            "SELECT secret_hash, secret_expires_at, auth_method, grant_types, scope, audience, can_introspect, \
+             CASE WHEN auth_method = 'private_key_jwt' THEN metadata END FROM clients WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&mut *self.pool.conn().await?)
@@ -71,6 +71,11 @@ impl Postgres {
             allowed: ScopeSet::parse(&text(4)?),
             audience: crate::store::split_list(&text(5)?),
             can_introspect: r.try_get(6).map_err(database)?,
+            keys: ClientKeys::of_metadata(
+                r.try_get::<Option<String>, _>(7)
+                    .map_err(database)?
+                    .as_deref(),
+            ),
         }))
     }
 

@@ -20,6 +20,7 @@
 //! method names and shapes as the SQLite backend's: `store::on_backend!`
 //! dispatches one call to either.
 
+mod assertions;
 mod audit;
 mod changes;
 mod clients;

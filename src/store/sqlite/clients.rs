@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::Sqlite;
 use crate::oauth::client::{AuthMethod, ClientMetadata, GrantType};
 use crate::store::Result;
-use crate::store::clients::{ClientAuth, ClientRow, MetadataColumns, NewClient};
+use crate::store::clients::{ClientAuth, ClientKeys, ClientRow, MetadataColumns, NewClient};
 use tessera_resource::scope::ScopeSet;
 
 /// An owned copy of a row to insert, for the writer.
@@ -87,7 +87,8 @@ impl Sqlite {
         self.read(|conn| {
             conn.prepare_cached(
                 "SELECT secret_hash, secret_expires_at, auth_method, grant_types, scope, audience, \
-                 can_introspect FROM clients WHERE id = ?",
+                 can_introspect, CASE WHEN auth_method = 'private_key_jwt' THEN metadata END \
+                 FROM clients WHERE id = ?",
             )?
             .query_row([id], |r| {
                 let words = |i: usize| -> rusqlite::Result<Vec<String>> {
@@ -108,6 +109,7 @@ impl Sqlite {
                     allowed: ScopeSet::parse(r.get_ref(4)?.as_str()?),
                     audience: words(5)?,
                     can_introspect: r.get(6)?,
+                    keys: ClientKeys::of_metadata(r.get_ref(7)?.as_str_or_null()?),
                 })
             })
             .optional()

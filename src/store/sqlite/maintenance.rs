@@ -6,12 +6,13 @@ use crate::store::Result;
 use crate::store::changes::KEEP_CHANGES;
 use crate::store::maintenance::{CODE_RETENTION, RATE_WINDOW_RETENTION};
 
-const PURGES: [(&str, i64); 6] = [
+const PURGES: [(&str, i64); 7] = [
     (
         "DELETE FROM rate_windows WHERE started_at <= ?",
         RATE_WINDOW_RETENTION,
     ),
     ("DELETE FROM revoked_tokens WHERE expires_at <= ?", 0),
+    ("DELETE FROM assertion_jtis WHERE expires_at <= ?", 0),
     ("DELETE FROM sessions WHERE expires_at <= ?", 0),
     (
         "DELETE FROM authorization_codes WHERE expires_at <= ?",

@@ -16,6 +16,7 @@
 //! place in the crate that knows SQLite's dialect, placeholders, transaction
 //! modes or file handling.
 
+mod assertions;
 mod audit;
 mod changes;
 mod clients;
