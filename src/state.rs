@@ -24,6 +24,8 @@ pub struct AppState {
     /// Keyed hash of the configured initial access token, compared in constant time.
     pub initial_access_token: Option<Vec<u8>>,
     pub passwords: Passwords,
+    /// Seals TOTP secrets at rest (`keys::totp`).
+    pub factor_seal: crate::keys::totp::FactorSeal,
     /// Client ID metadata documents fetched and validated.
     pub metadata_documents: crate::metadata_documents::MetadataDocuments,
     pub metrics: Arc<crate::telemetry::metrics::Metrics>,
@@ -61,6 +63,7 @@ impl AppState {
         };
         crate::audit::keying::load_chain_key(&store, config.audit_chain_key.as_ref()).await?;
         let hasher = SecretHasher::new(&pepper);
+        let factor_seal = crate::keys::totp::FactorSeal::new(&pepper, kek)?;
         let initial_access_token = config
             .registration
             .initial_access_token
@@ -73,6 +76,7 @@ impl AppState {
         let limits = crate::limits::Limits::new(&config, &store, clock.clone()).await?;
         Ok(Arc::new(Self {
             passwords,
+            factor_seal,
             metadata_documents: crate::metadata_documents::MetadataDocuments::default(),
             audit: crate::audit::Audit::new(store.clone()),
             metrics,

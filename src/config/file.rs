@@ -114,6 +114,7 @@ pub(super) struct FileSecurity {
     client_secret_pepper: Option<Secret>,
     audit_chain_key: Option<Secret>,
     audit_chain_key_file: Option<std::path::PathBuf>,
+    require_second_factor: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,6 +197,7 @@ impl Config {
                 MINUTE,
                 DAY,
             )?,
+            require_second_factor: file.security.require_second_factor.unwrap_or(false),
         };
         let signing = signing_settings(&file.signing)?;
         let mut rate_limits = rate_limit_settings(file.rate_limits)?;

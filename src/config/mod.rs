@@ -54,6 +54,9 @@ pub struct SignInSettings {
     /// within `failure_window`.
     pub max_failures: u32,
     pub failure_window: Duration,
+    /// Local (password) accounts must have a second factor (TOTP or a
+    /// passkey): one without enrols before reaching consent.
+    pub require_second_factor: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -11,6 +11,7 @@ pub mod rotation;
 pub mod schedule;
 pub mod seal;
 mod signer;
+pub mod totp;
 
 pub use signer::Signer;
 

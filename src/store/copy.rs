@@ -12,7 +12,7 @@
 use super::{Backend, Error, Result, Store};
 
 /// The tables copied, parents before children.
-pub const TABLES: [&str; 12] = [
+pub const TABLES: [&str; 15] = [
     "settings",
     "clients",
     "users",
@@ -23,6 +23,9 @@ pub const TABLES: [&str; 12] = [
     "refresh_tokens",
     "authorization_codes",
     "revoked_tokens",
+    "totp_factors",
+    "recovery_codes",
+    "sign_ins",
     "audit_anchor",
     "audit_log",
 ];

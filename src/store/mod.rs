@@ -2,7 +2,7 @@
 //!
 //! [`Store`] is the whole interface: methods grouped by aggregate in the
 //! submodules (`clients`, `codes`, `refresh`, `consents`, `sessions`,
-//! `users`, `keys`, `settings`, `revocation`, `audit`, `maintenance`), taking
+//! `users`, `factors` (second factors, sign-ins), `keys`, `settings`, `revocation`, `audit`, `maintenance`), taking
 //! and returning plain values and the store's own [`Error`]. Behind it sits a
 //! backend that owns every detail of one database: SQLite ([`sqlite`], the
 //! default: one file, one process writing) or PostgreSQL ([`postgres`]:
@@ -28,6 +28,7 @@ pub mod codes;
 pub mod consents;
 pub mod copy;
 mod error;
+pub mod factors;
 pub mod keys;
 pub mod maintenance;
 mod postgres;

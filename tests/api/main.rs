@@ -13,6 +13,7 @@ mod database;
 mod helpers;
 mod private_postgres;
 
+mod account_page;
 mod accounts;
 mod architecture;
 mod at_rest;
@@ -41,6 +42,7 @@ mod refresh;
 mod register;
 mod replicas;
 mod resource_kit;
+mod second_factors;
 mod serving;
 mod strictness;
 mod token;

@@ -6,6 +6,7 @@
 //! the page may lead: ourselves, plus the client's redirect origin on the
 //! consent page (browsers apply it to the redirect after the POST).
 
+pub mod people;
 pub mod templates;
 
 use askama::Template;

@@ -25,6 +25,7 @@ mod changes;
 mod clients;
 mod codes;
 mod consents;
+mod factors;
 mod import;
 mod keys;
 mod maintenance;

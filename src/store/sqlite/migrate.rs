@@ -49,6 +49,7 @@ const MIGRATIONS: &[Migration] = migrations![
     "0017_rate_windows.sql",
     "0018_refresh_branches.sql",
     "0019_consent_per_resource.sql",
+    "0022_second_factors.sql",
 ];
 
 impl Migration {

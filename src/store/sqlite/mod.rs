@@ -22,6 +22,7 @@ mod clients;
 mod codes;
 mod consents;
 mod export;
+mod factors;
 mod files;
 mod keys;
 mod maintenance;
