@@ -26,6 +26,8 @@ pub struct AppState {
     pub passwords: Passwords,
     /// Seals TOTP secrets at rest (`keys::totp`).
     pub factor_seal: crate::keys::totp::FactorSeal,
+    /// Passkeys' relying party (`None` when the issuer's host cannot be one).
+    pub passkeys: Option<crate::keys::passkeys::RelyingParty>,
     /// Client ID metadata documents fetched and validated.
     pub metadata_documents: crate::metadata_documents::MetadataDocuments,
     pub metrics: Arc<crate::telemetry::metrics::Metrics>,
@@ -77,6 +79,7 @@ impl AppState {
         Ok(Arc::new(Self {
             passwords,
             factor_seal,
+            passkeys: crate::keys::passkeys::RelyingParty::of(config.issuer.as_str()),
             metadata_documents: crate::metadata_documents::MetadataDocuments::default(),
             audit: crate::audit::Audit::new(store.clone()),
             metrics,

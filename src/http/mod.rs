@@ -22,6 +22,7 @@ pub mod jwks;
 pub mod metadata;
 pub mod ops;
 pub mod pages;
+pub mod passkeys;
 pub mod register;
 pub mod revoke;
 pub mod session;
@@ -139,6 +140,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/account/recovery-codes",
             post(account::totp::recovery_codes),
         )
+        .route("/account/passkeys/start", post(passkeys::account::start))
+        .route("/account/passkeys/finish", post(passkeys::account::finish))
+        .route("/account/passkeys/rename", post(passkeys::account::rename))
+        .route("/account/passkeys/remove", post(passkeys::account::remove))
+        .route("/authorize/passkey/start", post(passkeys::sign_in::start))
+        .route("/authorize/passkey/finish", post(passkeys::sign_in::finish))
+        .route("/static/passkeys.js", get(static_files::passkeys_script))
         .route(
             "/authorize/continue",
             get(authorize::continue_after_sign_in),

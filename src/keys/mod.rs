@@ -7,6 +7,7 @@
 //! thumbprint. JWKS members follow RFC 7517 §4 / RFC 7518 §6 with `use: "sig"`
 //! and `alg`, which MCP resource servers rely on (mcp-interop §1.9).
 
+pub mod passkeys;
 pub mod rotation;
 pub mod schedule;
 pub mod seal;

@@ -12,7 +12,7 @@
 use super::{Backend, Error, Result, Store};
 
 /// The tables copied, parents before children.
-pub const TABLES: [&str; 15] = [
+pub const TABLES: [&str; 16] = [
     "settings",
     "clients",
     "users",
@@ -26,6 +26,7 @@ pub const TABLES: [&str; 15] = [
     "totp_factors",
     "recovery_codes",
     "sign_ins",
+    "passkeys",
     "audit_anchor",
     "audit_log",
 ];

@@ -31,6 +31,7 @@ mod error;
 pub mod factors;
 pub mod keys;
 pub mod maintenance;
+pub mod passkeys;
 mod postgres;
 pub mod private_file;
 pub mod rate_windows;

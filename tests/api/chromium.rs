@@ -49,7 +49,8 @@ pub fn browser_programs(test: &str) -> Option<(String, String)> {
     }
 }
 
-struct Driver {
+/// A WebDriver session of a headless Chromium (also used by `passkeys`).
+pub struct Driver {
     child: Child,
     base: String,
     session: String,
@@ -64,7 +65,7 @@ impl Drop for Driver {
 }
 
 impl Driver {
-    async fn start(chromium: &str, chromedriver: &str) -> Driver {
+    pub async fn start(chromium: &str, chromedriver: &str) -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -103,7 +104,7 @@ impl Driver {
         driver
     }
 
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let path = path.replace("{s}", &self.session);
         let url = format!("{}{}", self.base, path);
         let req = match method {
@@ -121,12 +122,12 @@ impl Driver {
         v["value"].clone()
     }
 
-    async fn goto(&self, url: &str) {
+    pub async fn goto(&self, url: &str) {
         self.call("POST", "/session/{s}/url", Some(json!({"url": url})))
             .await;
     }
 
-    async fn find(&self, css: &str) -> String {
+    pub async fn find(&self, css: &str) -> String {
         let v = self
             .call(
                 "POST",
@@ -137,7 +138,7 @@ impl Driver {
         v[ELEMENT].as_str().unwrap().to_owned()
     }
 
-    async fn type_into(&self, css: &str, text: &str) {
+    pub async fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css).await;
         self.call(
             "POST",
@@ -147,13 +148,13 @@ impl Driver {
         .await;
     }
 
-    async fn click(&self, css: &str) {
+    pub async fn click(&self, css: &str) {
         let e = self.find(css).await;
         self.call("POST", &format!("/session/{{s}}/element/{e}/click"), None)
             .await;
     }
 
-    async fn title(&self) -> String {
+    pub async fn title(&self) -> String {
         self.call("GET", "/session/{s}/title", None)
             .await
             .as_str()
@@ -161,7 +162,51 @@ impl Driver {
             .to_owned()
     }
 
-    async fn screenshot(&self, name: &str) {
+    /// Run a Chrome DevTools command (through chromedriver's `goog/cdp`).
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call(
+            "POST",
+            "/session/{s}/goog/cdp/execute",
+            Some(json!({"cmd": cmd, "params": params})),
+        )
+        .await
+    }
+
+    /// Resize the window (CSS pixels).
+    pub async fn window(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            "/session/{s}/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+    }
+
+    pub async fn delete_cookies(&self) {
+        self.call("DELETE", "/session/{s}/cookie", None).await;
+    }
+
+    pub async fn source(&self) -> String {
+        self.call("GET", "/session/{s}/source", None)
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    /// Wait up to ten seconds until the page's source contains `text`.
+    pub async fn wait_for_text(&self, text: &str) -> String {
+        for _ in 0..100 {
+            let source = self.source().await;
+            if source.contains(text) {
+                return source;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page never showed {text:?}: {}", self.source().await);
+    }
+
+    pub async fn screenshot(&self, name: &str) {
         let png = self.call("GET", "/session/{s}/screenshot", None).await;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(png.as_str().unwrap())
@@ -173,7 +218,7 @@ impl Driver {
 }
 
 /// A client's redirect target that records the query it receives.
-async fn callback_server() -> (u16, Arc<Mutex<Option<String>>>) {
+pub async fn callback_server() -> (u16, Arc<Mutex<Option<String>>>) {
     let seen = Arc::new(Mutex::new(None));
     let record = seen.clone();
     let app = axum::Router::new().route(

@@ -38,6 +38,7 @@ mod limits;
 mod manage;
 mod metadata;
 mod ops;
+mod passkeys;
 mod refresh;
 mod register;
 mod replicas;

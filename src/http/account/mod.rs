@@ -26,8 +26,9 @@ use super::authorize::forms::{or_error_page, read_form, with_cookie};
 use super::authorize::sign_in;
 use super::body::OAuthForm;
 use super::client_ip;
-use super::pages::people::{AccountPage, AppView, SignInView};
-use super::pages::{self, html, issuer_host};
+use super::pages::people::{AccountPage, AppView, PasskeyView, SignInView};
+use super::pages::templates::PasskeyForm;
+use super::pages::{self, html, html_scripted, issuer_host};
 use super::session::{self, BrowserSession};
 use crate::error::Result;
 use crate::state::AppState;
@@ -45,6 +46,9 @@ fn notice(done: Option<&str>) -> Option<String> {
         "withdrawn" => "Access withdrawn. The application can no longer use your account.",
         "password" => "Your password was changed. Your other sessions ended.",
         "totp-off" => "The authenticator was turned off.",
+        "passkey-added" => "Passkey added. You can now sign in with it alone.",
+        "passkey-renamed" => "Passkey renamed.",
+        "passkey-removed" => "Passkey removed.",
         _ => return None,
     };
     Some(text.to_owned())
@@ -93,6 +97,16 @@ pub(super) async fn render(
     let totp = crate::http::factors::has_totp(app, &user_id).await?;
     let recovery_left = app.store.recovery_codes_left(&user_id).await?;
     let sign_ins = app.store.sign_ins_of(&user_id).await?;
+    let base = app.config.issuer.path();
+    let passkey = app.passkeys.as_ref().map(|_| PasskeyForm {
+        start: format!("{base}/account/passkeys/start"),
+        finish: format!("{base}/account/passkeys/finish"),
+        script: format!("{base}/static/passkeys.js"),
+    });
+    let passkeys = match passkey {
+        Some(_) => app.store.passkeys_of(&user_id).await?,
+        None => Vec::new(),
+    };
     let page = AccountPage {
         static_prefix: app.config.issuer.path().to_owned(),
         issuer_host: issuer_host(app),
@@ -113,13 +127,26 @@ pub(super) async fn render(
                 ip: s.ip_address,
             })
             .collect(),
+        passkeys: passkeys
+            .into_iter()
+            .map(|p| PasskeyView {
+                credential_id: p.credential_id,
+                name: p.name,
+                created: when(p.created_at),
+                last_used: p.last_used_at.map_or_else(|| "never".to_owned(), when),
+            })
+            .collect(),
+        passkey,
     };
     let status = if page.error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    Ok(html(status, &page, None))
+    Ok(match page.passkey {
+        Some(_) => html_scripted(status, &page),
+        None => html(status, &page, None),
+    })
 }
 
 /// Consents grouped by client, in the order listed (newest first).

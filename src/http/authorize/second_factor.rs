@@ -54,6 +54,21 @@ pub async fn after_password(
         let fresh = after::finish(app, browser, p.user_id, after, "password", p.ip).await?;
         return Ok(after::redirect(app, fresh, after));
     }
+    if !has_totp && !app.store.passkeys_of(p.user_id).await?.is_empty() {
+        // A passkey is this person's second factor: it signs them in alone.
+        let why = "This account signs in with its passkey: choose \"Sign in with a passkey\".";
+        let status = StatusCode::OK;
+        let again = super::sign_in::page(
+            app,
+            browser,
+            None,
+            after,
+            Some(why.to_owned()),
+            String::new(),
+            status,
+        );
+        return Ok(again);
+    }
     app.store.delete_session(&browser.id_hash, now).await?;
     let pending = session::start_pending(app, p.user_id).await?;
     let page = if has_totp {

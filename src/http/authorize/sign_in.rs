@@ -19,8 +19,8 @@ use super::forms::{bad_request, or_error_page, over_limit, read_form, with_cooki
 use super::second_factor;
 use crate::http::body::OAuthForm;
 use crate::http::client_ip;
-use crate::http::pages::templates::SignInPage;
-use crate::http::pages::{html, issuer_host};
+use crate::http::pages::templates::{PasskeyForm, SignInPage};
+use crate::http::pages::{html, html_scripted, issuer_host};
 use crate::http::session::BrowserSession;
 use crate::limits::Kind;
 use crate::state::AppState;
@@ -39,7 +39,14 @@ pub fn page(
         After::Authorize(_) => client_name,
         After::Account => Some("your account".to_owned()),
     };
+    let base = app.config.issuer.path();
+    let passkey = app.passkeys.as_ref().map(|_| PasskeyForm {
+        start: format!("{base}/authorize/passkey/start"),
+        finish: format!("{base}/authorize/passkey/finish"),
+        script: format!("{base}/static/passkeys.js"),
+    });
     let page = SignInPage {
+        passkey,
         static_prefix: app.config.issuer.path().to_owned(),
         issuer_host: issuer_host(app),
         client_name,
@@ -49,7 +56,11 @@ pub fn page(
         csrf_token: browser.session.csrf.clone(),
         request: after.seal(app, &browser.session.csrf),
     };
-    with_cookie(html(status, &page, None), browser.set_cookie.clone())
+    let response = match page.passkey {
+        Some(_) => html_scripted(status, &page),
+        None => html(status, &page, None),
+    };
+    with_cookie(response, browser.set_cookie.clone())
 }
 
 /// The sign-in page again, with what went wrong (one read of the client, for

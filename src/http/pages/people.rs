@@ -85,4 +85,16 @@ pub struct AccountPage {
     pub recovery_left: i64,
     pub require_second_factor: bool,
     pub sign_ins: Vec<SignInView>,
+    /// The passkey form's actions (`None`: no passkeys here).
+    pub passkey: Option<super::templates::PasskeyForm>,
+    pub passkeys: Vec<PasskeyView>,
+}
+
+/// One registered passkey.
+#[derive(Debug)]
+pub struct PasskeyView {
+    pub credential_id: String,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
 }

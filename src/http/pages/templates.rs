@@ -52,6 +52,16 @@ pub struct SignInPage {
     pub username: String,
     /// Shown in a `role="alert"` box above the form.
     pub error: Option<String>,
+    /// Where the passkey sign-in starts and ends (`None`: no passkeys).
+    pub passkey: Option<PasskeyForm>,
+}
+
+/// The actions of a page's passkey form (run by `static/passkeys.js`).
+#[derive(Debug, Clone)]
+pub struct PasskeyForm {
+    pub start: String,
+    pub finish: String,
+    pub script: String,
 }
 
 /// The consent screen.
@@ -137,6 +147,7 @@ mod tests {
             client_name: Some("Claude Desktop".into()),
             username: String::new(),
             error: None,
+            passkey: None,
         }
     }
 

@@ -29,6 +29,7 @@ mod factors;
 mod import;
 mod keys;
 mod maintenance;
+mod passkeys;
 mod pool;
 mod rate_windows;
 mod refresh;

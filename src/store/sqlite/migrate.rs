@@ -50,6 +50,7 @@ const MIGRATIONS: &[Migration] = migrations![
     "0018_refresh_branches.sql",
     "0019_consent_per_resource.sql",
     "0022_second_factors.sql",
+    "0023_passkeys.sql",
 ];
 
 impl Migration {

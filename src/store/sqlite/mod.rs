@@ -27,6 +27,7 @@ mod files;
 mod keys;
 mod maintenance;
 mod migrate;
+mod passkeys;
 mod rate_windows;
 mod reader;
 mod refresh;
