@@ -7,8 +7,9 @@
 //!   below, answer.
 //! - [`state`]: what a request needs, built once, shared as `Arc<AppState>`.
 //! - [`access_token`], [`audit`], [`clients`], [`users`], [`limits`],
-//!   [`metadata_documents`]: minting and checking tokens, the audit trail,
-//!   creating clients and people, rate limits, client ID metadata documents.
+//!   [`metadata_documents`], [`upstream`]: minting and checking tokens, the
+//!   audit trail, creating clients and people (and what they may grant),
+//!   rate limits, client ID metadata documents, upstream OpenID providers.
 //! - [`config`], [`keys`], [`passwords`], [`secrets`], [`telemetry`]:
 //!   configuration, signing keys, argon2, client secrets, logs and metrics.
 //! - [`store`]: the persistence boundary (SQLite behind it).
@@ -48,6 +49,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod upstream;
 pub mod users;
 
 pub use state::AppState;

@@ -33,6 +33,8 @@ pub struct AppState {
     pub metrics: Arc<crate::telemetry::metrics::Metrics>,
     pub audit: crate::audit::Audit,
     pub limits: crate::limits::Limits,
+    /// Upstream OpenID providers: discovery and keys cached, the code exchange.
+    pub upstream: crate::upstream::Upstream,
 }
 
 impl AppState {
@@ -81,6 +83,7 @@ impl AppState {
             factor_seal,
             passkeys: crate::keys::passkeys::RelyingParty::of(config.issuer.as_str()),
             metadata_documents: crate::metadata_documents::MetadataDocuments::default(),
+            upstream: crate::upstream::Upstream::new()?,
             audit: crate::audit::Audit::new(store.clone()),
             metrics,
             limits,

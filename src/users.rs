@@ -1,6 +1,8 @@
 //! Creating people and changing their passwords: shared by the CLI and the
-//! first-start bootstrap.
+//! first-start bootstrap; and what a person may grant under the scope
+//! policy ([`grantable`]).
 
+use crate::oauth::policy::{Allowed, ScopePolicy, allowed_for};
 use crate::passwords::{Passwords, check_strength};
 use crate::secrets::random_token;
 use crate::store::Store;
@@ -54,4 +56,40 @@ pub async fn bootstrap_admin(
         return Ok(None);
     }
     Ok(Some(password))
+}
+
+/// What `user_id` may grant under `policy` (the configured
+/// `[scope_policy]`; `None`: no policy, anything): the one question the
+/// consent page, the code and every refresh ask. `Ok(None)` when there is
+/// no such person or they are disabled: they may grant nothing. Reads the
+/// person's roles and linked groups in one point lookup.
+pub async fn grantable(
+    store: &Store,
+    policy: Option<&ScopePolicy>,
+    user_id: &str,
+) -> crate::store::Result<Option<Allowed>> {
+    let Some(person) = store.person_access(user_id).await? else {
+        return Ok(None);
+    };
+    if person.disabled {
+        return Ok(None);
+    }
+    Ok(Some(allowed_for(policy, &person.memberships)))
+}
+
+/// Check and normalise local roles (`tessera user add --role`, `user role`).
+pub fn check_roles(roles: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::with_capacity(roles.len());
+    for role in roles.iter().flat_map(|r| r.split([',', ' '])) {
+        if role.is_empty() {
+            continue;
+        }
+        if !crate::config::people::is_plain_name(role) {
+            anyhow::bail!("role '{role}' must be 1–64 of a-z, 0-9, '-', '_', '.'");
+        }
+        if !out.iter().any(|r| r == role) {
+            out.push(role.to_owned());
+        }
+    }
+    Ok(out)
 }

@@ -1,6 +1,8 @@
-//! `tessera user add|list|passwd|remove`: the people who sign in. Each
-//! change is an audit event (`user_added`, `user_password_changed`,
-//! `user_removed`) by the administrator, never with a password in it.
+//! `tessera user add|list|passwd|remove|role|disable|enable`: the people who
+//! sign in. Each change is an audit event (`user_added`,
+//! `user_password_changed`, `user_removed`, `user_roles_changed`,
+//! `user_disabled`, `user_enabled`) by the administrator, never with a
+//! password in it.
 
 use std::io::BufRead;
 use std::sync::Arc;
@@ -10,7 +12,9 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::config::Config;
+use crate::config::people::IdentityProvider;
 use crate::state::AppState;
+use crate::store::users::User;
 use tessera_resource::clock::SystemClock;
 
 #[derive(Debug, Subcommand)]
@@ -20,6 +24,9 @@ pub enum UserCommand {
         name: String,
         #[arg(long)]
         password_stdin: bool,
+        /// A local role, for the scope policy (repeat, or separate with commas).
+        #[arg(long = "role")]
+        roles: Vec<String>,
     },
     /// List users.
     List {
@@ -34,6 +41,13 @@ pub enum UserCommand {
     },
     /// Delete a user; their consents and refresh tokens are revoked.
     Remove { name: String },
+    /// Replace a user's local roles (none: remove them all).
+    Role { name: String, roles: Vec<String> },
+    /// Disable a user: they cannot sign in, refresh or get a token; their
+    /// sessions end and their refresh-token families are revoked.
+    Disable { name: String },
+    /// Enable a disabled user again (they sign in afresh).
+    Enable { name: String },
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<String> {
@@ -68,11 +82,16 @@ async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
         UserCommand::Add {
             name,
             password_stdin,
+            roles,
         } => {
+            let roles = crate::users::check_roles(&roles)?;
             let password = read_password(password_stdin)?;
             let id =
                 crate::users::add(&state.store, &state.passwords, &name, password, now).await?;
-            let fields = json!({"user_id": id, "username": name, "by": "an administrator (tessera user add)"});
+            if !roles.is_empty() {
+                state.store.set_user_roles(&name, &roles).await?;
+            }
+            let fields = json!({"user_id": id, "username": name, "roles": roles, "by": "an administrator (tessera user add)"});
             state
                 .audit
                 .record_durably("user_added", now, fields)
@@ -85,12 +104,7 @@ async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&users)?);
             }
             for u in users.iter().filter(|_| !json) {
-                println!(
-                    "{}  {}  created {}",
-                    u.username,
-                    u.id,
-                    super::client::timestamp(u.created_at)
-                );
+                println!("{}", list_line(u, &state.config.identity_providers));
             }
         }
         UserCommand::Passwd {
@@ -100,7 +114,7 @@ async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
             let password = read_password(password_stdin)?;
             crate::passwords::check_strength(&password)?;
             let hash = state.passwords.hash(password).await?;
-            let Some(user) = state.store.user_credentials(&name).await? else {
+            let Some(user) = find(state, &name).await? else {
                 bail!("no user named {name}");
             };
             if !state.store.set_password(&name, &hash, now).await? {
@@ -115,7 +129,7 @@ async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
             println!("changed the password of {name}");
         }
         UserCommand::Remove { name } => {
-            let Some(user) = state.store.user_credentials(&name).await? else {
+            let Some(user) = find(state, &name).await? else {
                 bail!("no user named {name}");
             };
             if !state.store.remove_user(&name).await? {
@@ -128,6 +142,82 @@ async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
                 .await?;
             println!("removed user {name} and revoked their grants");
         }
+        UserCommand::Role { name, roles } => {
+            let roles = crate::users::check_roles(&roles)?;
+            let Some(user) = find(state, &name).await? else {
+                bail!("no user named {name}");
+            };
+            state.store.set_user_roles(&name, &roles).await?;
+            let fields = json!({"user_id": user.id, "username": name, "roles": roles, "by": "an administrator (tessera user role)"});
+            state
+                .audit
+                .record_durably("user_roles_changed", now, fields)
+                .await?;
+            println!("{name} now has roles: {}", shown(&roles));
+        }
+        UserCommand::Disable { name } => {
+            let Some(id) = state.store.set_user_disabled(&name, true, now).await? else {
+                bail!("no user named {name}");
+            };
+            let fields = json!({"user_id": id, "username": name, "by": "an administrator (tessera user disable)",
+                                "action": "sessions ended, refresh-token families revoked, unredeemed codes deleted"});
+            state
+                .audit
+                .record_durably("user_disabled", now, fields)
+                .await?;
+            println!("disabled {name}: their sessions ended and their grants were revoked");
+        }
+        UserCommand::Enable { name } => {
+            let Some(id) = state.store.set_user_disabled(&name, false, now).await? else {
+                bail!("no user named {name}");
+            };
+            let fields = json!({"user_id": id, "username": name, "by": "an administrator (tessera user enable)"});
+            state
+                .audit
+                .record_durably("user_enabled", now, fields)
+                .await?;
+            println!("enabled {name}");
+        }
     }
     Ok(())
+}
+
+/// A person by name, however they sign in.
+async fn find(state: &AppState, name: &str) -> anyhow::Result<Option<User>> {
+    let users = state.store.list_users().await?;
+    Ok(users.into_iter().find(|u| u.username == name))
+}
+
+fn shown(list: &[String]) -> String {
+    if list.is_empty() {
+        "none".to_owned()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// One line of `user list`: name, id, how the person signs in, roles,
+/// state, creation time.
+fn list_line(u: &User, providers: &[IdentityProvider]) -> String {
+    let mut methods: Vec<String> = Vec::new();
+    if u.password {
+        methods.push("password".to_owned());
+    }
+    // A provider since removed from the configuration shows by its id.
+    methods.extend(u.providers.iter().map(|id| {
+        let named = providers.iter().find(|p| &p.id == id);
+        named.map_or_else(|| id.clone(), |p| format!("{} ({id})", p.name))
+    }));
+    let state = match u.disabled_at {
+        Some(at) => format!("  DISABLED {}", super::client::timestamp(at)),
+        None => String::new(),
+    };
+    format!(
+        "{}  {}  sign-in: {}  roles: {}{state}  created {}",
+        u.username,
+        u.id,
+        shown(&methods),
+        shown(&u.roles),
+        super::client::timestamp(u.created_at)
+    )
 }

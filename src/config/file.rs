@@ -43,6 +43,9 @@ pub(super) struct FileConfig {
     scopes: Vec<FileScope>,
     #[serde(default)]
     resources: Vec<FileResource>,
+    #[serde(default)]
+    identity_providers: Vec<super::people::FileIdentityProvider>,
+    scope_policy: Option<super::people::FileScopePolicy>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -78,6 +81,7 @@ pub(super) struct FileSignIn {
     session_ttl: Option<String>,
     max_failures: Option<u32>,
     failure_window: Option<String>,
+    password_form: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -198,6 +202,7 @@ impl Config {
                 DAY,
             )?,
             require_second_factor: file.security.require_second_factor.unwrap_or(false),
+            password_form: file.sign_in.password_form.unwrap_or(true),
         };
         let signing = signing_settings(&file.signing)?;
         let mut rate_limits = rate_limit_settings(file.rate_limits)?;
@@ -206,6 +211,12 @@ impl Config {
         }
         let scopes = catalog(file.scopes)?;
         let resources = registry(file.resources, &scopes)?;
+        let identity_providers = super::people::identity_providers(file.identity_providers)?;
+        let scope_policy =
+            super::people::scope_policy(file.scope_policy, &scopes, &identity_providers)?;
+        if !sign_in.password_form && identity_providers.is_empty() {
+            bail!("sign_in.password_form = false needs at least one of identity_providers");
+        }
         let initial_access_token = o
             .initial_access_token
             .clone()
@@ -276,6 +287,8 @@ impl Config {
             )?,
             client_secret_pepper: file.security.client_secret_pepper,
             key_encryption_key,
+            identity_providers,
+            scope_policy,
         })
     }
 }

@@ -21,6 +21,7 @@ use crate::oauth::resource::ResourceRegistry;
 
 mod audit;
 mod file;
+pub mod people;
 #[cfg(test)]
 mod tests;
 
@@ -57,6 +58,9 @@ pub struct SignInSettings {
     /// Local (password) accounts must have a second factor (TOTP or a
     /// passkey): one without enrols before reaching consent.
     pub require_second_factor: bool,
+    /// Whether the sign-in page offers the password form
+    /// (`sign_in.password_form`; off when every person signs in upstream).
+    pub password_form: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +131,10 @@ pub struct Config {
     pub key_encryption_key: Option<Secret>,
     /// Keys the audit hash chain; `None`: the default kept in the database.
     pub audit_chain_key: Option<Secret>,
+    /// Upstream OpenID providers people may sign in with.
+    pub identity_providers: Vec<people::IdentityProvider>,
+    /// Who may grant which scopes; `None`: everyone may grant everything.
+    pub scope_policy: Option<crate::oauth::policy::ScopePolicy>,
 }
 
 /// Issuer-side rate limits (per 15-minute window by default), tiered like the

@@ -152,6 +152,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(authorize::continue_after_sign_in),
         )
         .route("/authorize/consent", post(authorize::consent))
+        .route(
+            "/authorize/upstream/callback",
+            get(authorize::upstream_callback),
+        )
+        .route("/authorize/upstream/{id}", get(authorize::upstream_start))
         .route("/static/tessera.css", get(static_files::stylesheet))
         .route("/introspect", post(introspect::introspect))
         .route("/health/live", get(live))

@@ -12,6 +12,7 @@
 //! - [`grant_scope`]: which scopes a token carries, per grant.
 //! - [`resource`]: protected resources, audience selection and narrowing.
 //! - [`rate_tier`]: the token endpoint's limit for a client.
+//! - [`policy`]: which scopes a person may grant (groups and roles → scopes).
 //! - [`pkce`], [`redirect_uri`], [`client`] (registration metadata) and
 //!   [`client_fields`] (its caps and character rules),
 //!   [`metadata_document`] (client ID metadata documents), [`catalog`] (the
@@ -26,6 +27,7 @@ pub mod consent;
 pub mod grant_scope;
 pub mod metadata_document;
 pub mod pkce;
+pub mod policy;
 #[cfg(test)]
 mod properties;
 pub mod rate_tier;

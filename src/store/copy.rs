@@ -12,10 +12,11 @@
 use super::{Backend, Error, Result, Store};
 
 /// The tables copied, parents before children.
-pub const TABLES: [&str; 16] = [
+pub const TABLES: [&str; 17] = [
     "settings",
     "clients",
     "users",
+    "user_identities",
     "signing_keys",
     "consents",
     "sessions",

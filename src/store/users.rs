@@ -8,12 +8,24 @@ pub struct User {
     pub id: String,
     pub username: String,
     pub created_at: i64,
+    /// Whether the person has a password (people provisioned from an
+    /// identity provider have none).
+    pub password: bool,
+    /// The identity providers (ids) the person is linked to.
+    pub providers: Vec<String>,
+    /// Local roles, for the scope policy.
+    pub roles: Vec<String>,
+    /// When the person was disabled, if they are.
+    pub disabled_at: Option<i64>,
 }
 
-/// What sign-in needs: the id and the password hash.
+/// What sign-in needs: the id and the password hash. A person without a
+/// password is not found (the password form treats the name as unknown).
 pub struct Credentials {
     pub id: String,
     pub password_hash: String,
+    /// A disabled person may not sign in, whatever the password.
+    pub disabled: bool,
 }
 
 impl Store {

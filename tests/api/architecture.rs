@@ -115,6 +115,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "state",
             "store",
             "telemetry",
+            "upstream",
             "users",
         ],
     ),
@@ -131,6 +132,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "secrets",
             "store",
             "telemetry",
+            "upstream",
         ],
     ),
     (
@@ -139,7 +141,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("audit", &["secrets", "store", "telemetry"]),
     ("clients", &["oauth", "secrets", "store"]),
-    ("users", &["passwords", "secrets", "store"]),
+    (
+        "users",
+        &["config", "oauth", "passwords", "secrets", "store"],
+    ),
+    ("upstream", &["config"]),
     ("limits", &["config", "oauth", "store"]),
     ("metadata_documents", &["oauth", "store"]),
     ("config", &["keys", "oauth", "store"]),

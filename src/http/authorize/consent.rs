@@ -195,6 +195,15 @@ async fn submit(
         )));
     };
     let user_id = person.user_id;
+    let narrowed;
+    let req = match super::within_policy(app, user_id, req).await? {
+        Ok(Some(within)) => {
+            narrowed = within;
+            &narrowed
+        }
+        Ok(None) => req,
+        Err(refused) => return Ok(refused),
+    };
     let remembered = remembered_consent(app, user_id, &req.client_id).await?;
     let now = app.clock.now();
     let requested = req.scope.to_string();

@@ -9,7 +9,10 @@
 //!    a page with a link back ([`respond::early_error`]).
 //! 3. Then [`crate::oauth::consent::next_step`] decides: the sign-in page for
 //!    a person not signed in, the consent page for what is new, or straight
-//!    back to the client with a code.
+//!    back to the client with a code. For a signed-in person the request's
+//!    scope is first narrowed to what they may grant ([`within_policy`],
+//!    `crate::oauth::policy`): the consent page never shows, and the code
+//!    never carries, more.
 //!
 //! The validated request travels through sign-in and consent as a sealed
 //! ticket ([`ticket`]); each posted form is checked by [`forms`]. Sign-in
@@ -23,6 +26,8 @@ mod respond;
 mod second_factor;
 pub mod sign_in;
 mod ticket;
+mod upstream;
+mod upstream_person;
 
 use std::sync::Arc;
 
@@ -33,6 +38,7 @@ use axum::response::Response;
 pub use consent::consent;
 pub use second_factor::{enrol, second_factor};
 pub use sign_in::sign_in;
+pub use upstream::{callback as upstream_callback, start as upstream_start};
 
 use super::body::OAuthForm;
 use super::session::{self, BrowserSession};
@@ -183,6 +189,18 @@ async fn next(
     status: StatusCode,
 ) -> Result<Response> {
     let person = browser.person();
+    let narrowed;
+    let request = match person {
+        Some(p) => match within_policy(app, p.user_id, request).await? {
+            Ok(Some(within)) => {
+                narrowed = within;
+                &narrowed
+            }
+            Ok(None) => request,
+            Err(refused) => return Ok(refused),
+        },
+        None => request,
+    };
     let remembered = match person {
         Some(p) => remembered_consent(app, p.user_id, &request.client_id).await?,
         None => Remembered::default(),
@@ -209,6 +227,48 @@ async fn next(
             respond::code(app, request, person, &scope, status, cookie).await
         }
     }
+}
+
+/// The request narrowed to what `user_id` may grant under the scope policy
+/// (`Ok(None)`: no policy, or nothing narrowed). Nothing left to grant is
+/// `access_denied` at the client; a disabled person, an error page.
+pub(super) async fn within_policy(
+    app: &AppState,
+    user_id: &str,
+    request: &AuthorizationRequest,
+) -> Result<Result<Option<AuthorizationRequest>, Response>> {
+    let Some(policy) = &app.config.scope_policy else {
+        return Ok(Ok(None));
+    };
+    let Some(allowed) = crate::users::grantable(&app.store, Some(policy), user_id).await? else {
+        return Ok(Err(bad_request(
+            app,
+            "This account is disabled. Ask your administrator.",
+        )));
+    };
+    let scope = allowed.narrow(&request.scope);
+    if scope.is_empty() {
+        let e = Error::new(
+            crate::error::ErrorCode::AccessDenied,
+            "the person may not grant any of the requested scopes",
+        );
+        let state = request.state.as_deref();
+        let status = StatusCode::SEE_OTHER;
+        return Ok(Err(respond::error(
+            app,
+            &request.redirect_uri,
+            state,
+            &e,
+            status,
+        )));
+    }
+    if scope == request.scope {
+        return Ok(Ok(None));
+    }
+    Ok(Ok(Some(AuthorizationRequest {
+        scope,
+        ..request.clone()
+    })))
 }
 
 /// What `user_id` allowed `client_id` before, per resource.

@@ -45,6 +45,13 @@ pub fn page(
         finish: format!("{base}/authorize/passkey/finish"),
         script: format!("{base}/static/passkeys.js"),
     });
+    let request = after.seal(app, &browser.session.csrf);
+    // Upstream providers resume an authorization request; the account
+    // page's own sign-in is local (password or passkey).
+    let providers = match after {
+        After::Authorize(_) => super::upstream::buttons(app, &request),
+        After::Account => Vec::new(),
+    };
     let page = SignInPage {
         passkey,
         static_prefix: app.config.issuer.path().to_owned(),
@@ -54,7 +61,9 @@ pub fn page(
         username,
         action: format!("{}/authorize/sign-in", app.config.issuer.path()),
         csrf_token: browser.session.csrf.clone(),
-        request: after.seal(app, &browser.session.csrf),
+        providers,
+        password_form: app.config.sign_in.password_form,
+        request,
     };
     let response = match page.passkey {
         Some(_) => html_scripted(status, &page),
@@ -100,6 +109,9 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
         Ok(ok) => ok,
         Err(page) => return page,
     };
+    if !app.config.sign_in.password_form {
+        return bad_request(&app, "Signing in with a password is turned off here.");
+    }
     let username = form.get("username").unwrap_or("").trim().to_owned();
     let password = form.get("password").unwrap_or("").to_owned();
     let now = app.clock.now();
@@ -116,6 +128,7 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
         Ok(s) => s,
         Err(e) => return or_error_page(&app, Err(e.into())),
     };
+    let disabled = stored.as_ref().is_some_and(|c| c.disabled);
     let (user_id, hash) = stored
         .map(|c| (Some(c.id), Some(c.password_hash)))
         .unwrap_or((None, None));
@@ -127,6 +140,13 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
         return again(&app, &browser, &after, msg, username, StatusCode::OK).await;
     }
     let user_id = user_id.unwrap_or_default();
+    if disabled {
+        // Told only after the right password: the name alone says nothing.
+        let fields = serde_json::json!({"user_id": user_id, "ip_address": ip, "client_id": after.client_id(), "reason": "disabled"});
+        app.audit.record("sign_in_refused", now, fields).await;
+        let msg = "This account is disabled. Ask your administrator.".to_owned();
+        return again(&app, &browser, &after, msg, username, StatusCode::FORBIDDEN).await;
+    }
     let person = second_factor::Person {
         user_id: &user_id,
         username: &username,

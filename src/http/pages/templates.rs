@@ -54,6 +54,10 @@ pub struct SignInPage {
     pub error: Option<String>,
     /// Where the passkey sign-in starts and ends (`None`: no passkeys).
     pub passkey: Option<PasskeyForm>,
+    /// "Continue with NAME" for each upstream identity provider.
+    pub providers: Vec<ProviderView>,
+    /// Whether the password form is offered (`sign_in.password_form`).
+    pub password_form: bool,
 }
 
 /// The actions of a page's passkey form (run by `static/passkeys.js`).
@@ -62,6 +66,14 @@ pub struct PasskeyForm {
     pub start: String,
     pub finish: String,
     pub script: String,
+}
+
+/// One upstream identity provider on the sign-in page.
+#[derive(Debug, Clone)]
+pub struct ProviderView {
+    pub name: String,
+    /// Starts the round trip (carries the sealed request).
+    pub href: String,
 }
 
 /// The consent screen.
@@ -148,6 +160,8 @@ mod tests {
             username: String::new(),
             error: None,
             passkey: None,
+            providers: Vec::new(),
+            password_form: true,
         }
     }
 

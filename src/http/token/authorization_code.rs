@@ -36,6 +36,12 @@ pub async fn grant(app: &AppState, client: &ClientAuth, form: &OAuthForm) -> Res
         Ok(granted) => granted,
         Err(e) => return Err(spend(app, client, &code_hash, now, Some(e)).await),
     };
+    // The code was narrowed by the scope policy when issued; a change since
+    // (a group lost, the person disabled) still never issues more.
+    let scope = match super::within_policy(app, &pending.user_id, scope).await {
+        Ok(scope) => scope,
+        Err(e) => return Err(spend(app, client, &code_hash, now, Some(e)).await),
+    };
     // Sign before the transaction: the writer is held for SQL only.
     let grant = Grant {
         subject: &pending.user_id,

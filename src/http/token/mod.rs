@@ -270,6 +270,30 @@ fn require_grant(client: &ClientAuth, grant: GrantType) -> Result<()> {
     )))
 }
 
+/// `scope` as far as `user_id` may grant it now (the scope policy,
+/// `crate::oauth::policy`): a person's groups may have changed since the
+/// grant. Without a policy, `scope` unchanged and no database read. Nothing
+/// left, or a person disabled or gone: `invalid_grant`.
+async fn within_policy(
+    app: &AppState,
+    user_id: &str,
+    scope: tessera_resource::scope::ScopeSet,
+) -> Result<tessera_resource::scope::ScopeSet> {
+    let Some(policy) = &app.config.scope_policy else {
+        return Ok(scope);
+    };
+    let Some(allowed) = crate::users::grantable(&app.store, Some(policy), user_id).await? else {
+        return Err(Error::invalid_grant("the person's account is disabled"));
+    };
+    let narrowed = allowed.narrow(&scope);
+    if narrowed.is_empty() {
+        return Err(Error::invalid_grant(
+            "the person may no longer grant any scope of this grant",
+        ));
+    }
+    Ok(narrowed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::TokenResponse;

@@ -8,7 +8,9 @@
 //! A family lives at most `tokens.refresh_token_max_lifetime` from the
 //! authorization that created it, however often it rotates (RFC 9700
 //! §4.14.2: refresh tokens should expire); after that rotation is
-//! `invalid_grant` and the person authorizes again.
+//! `invalid_grant` and the person authorizes again. With a scope policy the
+//! token carries at most what the person may grant now
+//! (`crate::oauth::policy`); a family left with nothing is revoked.
 
 use tessera_resource::scope::ScopeSet;
 
@@ -37,6 +39,18 @@ pub async fn grant(app: &AppState, client: &ClientAuth, form: &OAuthForm) -> Res
     let next = ordered_token(app.clock.now_millis()).map_err(Error::internal)?;
     let family = rotate(app, client, &presented, &next).await?;
     let (scope, resources) = narrowed(app, &family, form)?;
+    let scope = match super::within_policy(app, &family.user_id, scope).await {
+        Ok(scope) => scope,
+        Err(e) => {
+            // Spent already: the successor is never handed out, and a family
+            // that can carry nothing more ends here.
+            let now = app.clock.now();
+            app.store
+                .revoke_family_by_id(&family.id, "scope policy", now)
+                .await?;
+            return Err(e);
+        }
+    };
     let grant = Grant {
         subject: &family.user_id,
         client_id: &client.id,

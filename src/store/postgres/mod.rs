@@ -30,6 +30,7 @@ mod import;
 mod keys;
 mod maintenance;
 mod passkeys;
+mod people;
 mod pool;
 mod rate_windows;
 mod refresh;

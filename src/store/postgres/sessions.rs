@@ -23,7 +23,8 @@ impl Postgres {
     pub async fn session(&self, id_hash: &[u8], now: i64) -> Result<Option<Session>> {
         let r = sqlx::query(
             "SELECT s.user_id, u.username, s.csrf, s.auth_time FROM sessions s \
-             LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2",
+             LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2 \
+             AND u.disabled_at IS NULL",
         )
         .bind(id_hash)
         .bind(now)

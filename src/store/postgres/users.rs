@@ -3,8 +3,8 @@
 use sqlx::Row;
 
 use super::{Postgres, database};
-use crate::store::Result;
 use crate::store::users::{Credentials, User};
+use crate::store::{Result, split_list};
 
 impl Postgres {
     pub async fn create_user(
@@ -29,13 +29,19 @@ impl Postgres {
     }
 
     pub async fn user_credentials(&self, username: &str) -> Result<Option<Credentials>> {
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT id, password_hash FROM users WHERE username = $1")
-                .bind(username)
-                .fetch_optional(&mut *self.pool.conn().await?)
-                .await
-                .map_err(database)?;
-        Ok(row.map(|(id, password_hash)| Credentials { id, password_hash }))
+        let row: Option<(String, String, bool)> = sqlx::query_as(
+            "SELECT id, password_hash, disabled_at IS NOT NULL FROM users \
+             WHERE username = $1 AND password_hash <> ''",
+        )
+        .bind(username)
+        .fetch_optional(&mut *self.pool.conn().await?)
+        .await
+        .map_err(database)?;
+        Ok(row.map(|(id, password_hash, disabled)| Credentials {
+            id,
+            password_hash,
+            disabled,
+        }))
     }
 
     pub async fn user_exists(&self, id: &str) -> Result<bool> {
@@ -55,16 +61,25 @@ impl Postgres {
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
-        let rows = sqlx::query("SELECT id, username, created_at FROM users ORDER BY username")
-            .fetch_all(&mut *self.pool.conn().await?)
-            .await
-            .map_err(database)?;
+        let rows = sqlx::query(
+            "SELECT id, username, created_at, password_hash <> '', roles, disabled_at, \
+             (SELECT string_agg(provider, ' ' ORDER BY provider) FROM user_identities \
+              WHERE user_id = users.id) \
+             FROM users ORDER BY username",
+        )
+        .fetch_all(&mut *self.pool.conn().await?)
+        .await
+        .map_err(database)?;
         rows.iter()
             .map(|r| {
                 Ok(User {
                     id: r.try_get(0)?,
                     username: r.try_get(1)?,
                     created_at: r.try_get(2)?,
+                    password: r.try_get(3)?,
+                    roles: split_list(&r.try_get::<String, _>(4)?),
+                    disabled_at: r.try_get(5)?,
+                    providers: split_list(&r.try_get::<Option<String>, _>(6)?.unwrap_or_default()),
                 })
             })
             .collect::<sqlx::Result<_>>()

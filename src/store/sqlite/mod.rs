@@ -28,6 +28,7 @@ mod keys;
 mod maintenance;
 mod migrate;
 mod passkeys;
+mod people;
 mod rate_windows;
 mod reader;
 mod refresh;

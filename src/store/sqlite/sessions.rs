@@ -29,7 +29,8 @@ impl Sqlite {
         self.read(|conn| {
             conn.prepare_cached(
                 "SELECT s.user_id, u.username, s.csrf, s.auth_time FROM sessions s \
-                 LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash = ? AND s.expires_at > ?",
+                 LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash = ? AND s.expires_at > ? \
+                 AND u.disabled_at IS NULL",
             )?
             .query_row(params![id_hash, now], |r| {
                 Ok(Session {

@@ -3,8 +3,8 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::Sqlite;
-use crate::store::Result;
 use crate::store::users::{Credentials, User};
+use crate::store::{Result, split_list};
 
 impl Sqlite {
     pub async fn create_user(
@@ -28,14 +28,18 @@ impl Sqlite {
 
     pub async fn user_credentials(&self, username: &str) -> Result<Option<Credentials>> {
         self.read(|conn| {
-            conn.prepare_cached("SELECT id, password_hash FROM users WHERE username = ?")?
-                .query_row([username], |r| {
-                    Ok(Credentials {
-                        id: r.get(0)?,
-                        password_hash: r.get(1)?,
-                    })
+            conn.prepare_cached(
+                "SELECT id, password_hash, disabled_at IS NOT NULL FROM users \
+                 WHERE username = ? AND password_hash <> ''",
+            )?
+            .query_row([username], |r| {
+                Ok(Credentials {
+                    id: r.get(0)?,
+                    password_hash: r.get(1)?,
+                    disabled: r.get(2)?,
                 })
-                .optional()
+            })
+            .optional()
         })
     }
 
@@ -52,15 +56,24 @@ impl Sqlite {
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
         self.scan(|conn| {
-            conn.prepare("SELECT id, username, created_at FROM users ORDER BY username")?
-                .query_map([], |r| {
-                    Ok(User {
-                        id: r.get(0)?,
-                        username: r.get(1)?,
-                        created_at: r.get(2)?,
-                    })
-                })?
-                .collect()
+            conn.prepare(
+                "SELECT id, username, created_at, password_hash <> '', roles, disabled_at, \
+                 (SELECT group_concat(provider, ' ') FROM \
+                  (SELECT provider FROM user_identities WHERE user_id = users.id ORDER BY provider)) \
+                 FROM users ORDER BY username",
+            )?
+            .query_map([], |r| {
+                Ok(User {
+                    id: r.get(0)?,
+                    username: r.get(1)?,
+                    created_at: r.get(2)?,
+                    password: r.get(3)?,
+                    roles: split_list(&r.get::<_, String>(4)?),
+                    disabled_at: r.get(5)?,
+                    providers: split_list(&r.get::<_, Option<String>>(6)?.unwrap_or_default()),
+                })
+            })?
+            .collect()
         })
         .await
     }
