@@ -90,7 +90,6 @@ async fn a_passkey_registered_on_the_account_page_signs_in_alone_in_chromium() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    driver.call("DELETE", "/session/{s}", None).await;
     let query = seen
         .lock()
         .unwrap()
@@ -121,6 +120,23 @@ async fn a_passkey_registered_on_the_account_page_signs_in_alone_in_chromium() {
     assert_eq!(events(&app, "passkey_registered").await.len(), 1);
     let used = app.state.store.passkeys_of(&alice).await.unwrap();
     assert!(used[0].last_used_at.is_some());
+
+    // Disabled, the passkey no longer signs Alice in.
+    let now = app.state.clock.now();
+    app.state
+        .store
+        .set_user_disabled("alice", true, now)
+        .await
+        .unwrap();
+    driver.delete_cookies().await;
+    driver.goto(&url).await;
+    driver.wait_for_text("Sign in with a passkey").await;
+    driver.click("#passkey-sign-in button[type=submit]").await;
+    driver.wait_for_text("This account is disabled").await;
+    driver.call("DELETE", "/session/{s}", None).await;
+    let refused = events(&app, "sign_in_refused").await;
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["method"], "passkey");
 }
 
 #[tokio::test]

@@ -208,6 +208,18 @@ async fn verify(
     app.store
         .passkey_used(&verified.credential_id, verified.passkey, now)
         .await?;
+    let access = app.store.person_access(&user_id).await?;
+    if access.is_none_or(|a| a.disabled) {
+        let fields = serde_json::json!({
+            "user_id": user_id, "ip_address": ip, "client_id": after.client_id(),
+            "reason": "disabled", "method": "passkey",
+        });
+        app.audit.record("sign_in_refused", now, fields).await;
+        return Ok(refused(
+            StatusCode::FORBIDDEN,
+            "This account is disabled. Ask your administrator.",
+        ));
+    }
     app.limits.sign_in_succeeded(&account, ip, now).await;
     let fresh = after::finish(app, browser, &user_id, after, "passkey", ip).await?;
     let target = after.target(app, &fresh.session.csrf);
