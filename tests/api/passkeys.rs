@@ -57,6 +57,12 @@ async fn a_passkey_registered_on_the_account_page_signs_in_alone_in_chromium() {
     let stored = app.state.store.passkeys_of(&alice).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].name, "Test laptop");
+    let users = app.state.store.list_users().await.unwrap();
+    assert!(
+        users
+            .iter()
+            .any(|u| u.username == "alice" && u.passkeys == 1 && !u.totp)
+    );
     driver.window(1280, 1400).await;
     driver.screenshot("account-desktop").await;
     driver.window(390, 2400).await;

@@ -129,6 +129,12 @@ async fn a_totp_code_completes_sign_in_once_and_a_replayed_code_is_refused() {
     let (secret, _) = enrol(&mut b, START).await;
     let account = b.get("/account").await;
     assert!(account.text().contains("An authenticator app is set up"));
+    let users = app.state.store.list_users().await.unwrap();
+    assert!(
+        users
+            .iter()
+            .any(|u| u.username == "alice" && u.totp && u.passkeys == 0)
+    );
 
     // The code the enrolment spent is refused, even within its step.
     let (mut b, page) = password_step(&app, &client).await;
