@@ -24,6 +24,10 @@ pub struct AppState {
     /// Keyed hash of the configured initial access token, compared in constant time.
     pub initial_access_token: Option<Vec<u8>>,
     pub passwords: Passwords,
+    /// Seals TOTP secrets at rest (`keys::totp`).
+    pub factor_seal: crate::keys::totp::FactorSeal,
+    /// Passkeys' relying party (`None` when the issuer's host cannot be one).
+    pub passkeys: Option<crate::keys::passkeys::RelyingParty>,
     /// Client ID metadata documents fetched and validated.
     pub metadata_documents: crate::metadata_documents::MetadataDocuments,
     /// JWT assertions' verification, with the key sets fetched for it.
@@ -65,6 +69,7 @@ impl AppState {
         };
         crate::audit::keying::load_chain_key(&store, config.audit_chain_key.as_ref()).await?;
         let hasher = SecretHasher::new(&pepper);
+        let factor_seal = crate::keys::totp::FactorSeal::new(&pepper, kek)?;
         let initial_access_token = config
             .registration
             .initial_access_token
@@ -77,6 +82,8 @@ impl AppState {
         let limits = crate::limits::Limits::new(&config, &store, clock.clone()).await?;
         Ok(Arc::new(Self {
             passwords,
+            factor_seal,
+            passkeys: crate::keys::passkeys::RelyingParty::of(config.issuer.as_str()),
             metadata_documents: crate::metadata_documents::MetadataDocuments::default(),
             upstream: crate::upstream::Upstream::new()?,
             assertions: crate::assertions::Assertions::default(),

@@ -201,7 +201,10 @@ fn shown(list: &[String]) -> String {
 fn list_line(u: &User, providers: &[IdentityProvider]) -> String {
     let mut methods: Vec<String> = Vec::new();
     if u.password {
-        methods.push("password".to_owned());
+        methods.push(if u.totp { "password+totp" } else { "password" }.to_owned());
+    }
+    if u.passkeys > 0 {
+        methods.push(format!("passkey ({})", u.passkeys));
     }
     // A provider since removed from the configuration shows by its id.
     methods.extend(u.providers.iter().map(|id| {

@@ -122,6 +122,7 @@ pub(super) struct FileSecurity {
     client_secret_pepper: Option<Secret>,
     audit_chain_key: Option<Secret>,
     audit_chain_key_file: Option<std::path::PathBuf>,
+    require_second_factor: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +205,7 @@ impl Config {
                 MINUTE,
                 DAY,
             )?,
+            require_second_factor: file.security.require_second_factor.unwrap_or(false),
             password_form: file.sign_in.password_form.unwrap_or(true),
         };
         let signing = signing_settings(&file.signing)?;

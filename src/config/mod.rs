@@ -56,6 +56,9 @@ pub struct SignInSettings {
     /// within `failure_window`.
     pub max_failures: u32,
     pub failure_window: Duration,
+    /// Local (password) accounts must have a second factor (TOTP or a
+    /// passkey): one without enrols before reaching consent.
+    pub require_second_factor: bool,
     /// Whether the sign-in page offers the password form
     /// (`sign_in.password_form`; off when every person signs in upstream).
     pub password_form: bool,

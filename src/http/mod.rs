@@ -10,16 +10,19 @@
 //! §15.5.6); the OIDC discovery paths are deliberately 404 (we are not an
 //! OpenID Provider).
 
+pub mod account;
 pub mod authorize;
 pub mod body;
 pub mod client_auth;
 pub mod client_ip;
 pub mod error;
+pub mod factors;
 pub mod introspect;
 pub mod jwks;
 pub mod metadata;
 pub mod ops;
 pub mod pages;
+pub mod passkeys;
 pub mod register;
 pub mod revoke;
 pub mod session;
@@ -121,6 +124,29 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
         .route("/authorize/sign-in", post(authorize::sign_in))
+        .route("/authorize/second-factor", post(authorize::second_factor))
+        .route("/authorize/enrol", post(authorize::enrol))
+        .route("/account", get(account::page))
+        .route("/account/withdraw", post(account::withdraw))
+        .route("/account/password", post(account::change_password))
+        .route(
+            "/account/sign-out-everywhere",
+            post(account::sign_out_everywhere),
+        )
+        .route("/account/totp/start", post(account::totp::start))
+        .route("/account/totp/confirm", post(account::totp::confirm))
+        .route("/account/totp/remove", post(account::totp::remove))
+        .route(
+            "/account/recovery-codes",
+            post(account::totp::recovery_codes),
+        )
+        .route("/account/passkeys/start", post(passkeys::account::start))
+        .route("/account/passkeys/finish", post(passkeys::account::finish))
+        .route("/account/passkeys/rename", post(passkeys::account::rename))
+        .route("/account/passkeys/remove", post(passkeys::account::remove))
+        .route("/authorize/passkey/start", post(passkeys::sign_in::start))
+        .route("/authorize/passkey/finish", post(passkeys::sign_in::finish))
+        .route("/static/passkeys.js", get(static_files::passkeys_script))
         .route(
             "/authorize/continue",
             get(authorize::continue_after_sign_in),

@@ -84,12 +84,32 @@ pub async fn find_or_start(app: &AppState, headers: &HeaderMap) -> Result<Browse
 
 /// Start a session, signed in as `user` (with `auth_time` now) or anonymous.
 pub async fn start(app: &AppState, user: Option<&str>) -> Result<BrowserSession> {
+    let ttl = app.config.sign_in.session_ttl.as_secs() as i64;
+    start_with(app, user, user.is_some(), ttl).await
+}
+
+/// How long a session waits for the second factor after the password.
+const PENDING_TTL: i64 = 10 * 60;
+
+/// Start a session for `user` whose password step passed and whose second
+/// factor is still due: it names the person but has no `auth_time`, so
+/// nothing treats it as signed in ([`BrowserSession::person`] is `None`).
+pub async fn start_pending(app: &AppState, user: &str) -> Result<BrowserSession> {
+    let ttl = app.config.sign_in.session_ttl.as_secs() as i64;
+    start_with(app, Some(user), false, ttl.min(PENDING_TTL)).await
+}
+
+async fn start_with(
+    app: &AppState,
+    user: Option<&str>,
+    authenticated: bool,
+    ttl: i64,
+) -> Result<BrowserSession> {
     let now = app.clock.now();
     let value = random_token(32).map_err(Error::internal)?;
     let csrf = random_token(32).map_err(Error::internal)?;
     let id_hash = app.hasher.hash(&value);
-    let ttl = app.config.sign_in.session_ttl.as_secs() as i64;
-    let auth_time = user.map(|_| now);
+    let auth_time = authenticated.then_some(now);
     app.store
         .create_session(&NewSession {
             id_hash: &id_hash,

@@ -7,10 +7,12 @@
 //! thumbprint. JWKS members follow RFC 7517 §4 / RFC 7518 §6 with `use: "sig"`
 //! and `alg`, which MCP resource servers rely on (mcp-interop §1.9).
 
+pub mod passkeys;
 pub mod rotation;
 pub mod schedule;
 pub mod seal;
 mod signer;
+pub mod totp;
 
 pub use signer::Signer;
 

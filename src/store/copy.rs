@@ -12,7 +12,7 @@
 use super::{Backend, Error, Result, Store};
 
 /// The tables copied, parents before children.
-pub const TABLES: [&str; 13] = [
+pub const TABLES: [&str; 17] = [
     "settings",
     "clients",
     "users",
@@ -24,6 +24,10 @@ pub const TABLES: [&str; 13] = [
     "refresh_tokens",
     "authorization_codes",
     "revoked_tokens",
+    "totp_factors",
+    "recovery_codes",
+    "sign_ins",
+    "passkeys",
     "audit_anchor",
     "audit_log",
 ];

@@ -2,7 +2,8 @@
 //!
 //! [`Store`] is the whole interface: methods grouped by aggregate in the
 //! submodules (`clients`, `codes`, `refresh`, `consents`, `sessions`,
-//! `users`, `people`, `keys`, `settings`, `revocation`, `audit`, `maintenance`), taking
+//! `users`, `people`, `factors` (second factors, sign-ins), `passkeys`, `keys`, `settings`, `revocation`, `audit`,
+//! `maintenance`), taking
 //! and returning plain values and the store's own [`Error`]. Behind it sits a
 //! backend that owns every detail of one database: SQLite ([`sqlite`], the
 //! default: one file, one process writing) or PostgreSQL ([`postgres`]:
@@ -29,8 +30,10 @@ pub mod codes;
 pub mod consents;
 pub mod copy;
 mod error;
+pub mod factors;
 pub mod keys;
 pub mod maintenance;
+pub mod passkeys;
 pub mod people;
 mod postgres;
 pub mod private_file;

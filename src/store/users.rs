@@ -17,6 +17,10 @@ pub struct User {
     pub roles: Vec<String>,
     /// When the person was disabled, if they are.
     pub disabled_at: Option<i64>,
+    /// Whether an authenticator app (TOTP) is their second factor.
+    pub totp: bool,
+    /// How many passkeys they registered.
+    pub passkeys: i64,
 }
 
 /// What sign-in needs: the id and the password hash. A person without a

@@ -49,6 +49,7 @@ pub fn browser_programs(test: &str) -> Option<(String, String)> {
     }
 }
 
+/// A WebDriver session of a headless Chromium (also used by `passkeys`).
 pub struct Driver {
     child: Child,
     base: String,
@@ -159,6 +160,50 @@ impl Driver {
             .as_str()
             .unwrap_or("")
             .to_owned()
+    }
+
+    /// Run a Chrome DevTools command (through chromedriver's `goog/cdp`).
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call(
+            "POST",
+            "/session/{s}/goog/cdp/execute",
+            Some(json!({"cmd": cmd, "params": params})),
+        )
+        .await
+    }
+
+    /// Resize the window (CSS pixels).
+    pub async fn window(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            "/session/{s}/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+    }
+
+    pub async fn delete_cookies(&self) {
+        self.call("DELETE", "/session/{s}/cookie", None).await;
+    }
+
+    pub async fn source(&self) -> String {
+        self.call("GET", "/session/{s}/source", None)
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    /// Wait up to ten seconds until the page's source contains `text`.
+    pub async fn wait_for_text(&self, text: &str) -> String {
+        for _ in 0..100 {
+            let source = self.source().await;
+            if source.contains(text) {
+                return source;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page never showed {text:?}: {}", self.source().await);
     }
 
     pub async fn screenshot(&self, name: &str) {

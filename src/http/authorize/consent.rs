@@ -24,7 +24,8 @@ use crate::oauth::consent::{Answer, Asked, answer};
 use crate::state::AppState;
 use crate::store::clients::StoredClient;
 
-fn describe(app: &AppState, scope: &str) -> String {
+/// What `scope` lets an application do, as the catalog describes it.
+pub fn describe(app: &AppState, scope: &str) -> String {
     if scope == crate::oauth::offline_access::OFFLINE_ACCESS {
         return crate::oauth::offline_access::DESCRIPTION.to_owned();
     }

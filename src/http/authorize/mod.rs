@@ -15,12 +15,16 @@
 //!    never carries, more.
 //!
 //! The validated request travels through sign-in and consent as a sealed
-//! ticket ([`ticket`]); each posted form is checked by [`forms`].
+//! ticket ([`ticket`]); each posted form is checked by [`forms`]. Sign-in
+//! (also the account page's, [`after`]) may take a second step
+//! ([`second_factor`]: a TOTP or recovery code, or enrolling one).
 
-mod consent;
-mod forms;
+pub mod after;
+pub mod consent;
+pub mod forms;
 mod respond;
-mod sign_in;
+mod second_factor;
+pub mod sign_in;
 mod ticket;
 mod upstream;
 mod upstream_person;
@@ -32,6 +36,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 pub use consent::consent;
+pub use second_factor::{enrol, second_factor};
 pub use sign_in::sign_in;
 pub use upstream::{callback as upstream_callback, start as upstream_start};
 
@@ -205,12 +210,13 @@ async fn next(
     match next_step(person, request, &remembered) {
         Next::SignIn => {
             let name = client.metadata.client_name.clone();
+            let after = after::After::Authorize(Box::new(request.clone()));
             let empty = String::new();
             Ok(sign_in::page(
                 app,
                 &browser,
                 name,
-                request,
+                &after,
                 None,
                 empty,
                 StatusCode::OK,

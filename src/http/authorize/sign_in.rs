@@ -1,42 +1,59 @@
 //! `POST /authorize/sign-in`: the person's username and password.
 //!
-//! The form carries the session's CSRF token and the sealed request. Failures
-//! are throttled per account and per IP before any password work; verification
-//! runs on the bounded blocking pool (see `passwords`). Success replaces the
-//! session and redirects with 303 to continue the request. A failure is
-//! audited by account id, never by the typed name.
+//! The form carries the session's CSRF token and where the sign-in leads
+//! (the sealed request, or the account page: [`After`]). Failures are
+//! throttled per account and per IP before any password work; verification
+//! runs on the bounded blocking pool (see `passwords`). A person with a
+//! second factor, or without one where the operator requires it, goes on to
+//! [`second_factor`]; otherwise success replaces the session and redirects
+//! with 303. A failure is audited by account id, never by the typed name.
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 
-use super::forms::{
-    bad_request, or_error_page, over_limit, posted_request, read_form, with_cookie,
-};
-use super::ticket;
+use super::after::{self, After, Stage};
+use super::forms::{bad_request, or_error_page, over_limit, read_form, with_cookie};
+use super::second_factor;
 use crate::http::body::OAuthForm;
 use crate::http::client_ip;
-use crate::http::pages::templates::SignInPage;
-use crate::http::pages::{html, issuer_host};
-use crate::http::session::{self, BrowserSession};
+use crate::http::pages::templates::{PasskeyForm, SignInPage};
+use crate::http::pages::{html, html_scripted, issuer_host};
+use crate::http::session::BrowserSession;
 use crate::limits::Kind;
-use crate::oauth::authorize::AuthorizationRequest;
 use crate::state::AppState;
 
-/// The sign-in page for `req`, from the application `client_name`.
+/// The sign-in page, leading to `after`, for the application `client_name`.
 pub fn page(
     app: &AppState,
     browser: &BrowserSession,
     client_name: Option<String>,
-    req: &AuthorizationRequest,
+    after: &After,
     error: Option<String>,
     username: String,
     status: StatusCode,
 ) -> Response {
-    let request = ticket::seal(app, req, &browser.session.csrf);
+    let client_name = match after {
+        After::Authorize(_) => client_name,
+        After::Account => Some("your account".to_owned()),
+    };
+    let base = app.config.issuer.path();
+    let passkey = app.passkeys.as_ref().map(|_| PasskeyForm {
+        start: format!("{base}/authorize/passkey/start"),
+        finish: format!("{base}/authorize/passkey/finish"),
+        script: format!("{base}/static/passkeys.js"),
+    });
+    let request = after.seal(app, &browser.session.csrf);
+    // Upstream providers resume an authorization request; the account
+    // page's own sign-in is local (password or passkey).
+    let providers = match after {
+        After::Authorize(_) => super::upstream::buttons(app, &request),
+        After::Account => Vec::new(),
+    };
     let page = SignInPage {
+        passkey,
         static_prefix: app.config.issuer.path().to_owned(),
         issuer_host: issuer_host(app),
         client_name,
@@ -44,11 +61,15 @@ pub fn page(
         username,
         action: format!("{}/authorize/sign-in", app.config.issuer.path()),
         csrf_token: browser.session.csrf.clone(),
-        providers: super::upstream::buttons(app, &request),
+        providers,
         password_form: app.config.sign_in.password_form,
         request,
     };
-    with_cookie(html(status, &page, None), browser.set_cookie.clone())
+    let response = match page.passkey {
+        Some(_) => html_scripted(status, &page),
+        None => html(status, &page, None),
+    };
+    with_cookie(response, browser.set_cookie.clone())
 }
 
 /// The sign-in page again, with what went wrong (one read of the client, for
@@ -56,14 +77,19 @@ pub fn page(
 async fn again(
     app: &AppState,
     browser: &BrowserSession,
-    req: &AuthorizationRequest,
+    after: &After,
     error: String,
     username: String,
     status: StatusCode,
 ) -> Response {
-    let client = app.store.find_client(&req.client_id).await.ok().flatten();
-    let name = client.and_then(|c| c.metadata.client_name);
-    page(app, browser, name, req, Some(error), username, status)
+    let name = match after.client_id() {
+        Some(id) => {
+            let client = app.store.find_client(id).await.ok().flatten();
+            client.and_then(|c| c.metadata.client_name)
+        }
+        None => None,
+    };
+    page(app, browser, name, after, Some(error), username, status)
 }
 
 pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Response {
@@ -79,7 +105,7 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
     let Ok(form) = OAuthForm::parse(&body) else {
         return bad_request(&app, "The sign-in form was malformed.");
     };
-    let (browser, req) = match posted_request(&app, &headers, &form, false, "sign-in").await {
+    let (browser, after) = match after::posted(&app, &headers, &form, Stage::Any).await {
         Ok(ok) => ok,
         Err(page) => return page,
     };
@@ -94,12 +120,9 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
     // mistyped password.
     let account = account_key(&app.hasher, &username);
     if let Some(wait) = app.limits.sign_in_blocked_for(&account, &ip, now).await {
-        let msg = format!(
-            "Too many failed attempts. Try again in {} minutes.",
-            (wait + 59) / 60
-        );
+        let msg = blocked_message(wait);
         let status = StatusCode::TOO_MANY_REQUESTS;
-        return again(&app, &browser, &req, msg, username, status).await;
+        return again(&app, &browser, &after, msg, username, status).await;
     }
     let stored = match app.store.user_credentials(&username).await {
         Ok(s) => s,
@@ -111,26 +134,42 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
         .unwrap_or((None, None));
     if !app.passwords.verify(password, hash).await || username.is_empty() {
         app.limits.sign_in_failed(&account, &ip, now).await;
-        let fields = failure_fields(user_id.as_deref(), &ip, &req.client_id);
+        let fields = failure_fields(user_id.as_deref(), &ip, after.client_id());
         app.audit.record("sign_in_failed", now, fields).await;
         let msg = "Incorrect username or password.".to_owned();
-        return again(&app, &browser, &req, msg, username, StatusCode::OK).await;
+        return again(&app, &browser, &after, msg, username, StatusCode::OK).await;
     }
     let user_id = user_id.unwrap_or_default();
     if disabled {
         // Told only after the right password: the name alone says nothing.
-        let fields = serde_json::json!({"user_id": user_id, "ip_address": ip, "client_id": req.client_id, "reason": "disabled"});
+        let fields = serde_json::json!({"user_id": user_id, "ip_address": ip, "client_id": after.client_id(), "reason": "disabled"});
         app.audit.record("sign_in_refused", now, fields).await;
         let msg = "This account is disabled. Ask your administrator.".to_owned();
-        return again(&app, &browser, &req, msg, username, StatusCode::FORBIDDEN).await;
+        return again(&app, &browser, &after, msg, username, StatusCode::FORBIDDEN).await;
     }
-    app.limits.sign_in_succeeded(&account, &ip, now).await;
-    or_error_page(&app, signed_in(&app, &browser, &user_id, &req).await)
+    let person = second_factor::Person {
+        user_id: &user_id,
+        username: &username,
+        account: &account,
+        ip: &ip,
+    };
+    or_error_page(
+        &app,
+        second_factor::after_password(&app, &browser, person, &after).await,
+    )
+}
+
+/// "Try again in N minutes" for a block of `wait` seconds.
+pub fn blocked_message(wait: i64) -> String {
+    format!(
+        "Too many failed attempts. Try again in {} minutes.",
+        (wait + 59) / 60
+    )
 }
 
 /// The typed name as the sign-in limiter keys it: 128 bits of its keyed
 /// hash, in hex.
-fn account_key(hasher: &crate::secrets::SecretHasher, username: &str) -> String {
+pub fn account_key(hasher: &crate::secrets::SecretHasher, username: &str) -> String {
     use std::fmt::Write;
     hasher
         .hash(username)
@@ -145,41 +184,15 @@ fn account_key(hasher: &crate::secrets::SecretHasher, username: &str) -> String 
 /// What a failed sign-in records: the account's id when the name is one,
 /// else only that it is not. Never the typed name: people type their
 /// password into it, and a name that is no account tells nothing more.
-fn failure_fields(user_id: Option<&str>, ip: &str, client_id: &str) -> serde_json::Value {
+pub fn failure_fields(
+    user_id: Option<&str>,
+    ip: &str,
+    client_id: Option<&str>,
+) -> serde_json::Value {
     match user_id {
         Some(id) => serde_json::json!({"user_id": id, "ip_address": ip, "client_id": client_id}),
         None => {
             serde_json::json!({"account": "unknown", "ip_address": ip, "client_id": client_id})
         }
     }
-}
-
-/// Replace the anonymous session with a signed-in one and continue.
-async fn signed_in(
-    app: &AppState,
-    old: &BrowserSession,
-    user_id: &str,
-    req: &AuthorizationRequest,
-) -> crate::error::Result<Response> {
-    app.store
-        .delete_session(&old.id_hash, app.clock.now())
-        .await?;
-    let fresh = session::start(app, Some(user_id)).await?;
-    let fields = serde_json::json!({"user_id": user_id, "client_id": req.client_id});
-    app.audit
-        .record("sign_in_succeeded", app.clock.now(), fields)
-        .await;
-    let sealed = ticket::seal(app, req, &fresh.session.csrf);
-    // The sealed ticket is base64url plus '.', all unreserved: no escaping needed.
-    let target = format!(
-        "{}/authorize/continue?request={sealed}",
-        app.config.issuer.path()
-    );
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&target) {
-        h.insert(header::LOCATION, v);
-    }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(with_cookie(response, fresh.set_cookie))
 }

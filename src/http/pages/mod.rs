@@ -2,10 +2,12 @@
 //!
 //! Every page is `no-store`, cannot be framed (`X-Frame-Options: DENY` and CSP
 //! `frame-ancestors 'none'`, RFC 9700 §4.16), loads nothing but our own
-//! stylesheet, and runs no script. `form-action` names the one place a form on
+//! stylesheet, and runs no script (but `static/passkeys.js` on the pages that
+//! offer passkeys: [`html_scripted`]). `form-action` names the one place a form on
 //! the page may lead: ourselves, plus the client's redirect origin on the
 //! consent page (browsers apply it to the redirect after the POST).
 
+pub mod people;
 pub mod templates;
 
 use askama::Template;
@@ -67,6 +69,20 @@ pub fn html(status: StatusCode, page: &impl Template, also_form_action: Option<&
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
+    response
+}
+
+/// [`html`] for a page that loads `static/passkeys.js` (the sign-in and
+/// account pages when passkeys are on): the same headers, with our own
+/// script and same-origin `fetch` allowed, still no inline script.
+pub fn html_scripted(status: StatusCode, page: &impl Template) -> Response {
+    let mut response = html(status, page, None);
+    let csp = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
+               img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp),
+    );
     response
 }
 

@@ -52,10 +52,20 @@ pub struct SignInPage {
     pub username: String,
     /// Shown in a `role="alert"` box above the form.
     pub error: Option<String>,
+    /// Where the passkey sign-in starts and ends (`None`: no passkeys).
+    pub passkey: Option<PasskeyForm>,
     /// "Continue with NAME" for each upstream identity provider.
     pub providers: Vec<ProviderView>,
     /// Whether the password form is offered (`sign_in.password_form`).
     pub password_form: bool,
+}
+
+/// The actions of a page's passkey form (run by `static/passkeys.js`).
+#[derive(Debug, Clone)]
+pub struct PasskeyForm {
+    pub start: String,
+    pub finish: String,
+    pub script: String,
 }
 
 /// One upstream identity provider on the sign-in page.
@@ -152,6 +162,7 @@ mod tests {
             client_name: Some("Claude Desktop".into()),
             username: String::new(),
             error: None,
+            passkey: None,
             providers: Vec::new(),
             password_form: true,
         }

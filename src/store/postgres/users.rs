@@ -64,7 +64,10 @@ impl Postgres {
         let rows = sqlx::query(
             "SELECT id, username, created_at, password_hash <> '', roles, disabled_at, \
              (SELECT string_agg(provider, ' ' ORDER BY provider) FROM user_identities \
-              WHERE user_id = users.id) \
+              WHERE user_id = users.id), \
+             EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = users.id \
+              AND t.confirmed_at IS NOT NULL), \
+             (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = users.id) \
              FROM users ORDER BY username",
         )
         .fetch_all(&mut *self.pool.conn().await?)
@@ -80,6 +83,8 @@ impl Postgres {
                     roles: split_list(&r.try_get::<String, _>(4)?),
                     disabled_at: r.try_get(5)?,
                     providers: split_list(&r.try_get::<Option<String>, _>(6)?.unwrap_or_default()),
+                    totp: r.try_get(7)?,
+                    passkeys: r.try_get(8)?,
                 })
             })
             .collect::<sqlx::Result<_>>()

@@ -51,6 +51,8 @@ const MIGRATIONS: &[Migration] = migrations![
     "0019_consent_per_resource.sql",
     "0020_people.sql",
     "0021_upstream_logins.sql",
+    "0022_second_factors.sql",
+    "0023_passkeys.sql",
     "0024_assertion_jtis.sql",
 ];
 

@@ -59,7 +59,10 @@ impl Sqlite {
             conn.prepare(
                 "SELECT id, username, created_at, password_hash <> '', roles, disabled_at, \
                  (SELECT group_concat(provider, ' ') FROM \
-                  (SELECT provider FROM user_identities WHERE user_id = users.id ORDER BY provider)) \
+                  (SELECT provider FROM user_identities WHERE user_id = users.id ORDER BY provider)), \
+                 EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = users.id \
+                  AND t.confirmed_at IS NOT NULL), \
+                 (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = users.id) \
                  FROM users ORDER BY username",
             )?
             .query_map([], |r| {
@@ -71,6 +74,8 @@ impl Sqlite {
                     roles: split_list(&r.get::<_, String>(4)?),
                     disabled_at: r.get(5)?,
                     providers: split_list(&r.get::<_, Option<String>>(6)?.unwrap_or_default()),
+                    totp: r.get(7)?,
+                    passkeys: r.get(8)?,
                 })
             })?
             .collect()
