@@ -2,7 +2,7 @@
 //! change is an audit event (`user_added`, `user_password_changed`,
 //! `user_removed`) by the administrator, never with a password in it.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -17,23 +17,40 @@ use tessera_resource::clock::SystemClock;
 pub enum UserCommand {
     /// Create a user; the password is prompted for, or read from stdin.
     Add {
+        /// The name they sign in with.
         name: String,
+        /// Read the password from the first line of stdin instead of
+        /// prompting at the terminal (for scripts).
         #[arg(long)]
         password_stdin: bool,
     },
     /// List users.
     List {
+        /// Print JSON (an array of users) instead of one line each.
         #[arg(long)]
         json: bool,
     },
     /// Change a user's password (ends their sessions).
     Passwd {
+        /// The user's name.
         name: String,
+        /// Read the new password from the first line of stdin instead of
+        /// prompting at the terminal.
         #[arg(long)]
         password_stdin: bool,
     },
     /// Delete a user; their consents and refresh tokens are revoked.
-    Remove { name: String },
+    Remove {
+        /// The user's name.
+        name: String,
+    },
+}
+
+impl UserCommand {
+    /// Whether the command only reads.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, Self::List { .. })
+    }
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<String> {
@@ -45,6 +62,11 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
             .context("cannot read the password from stdin")?;
         line.trim_end_matches(['\r', '\n']).to_owned()
     } else {
+        if !std::io::stdin().is_terminal() {
+            bail!(super::exit::Usage(anyhow::anyhow!(
+                "no terminal to ask for the password at: pass --password-stdin and write it to stdin"
+            )));
+        }
         let first = rpassword::prompt_password("Password: ").context("cannot read the password")?;
         let again = rpassword::prompt_password("Again: ").context("cannot read the password")?;
         if first != again {
@@ -77,15 +99,15 @@ async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
                 .audit
                 .record_durably("user_added", now, fields)
                 .await?;
-            println!("created user {name} ({id})");
+            say!("created user {name} ({id})");
         }
         UserCommand::List { json } => {
             let users = state.store.list_users().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&users)?);
+                say!("{}", serde_json::to_string_pretty(&users)?);
             }
             for u in users.iter().filter(|_| !json) {
-                println!(
+                say!(
                     "{}  {}  created {}",
                     u.username,
                     u.id,
@@ -101,10 +123,10 @@ async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
             crate::passwords::check_strength(&password)?;
             let hash = state.passwords.hash(password).await?;
             let Some(user) = state.store.user_credentials(&name).await? else {
-                bail!("no user named {name}");
+                bail!(super::exit::Negative(format!("no user named {name}")));
             };
             if !state.store.set_password(&name, &hash, now).await? {
-                bail!("no user named {name}");
+                bail!(super::exit::Negative(format!("no user named {name}")));
             }
             let fields = json!({"user_id": user.id, "username": name, "by": "an administrator (tessera user passwd)",
                                 "action": "sessions ended, refresh-token families revoked"});
@@ -112,21 +134,21 @@ async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
                 .audit
                 .record_durably("user_password_changed", now, fields)
                 .await?;
-            println!("changed the password of {name}");
+            say!("changed the password of {name}");
         }
         UserCommand::Remove { name } => {
             let Some(user) = state.store.user_credentials(&name).await? else {
-                bail!("no user named {name}");
+                bail!(super::exit::Negative(format!("no user named {name}")));
             };
             if !state.store.remove_user(&name).await? {
-                bail!("no user named {name}");
+                bail!(super::exit::Negative(format!("no user named {name}")));
             }
             let fields = json!({"user_id": user.id, "username": name, "by": "an administrator (tessera user remove)"});
             state
                 .audit
                 .record_durably("user_removed", now, fields)
                 .await?;
-            println!("removed user {name} and revoked their grants");
+            say!("removed user {name} and revoked their grants");
         }
     }
     Ok(())

@@ -90,6 +90,11 @@ impl Demo {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
+        self.serve_on(listener).await
+    }
+
+    /// Serve on a bound listener until a shutdown signal.
+    pub async fn serve_on(self, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
         let app = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -98,6 +103,40 @@ impl Demo {
             .await?;
         Ok(())
     }
+}
+
+/// `tessera demo-mcp`: bind `listen` (IP:PORT or HOST:PORT) first, check
+/// that the issuer's metadata answers, and only then say where it listens.
+pub async fn run(issuer: &str, listen: &str) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (from --listen)"))?;
+    let addr = listener.local_addr()?;
+    let metadata = format!("{issuer}/.well-known/oauth-authorization-server");
+    let reachable = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?
+        .get(&metadata)
+        .send()
+        .await;
+    match reachable {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) => anyhow::bail!(
+            "the issuer {issuer} answers its metadata ({metadata}) with HTTP {}: is --issuer a Tessera issuer?",
+            r.status()
+        ),
+        Err(e) => anyhow::bail!(
+            "the issuer {issuer} does not answer at {metadata} ({e}): start `tessera serve` first, or pass --issuer"
+        ),
+    }
+    // The resource names the address as given (a host name stays one), with
+    // the port actually bound (`:0` picks one).
+    let host = listen.rsplit_once(':').map_or(listen, |(host, _)| host);
+    let resource = format!("http://{host}:{}/mcp", addr.port());
+    let demo = Demo::new(issuer, &resource)?;
+    let line = format!("demo MCP server listening on {addr}: {resource} (issuer {issuer})\n");
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), line.as_bytes());
+    demo.serve_on(listener).await
 }
 
 /// Why a tool call failed at the HTTP level, if it did.

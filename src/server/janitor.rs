@@ -48,7 +48,10 @@ async fn clean_up(state: &AppState, now: i64) {
     if let Some(after) = state.config.registration.prune_unused_after {
         let before = now - after.as_secs() as i64;
         match state.store.prune_unused_clients(before).await {
-            Ok(n) if n > 0 => tracing::info!(clients = n, "pruned registrations never used"),
+            Ok(n) if n > 0 => {
+                state.metrics.registrations_removed("unused", n);
+                tracing::info!(clients = n, "pruned registrations never used")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "pruning unused registrations failed"),
         }

@@ -37,6 +37,7 @@ mod limits;
 mod manage;
 mod metadata;
 mod ops;
+mod readme;
 mod refresh;
 mod register;
 mod replicas;

@@ -297,6 +297,19 @@ impl Postgres {
         records(rows)
     }
 
+    /// Records: the span of `seq` (no gaps; pruning removes a prefix).
+    /// Bytes: what the table, its TOAST and its indexes take on disk.
+    pub async fn audit_size(&self) -> Result<crate::store::audit::AuditSize> {
+        let (records, bytes): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0)::BIGINT, \
+                    pg_total_relation_size('audit_log')::BIGINT FROM audit_log",
+        )
+        .fetch_one(&mut *self.pool.conn().await?)
+        .await
+        .map_err(database)?;
+        Ok(crate::store::audit::AuditSize { records, bytes })
+    }
+
     pub async fn audit_tail(&self, n: i64) -> Result<Vec<Record>> {
         let rows = sqlx::query(
             "SELECT * FROM (SELECT seq, at, event, prev_hash, hash FROM audit_log ORDER BY seq DESC LIMIT $1) t \
