@@ -217,10 +217,21 @@ pub async fn main() -> ExitCode {
 }
 
 pub async fn run(cli: Cli, sources: sources::Sources) -> anyhow::Result<()> {
+    // Every command checks tokens and writes records as the server's issuer:
+    // TESSERA_ISSUER (which an env file shares with the server) counts for
+    // all of them, not only for `serve` (whose --issuer overrides it).
+    let issuer = std::env::var("TESSERA_ISSUER")
+        .ok()
+        .filter(|i| !i.is_empty());
+    let mut sources = sources;
+    if issuer.is_some() && sources.issuer.is_none() {
+        sources.issuer = Some("TESSERA_ISSUER".to_owned());
+    }
     let mut overrides = Overrides {
         database_url: cli.database.clone(),
         database_access: cli.command.access(),
         data_dir: cli.data_dir.clone(),
+        issuer,
         sources: sources.clone(),
         // Read from the environment only: a secret on the command line leaks into `ps`.
         key_encryption_key: std::env::var("TESSERA_KEY_ENCRYPTION_KEY").ok(),

@@ -88,17 +88,28 @@ fn every_shell_example_in_the_readme_runs_as_written() {
             .env("XDG_DATA_HOME", home.path().join("data"))
             .current_dir(home.path());
     };
+    // `tessera serve` as the quick start says, on a free port: the listen
+    // address and the issuer the CLI checks tokens against come from the
+    // environment, as an env file shared by the server and the CLI gives them.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let issuer = format!("http://127.0.0.1:{port}");
     let mut server = Command::new("tessera");
     fresh(&mut server);
     let mut server = server
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("serve")
+        .env("TESSERA_LISTEN", format!("127.0.0.1:{port}"))
+        .env("TESSERA_ISSUER", &issuer)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    let addr = first.rsplit(' ').next().unwrap().to_owned();
+    assert!(first.ends_with(&format!(":{port}")), "{first}");
     std::thread::spawn(move || for _ in lines {});
 
     let mut script = String::from("set -euo pipefail\n");
@@ -109,7 +120,8 @@ fn every_shell_example_in_the_readme_runs_as_written() {
     fresh(&mut run);
     let out = run
         .args(["-c", &script])
-        .env("TESSERA_URL", format!("http://{addr}"))
+        .env("TESSERA_URL", &issuer)
+        .env("TESSERA_ISSUER", &issuer)
         .output()
         .unwrap();
     let _ = server.kill();
