@@ -36,6 +36,7 @@ mod lifecycle;
 mod limits;
 mod manage;
 mod metadata;
+mod operators;
 mod ops;
 mod readme;
 mod refresh;
