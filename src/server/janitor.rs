@@ -72,4 +72,18 @@ async fn clean_up(state: &AppState, now: i64) {
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "pruning the audit trail failed"),
         }
     }
+    if let Some(max) = state.config.audit.max_size {
+        let (store, audit) = (&state.store, &state.audit);
+        match crate::audit::retention::prune_to_size(store, audit, max, now).await {
+            Ok(Some(p)) => tracing::info!(
+                records = p.records,
+                max_size = max,
+                "pruned the oldest audit records to audit.max_size"
+            ),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "pruning the audit trail to its size failed")
+            }
+        }
+    }
 }

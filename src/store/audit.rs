@@ -20,9 +20,11 @@ pub struct Pruned {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AuditSize {
     pub records: i64,
-    /// PostgreSQL: the table with its indexes and TOAST, as allocated;
-    /// SQLite: the records' bytes estimated from the newest 1,000 (the
-    /// exact figure needs a walk of the whole table).
+    /// The records' bytes (their columns, and about 40 bytes of row and
+    /// index overhead each), estimated from the newest 1,000 on both
+    /// backends: the exact figure needs a walk of the whole table, and the
+    /// files' sizes do not shrink when records are pruned (their pages are
+    /// reused).
     pub bytes: i64,
 }
 
@@ -49,6 +51,12 @@ impl Store {
     /// (for `/metrics`): cheap enough to ask on every scrape.
     pub async fn audit_size(&self) -> Result<AuditSize> {
         on_backend!(self, db => db.audit_size().await)
+    }
+
+    /// The time of the record `offset` places after the oldest (`None`:
+    /// the trail is shorter).
+    pub async fn audit_time_of(&self, offset: i64) -> Result<Option<i64>> {
+        on_backend!(self, db => db.audit_time_of(offset).await)
     }
 
     /// The newest `n` records, oldest first.

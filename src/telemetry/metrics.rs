@@ -200,7 +200,7 @@ impl Metrics {
             &mut out,
             "tessera_audit_bytes",
             "gauge",
-            "Bytes the audit trail takes in the database (PostgreSQL: the table with its indexes; SQLite: its pages).",
+            "Bytes the audit trail's records take, estimated from the newest 1,000 (what audit.max_size bounds).",
             self.audit_bytes.load(Ordering::Relaxed),
         );
         let _ = writeln!(

@@ -127,6 +127,19 @@ impl Sqlite {
         .await
     }
 
+    pub async fn audit_time_of(&self, offset: i64) -> Result<Option<i64>> {
+        self.scan(move |conn| {
+            conn.query_row(
+                "SELECT at FROM audit_log WHERE seq >= (SELECT MIN(seq) FROM audit_log) + ? \
+                 ORDER BY seq LIMIT 1",
+                [offset],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
     pub async fn audit_tail(&self, n: i64) -> Result<Vec<Record>> {
         self.scan(move |conn| {
             records(
