@@ -512,3 +512,47 @@ async fn audit_max_size_prunes_the_oldest_records_and_the_chain_still_verifies()
     let again = tessera::audit::retention::prune_to_size(store, &app.state.audit, max, now).await;
     assert_eq!(again.unwrap(), None);
 }
+
+#[test]
+fn the_access_log_writes_a_line_per_request_with_its_request_id() {
+    let (_dir, db) = temp_db();
+    let mut child = tessera(&db)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--access-log",
+        ])
+        .env_remove("TESSERA_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening: Value = lines
+        .by_ref()
+        .map(|l| serde_json::from_str::<Value>(&l.unwrap()).unwrap())
+        .find(|e| e["message"] == "Tessera is listening")
+        .unwrap();
+    let base = format!("http://{}", listening["listen"].as_str().unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let id = rt.block_on(async {
+        let res = reqwest::get(format!("{base}/health/live?secret=not-logged"))
+            .await
+            .unwrap();
+        res.headers()["x-request-id"].to_str().unwrap().to_owned()
+    });
+    let access: Value = lines
+        .map(|l| serde_json::from_str::<Value>(&l.unwrap()).unwrap())
+        .find(|e| e["target"] == "tessera::access")
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(access["path"], "/health/live", "{access}");
+    assert_eq!(access["status"], 200, "{access}");
+    assert_eq!(access["method"], "GET", "{access}");
+    assert_eq!(access["span"]["request_id"], id.as_str(), "{access}");
+    assert!(!access.to_string().contains("not-logged"), "{access}");
+}
