@@ -112,7 +112,7 @@ async fn dispatch(cmd: AuditCommand, store: &Store) -> anyhow::Result<()> {
     match cmd {
         AuditCommand::Tail { lines } => {
             for r in store.audit_tail(lines.max(0)).await? {
-                say!("{}", r.event);
+                say!("{}", r.event_with_time());
             }
         }
         AuditCommand::Export { since } => {
@@ -123,7 +123,7 @@ async fn dispatch(cmd: AuditCommand, store: &Store) -> anyhow::Result<()> {
                 let Some(last) = page.last() else { break };
                 after = last.seq;
                 for r in page.iter().filter(|r| r.at >= since) {
-                    say!("{}", r.event);
+                    say!("{}", r.event_with_time());
                 }
             }
         }
