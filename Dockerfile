@@ -21,7 +21,8 @@
 # orchestrator instead: GET /health for readiness (the database answers),
 # GET /health/live for liveness (the process serves).
 
-ARG RUST_VERSION=1.94
+# The toolchain rust-toolchain.toml pins.
+ARG RUST_VERSION=1.95.0
 
 FROM rust:${RUST_VERSION}-slim-bookworm AS builder
 WORKDIR /src
@@ -30,7 +31,11 @@ WORKDIR /src
 # include_str!), askama templates, the stylesheet, the embedded example
 # configuration, and the [[bench]] target Cargo.toml names (cargo refuses a
 # manifest whose declared bench file is missing, even when building a binary).
-COPY Cargo.toml Cargo.lock ./
+# No .git: `tessera --version` names the commit given as TESSERA_BUILD_COMMIT
+# (`docker build --build-arg TESSERA_BUILD_COMMIT=$(git rev-parse --short=12 HEAD)`).
+ARG TESSERA_BUILD_COMMIT=
+ENV TESSERA_BUILD_COMMIT=${TESSERA_BUILD_COMMIT}
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY crates/ crates/
 COPY src/ src/
 COPY migrations/ migrations/

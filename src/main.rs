@@ -1,19 +1,11 @@
-//! The `tessera` binary: parse the command line and hand over to [`tessera::cli`].
+//! The `tessera` binary: hand over to [`tessera::cli`], which parses the
+//! command line, runs it and chooses the exit status.
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = tessera::cli::Cli::parse();
-    match tessera::cli::run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tessera: error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    tessera::cli::main().await
 }
 
 /// mimalloc instead of glibc's malloc. A request's buffers are often freed on

@@ -93,10 +93,10 @@ fn signed_claims(app: &AccessTokens<'_>, token: &str, r: &mut Report) -> Option<
     r.push(
         "type",
         typ_ok,
-        format!(
-            "typ is {:?}; access tokens have \"at+jwt\" (RFC 9068)",
-            header.typ
-        ),
+        match header.typ.as_deref() {
+            Some(typ) => format!("typ is '{typ}'; access tokens have 'at+jwt' (RFC 9068)"),
+            None => "no typ; access tokens have 'at+jwt' (RFC 9068)".to_owned(),
+        },
     );
     let ring = app.keys.ring();
     let kid = header.kid.clone().unwrap_or_default();
@@ -131,6 +131,19 @@ fn signed_claims(app: &AccessTokens<'_>, token: &str, r: &mut Report) -> Option<
     }
 }
 
+/// `aud` as a person reads it: `'a'`, or `'a', 'b'`.
+fn audience_text(aud: &Audience) -> String {
+    let list = match aud {
+        Audience::One(a) => std::slice::from_ref(a),
+        Audience::Many(many) => many.as_slice(),
+    };
+    let quoted: Vec<String> = list.iter().map(|a| format!("'{a}'")).collect();
+    match quoted.is_empty() {
+        true => "empty".to_owned(),
+        false => quoted.join(", "),
+    }
+}
+
 /// Issuer, audience and expiry: what the claims say.
 fn claim_checks(
     app: &AccessTokens<'_>,
@@ -149,12 +162,15 @@ fn claim_checks(
         Some(a) => r.push(
             "audience",
             audience_matches(&claims.aud, a),
-            format!("aud {:?}, expected '{a}'", claims.aud),
+            format!("aud is {}, expected '{a}'", audience_text(&claims.aud)),
         ),
         None => r.push(
             "audience",
             true,
-            format!("aud {:?} (not checked: pass an audience)", claims.aud),
+            format!(
+                "aud is {} (not checked: pass --audience)",
+                audience_text(&claims.aud)
+            ),
         ),
     };
     let left = claims.exp - now;

@@ -79,7 +79,10 @@ impl Audit {
     ) -> crate::store::Result<()> {
         let json = event_json(kind, at, fields);
         tracing::info!(target: crate::telemetry::AUDIT_TARGET, "{json}");
-        self.store.append_audit(at, json, durable).await
+        // Stored without the time its `at` column holds (read back with
+        // `Record::event_with_time`).
+        let stored = crate::store::chain::compact(json);
+        self.store.append_audit(at, stored, durable).await
     }
 
     /// Record an event; it is written with the next batch.

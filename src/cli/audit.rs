@@ -17,10 +17,11 @@ use tessera_resource::clock::{Clock, SystemClock};
 pub enum AuditCommand {
     /// Print the newest events, one JSON object per line.
     Tail {
+        /// How many of the newest events to print.
         #[arg(short = 'n', long, default_value_t = 20)]
         lines: i64,
     },
-    /// Check the hash chain; reports the first broken record (exit status 2).
+    /// Check the hash chain; reports the first broken record (exit status 1).
     Verify {
         /// A head printed earlier by `tessera audit head` (or the server's
         /// `audit chain head` line): fail unless that record is still there
@@ -33,15 +34,24 @@ pub enum AuditCommand {
     Head,
     /// Print every event since a time (RFC 3339, or unix seconds), as JSON lines.
     Export {
-        #[arg(long)]
+        /// The earliest time to print: RFC 3339 (2026-11-29T00:00:00Z) or unix seconds.
+        #[arg(long, value_name = "TIME")]
         since: String,
     },
     /// Delete the records from before a time (RFC 3339, or unix seconds), oldest
     /// first; the rest of the chain still verifies. Export them first to keep them.
     Prune {
-        #[arg(long)]
+        /// Records from before this time go: RFC 3339 or unix seconds.
+        #[arg(long, value_name = "TIME")]
         before: String,
     },
+}
+
+impl AuditCommand {
+    /// Whether the command only reads.
+    pub fn is_read_only(&self) -> bool {
+        !matches!(self, Self::Prune { .. })
+    }
 }
 
 fn parse_since(s: &str) -> anyhow::Result<i64> {
@@ -51,7 +61,8 @@ fn parse_since(s: &str) -> anyhow::Result<i64> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .with_context(|| {
             format!("'{s}' is neither RFC 3339 (2026-11-29T00:00:00Z) nor unix seconds")
-        })?;
+        })
+        .map_err(super::exit::Usage)?;
     Ok(t.unix_timestamp())
 }
 
@@ -78,14 +89,15 @@ pub async fn run(cmd: AuditCommand, config: Config) -> anyhow::Result<()> {
         store.close().await;
         return match result? {
             Some(p) => {
-                println!(
+                say!(
                     "pruned {} audit records (through record {})",
-                    p.records, p.through_seq
+                    p.records,
+                    p.through_seq
                 );
                 Ok(())
             }
             None => {
-                println!("no audit records from before that time");
+                say!("no audit records from before that time");
                 Ok(())
             }
         };
@@ -100,7 +112,7 @@ async fn dispatch(cmd: AuditCommand, store: &Store) -> anyhow::Result<()> {
     match cmd {
         AuditCommand::Tail { lines } => {
             for r in store.audit_tail(lines.max(0)).await? {
-                println!("{}", r.event);
+                say!("{}", r.event_with_time());
             }
         }
         AuditCommand::Export { since } => {
@@ -111,18 +123,21 @@ async fn dispatch(cmd: AuditCommand, store: &Store) -> anyhow::Result<()> {
                 let Some(last) = page.last() else { break };
                 after = last.seq;
                 for r in page.iter().filter(|r| r.at >= since) {
-                    println!("{}", r.event);
+                    say!("{}", r.event_with_time());
                 }
             }
         }
         AuditCommand::Prune { .. } => bail!("audit prune runs with the audit writer (see run)"),
         AuditCommand::Head => match store.audit_head().await? {
-            Some(head) => println!("{head}"),
-            None => println!("the audit trail is empty"),
+            Some(head) => say!("{head}"),
+            None => say!("the audit trail is empty"),
         },
         AuditCommand::Verify { expect_head } => {
             let expected = expect_head
-                .map(|h| h.parse::<Head>().map_err(anyhow::Error::msg))
+                .map(|h| {
+                    h.parse::<Head>()
+                        .map_err(|e| super::exit::Usage(anyhow::Error::msg(e)))
+                })
                 .transpose()?;
             verify(store, expected).await?;
         }
@@ -134,10 +149,10 @@ async fn dispatch(cmd: AuditCommand, store: &Store) -> anyhow::Result<()> {
 async fn verify(store: &Store, expected: Option<Head>) -> anyhow::Result<()> {
     let check = store.verify_audit_chain().await?;
     if let Some((seq, why)) = check.broken {
-        bail!(
+        bail!(super::exit::Negative(format!(
             "audit chain broken at record {seq}: {why} ({} records before it verified)",
             check.checked
-        );
+        )));
     }
     let head = match &expected {
         None => String::new(),
@@ -147,14 +162,14 @@ async fn verify(store: &Store, expected: Option<Head>) -> anyhow::Result<()> {
                 "; record {} was pruned since, so the expected head cannot be checked",
                 head.seq
             ),
-            HeadCheck::Differs => bail!(
+            HeadCheck::Differs => bail!(super::exit::Negative(format!(
                 "audit chain does not hold the expected head: record {} has another hash",
                 head.seq
-            ),
-            HeadCheck::Missing { tip_seq } => bail!(
+            ))),
+            HeadCheck::Missing { tip_seq } => bail!(super::exit::Negative(format!(
                 "audit chain ends at record {tip_seq}, before the expected head {}: the newest records were deleted",
                 head.seq
-            ),
+            ))),
         },
     };
     let unkeyed = match check.unkeyed {
@@ -162,11 +177,11 @@ async fn verify(store: &Store, expected: Option<Head>) -> anyhow::Result<()> {
         n => format!(" ({n} of them unkeyed, from before the chain was keyed)"),
     };
     match check.pruned_through {
-        Some(seq) => println!(
+        Some(seq) => say!(
             "audit chain intact: {} records verified{unkeyed} (records 1 to {seq} were pruned){head}",
             check.checked
         ),
-        None => println!(
+        None => say!(
             "audit chain intact: {} records verified{unkeyed}{head}",
             check.checked
         ),

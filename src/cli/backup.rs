@@ -8,6 +8,6 @@ pub async fn run(path: &str, config: Config) -> anyhow::Result<()> {
     let result = store.backup(std::path::Path::new(path)).await;
     store.close().await;
     result?;
-    println!("backed up {} to {path}", config.database_url);
+    say!("backed up {} to {path}", config.database_url);
     Ok(())
 }

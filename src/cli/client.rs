@@ -23,17 +23,30 @@ pub enum ClientCommand {
     Add(AddArgs),
     /// List clients.
     List {
+        /// Print JSON (an array of clients) instead of one line each.
         #[arg(long)]
         json: bool,
     },
-    /// Show one client.
+    /// Show one client and its grants (exit status 1 when there is none).
     Show {
+        /// The client's id, as `client list` prints it.
         client_id: String,
+        /// Print JSON instead of lines.
         #[arg(long)]
         json: bool,
     },
     /// Delete a client; its tokens stop being issued at once.
-    Remove { client_id: String },
+    Remove {
+        /// The client's id, as `client list` prints it.
+        client_id: String,
+    },
+}
+
+impl ClientCommand {
+    /// Whether the command only reads.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, Self::List { .. } | Self::Show { .. })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -48,7 +61,8 @@ pub struct AddArgs {
     /// A resource server allowed to call the introspection endpoint.
     #[arg(long)]
     introspect: bool,
-    /// Space-separated scopes the client may request.
+    /// Space-separated scopes the client may request; each must be in the
+    /// scope catalog (`[[scopes]]`).
     #[arg(long)]
     scope: Option<String>,
     /// Redirect URI (repeatable), for authorization_code clients.
@@ -68,6 +82,7 @@ pub struct AddArgs {
     /// A file holding the client's public keys as a JWK set (private_key_jwt).
     #[arg(long)]
     jwks_file: Option<std::path::PathBuf>,
+    /// Print JSON (the registered metadata, with client_id and client_secret).
     #[arg(long)]
     json: bool,
 }
@@ -93,17 +108,19 @@ async fn dispatch(cmd: ClientCommand, state: &AppState) -> anyhow::Result<()> {
         ClientCommand::List { json } => {
             let clients = state.store.list_clients().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&clients)?);
+                say!("{}", serde_json::to_string_pretty(&clients)?);
             } else {
                 for c in &clients {
-                    println!("{}", summary(c));
+                    say!("{}", summary(c));
                 }
             }
             Ok(())
         }
         ClientCommand::Show { client_id, json } => {
             let Some(client) = state.store.find_client(&client_id).await? else {
-                bail!("no client with id {client_id}");
+                bail!(super::exit::Negative(format!(
+                    "no client with id {client_id}"
+                )));
             };
             let families = state
                 .store
@@ -112,29 +129,55 @@ async fn dispatch(cmd: ClientCommand, state: &AppState) -> anyhow::Result<()> {
             if json {
                 let mut out = serde_json::to_value(&client)?;
                 out["refresh_families"] = serde_json::to_value(&families)?;
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                say!("{}", serde_json::to_string_pretty(&out)?);
             } else {
-                print_details(&client);
-                print_families(&families);
+                print_details(&client)?;
+                print_families(&families)?;
             }
             Ok(())
         }
         ClientCommand::Remove { client_id } => {
             if !state.store.remove_client(&client_id).await? {
-                bail!("no client with id {client_id}");
+                bail!(super::exit::Negative(format!(
+                    "no client with id {client_id}"
+                )));
             }
             let fields = serde_json::json!({"client_id": client_id, "by": "an administrator (tessera client remove)"});
             state
                 .audit
                 .record_durably("client_removed", state.clock.now(), fields)
                 .await?;
-            println!("removed client {client_id}");
+            say!("removed client {client_id}");
             Ok(())
         }
     }
 }
 
 async fn add(args: AddArgs, state: &AppState) -> anyhow::Result<()> {
+    // `/register` accepts any scope a client asks for (it gets only what the
+    // catalog grants); an administrator's typo is refused instead. A name
+    // must be a catalog entry itself: `mcp:tools:*` in the catalog would
+    // cover `mcp:tools:nope` for a token request, but no entry describes it.
+    let unknown: Vec<&str> = args
+        .scope
+        .as_deref()
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty() && state.config.scopes.entry(s).is_none())
+        .collect();
+    if !unknown.is_empty() {
+        let known: Vec<&str> = state
+            .config
+            .scopes
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        bail!(super::exit::Usage(anyhow::anyhow!(
+            "--scope: {} not in the scope catalog (known: {})",
+            unknown.join(", "),
+            known.join(" ")
+        )));
+    }
     let jwks = match &args.jwks_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -177,7 +220,7 @@ async fn add(args: AddArgs, state: &AppState) -> anyhow::Result<()> {
     };
     let metadata = rules
         .validate(request)
-        .map_err(|e| anyhow::anyhow!("{}", e.description))?;
+        .map_err(|e| super::exit::Usage(anyhow::anyhow!("{}", e.description)))?;
     let created = create(
         &state.store,
         &state.hasher,
@@ -201,12 +244,12 @@ async fn add(args: AddArgs, state: &AppState) -> anyhow::Result<()> {
         if let Some(s) = secret {
             out["client_secret"] = json!(s);
         }
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        say!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!("client_id:     {}", created.client_id);
+        say!("client_id:     {}", created.client_id);
         if let Some(s) = secret {
-            println!("client_secret: {s}");
-            println!("(the secret is shown only now: store it safely)");
+            say!("client_secret: {s}");
+            say!("(the secret is shown only now: store it safely)");
         }
     }
     Ok(())
@@ -223,38 +266,39 @@ fn summary(c: &StoredClient) -> String {
     )
 }
 
-fn print_details(c: &StoredClient) {
+fn print_details(c: &StoredClient) -> std::io::Result<()> {
     let m = &c.metadata;
-    println!("client_id:    {}", c.client_id);
-    println!(
+    say!("client_id:    {}", c.client_id);
+    say!(
         "name:         {}",
         m.client_name.as_deref().unwrap_or("(unnamed)")
     );
-    println!(
+    say!(
         "created:      {} by {}",
         timestamp(c.client_id_issued_at),
         c.created_by
     );
-    println!("auth method:  {}", m.token_endpoint_auth_method.as_str());
+    say!("auth method:  {}", m.token_endpoint_auth_method.as_str());
     let grants: Vec<&str> = m.grant_types.iter().map(|g| g.as_str()).collect();
-    println!("grant types:  {}", grants.join(" "));
-    println!("scope:        {}", m.scope.as_deref().unwrap_or(""));
-    println!("audience:     {}", m.audience.join(" "));
-    println!("redirect URIs:");
+    say!("grant types:  {}", grants.join(" "));
+    say!("scope:        {}", m.scope.as_deref().unwrap_or(""));
+    say!("audience:     {}", m.audience.join(" "));
+    say!("redirect URIs:");
     for u in &m.redirect_uris {
-        println!("  {u}");
+        say!("  {u}");
     }
+    Ok(())
 }
 
-fn print_families(families: &[crate::store::refresh::FamilySummary]) {
+fn print_families(families: &[crate::store::refresh::FamilySummary]) -> std::io::Result<()> {
     let live: Vec<_> = families
         .iter()
         .filter(|f| f.revoked_at.is_none() && f.live_tokens > 0)
         .collect();
-    println!("active grants (refresh-token families): {}", live.len());
+    say!("active grants (refresh-token families): {}", live.len());
     for f in &live {
         let user = f.username.as_deref().unwrap_or("(removed)");
-        println!(
+        say!(
             "  {}  {user}  since {}  {}",
             f.id,
             timestamp(f.created_at),
@@ -263,10 +307,11 @@ fn print_families(families: &[crate::store::refresh::FamilySummary]) {
     }
     for f in families.iter().filter(|f| f.revoked_at.is_some()).take(20) {
         let why = f.revoked_why.as_deref().unwrap_or("revoked");
-        println!(
+        say!(
             "  {}  revoked {}: {why}",
             f.id,
             timestamp(f.revoked_at.unwrap_or_default())
         );
     }
+    Ok(())
 }

@@ -13,12 +13,26 @@ use tessera_resource::clock::SystemClock;
 pub enum ConsentCommand {
     /// List a user's remembered consents.
     List {
+        /// The user's name.
         user: String,
+        /// Print JSON (an array of consents) instead of one line each.
         #[arg(long)]
         json: bool,
     },
     /// Withdraw a user's consent to a client; its refresh tokens stop working at once.
-    Revoke { user: String, client_id: String },
+    Revoke {
+        /// The user's name.
+        user: String,
+        /// The client's id, as `consent list` prints it.
+        client_id: String,
+    },
+}
+
+impl ConsentCommand {
+    /// Whether the command only reads.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, Self::List { .. })
+    }
 }
 
 pub async fn run(cmd: ConsentCommand, config: Config) -> anyhow::Result<()> {
@@ -37,7 +51,7 @@ async fn user_id(state: &AppState, name: &str) -> anyhow::Result<String> {
         .find(|u| u.username == name)
     {
         Some(u) => Ok(u.id),
-        None => bail!("no user named {name}"),
+        None => bail!(super::exit::Negative(format!("no user named {name}"))),
     }
 }
 
@@ -49,7 +63,7 @@ async fn dispatch(cmd: ConsentCommand, state: &AppState) -> anyhow::Result<()> {
                 .consents_of(&user_id(state, &user).await?)
                 .await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&consents)?);
+                say!("{}", serde_json::to_string_pretty(&consents)?);
             }
             for c in consents.iter().filter(|_| !json) {
                 let resource = if c.resource.is_empty() {
@@ -57,7 +71,7 @@ async fn dispatch(cmd: ConsentCommand, state: &AppState) -> anyhow::Result<()> {
                 } else {
                     &c.resource
                 };
-                println!(
+                say!(
                     "{}  {}  {}  {}",
                     c.client_id,
                     resource,
@@ -69,7 +83,9 @@ async fn dispatch(cmd: ConsentCommand, state: &AppState) -> anyhow::Result<()> {
         ConsentCommand::Revoke { user, client_id } => {
             let id = user_id(state, &user).await?;
             if !state.store.revoke_consent(&id, &client_id).await? {
-                bail!("{user} has no consent for client {client_id}");
+                bail!(super::exit::Negative(format!(
+                    "{user} has no consent for client {client_id}"
+                )));
             }
             let fields = serde_json::json!({"user_id": id, "client_id": client_id,
                 "by": "an administrator (tessera consent revoke)", "action": "consent and its refresh-token families revoked"});
@@ -78,7 +94,7 @@ async fn dispatch(cmd: ConsentCommand, state: &AppState) -> anyhow::Result<()> {
                 .audit
                 .record_durably("consent_revoked", now, fields)
                 .await?;
-            println!("revoked {user}'s consent for {client_id} and its refresh tokens");
+            say!("revoked {user}'s consent for {client_id} and its refresh tokens");
         }
     }
     Ok(())

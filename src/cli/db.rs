@@ -45,10 +45,10 @@ pub async fn run(cmd: DbCommand, config: Config) -> anyhow::Result<()> {
     snapshot.remove().await;
     let copied = result?;
     for (table, rows) in &copied {
-        println!("{table:<20} {rows:>10} rows");
+        say!("{table:<20} {rows:>10} rows");
     }
-    println!("copied and verified {from} into the PostgreSQL database");
-    println!(
+    say!("copied and verified {from} into the PostgreSQL database");
+    say!(
         "next: start every replica with --database on it, the same issuer, and the same TESSERA_KEY_ENCRYPTION_KEY if one is set"
     );
     Ok(())
@@ -126,7 +126,12 @@ struct Snapshot {
 
 impl Snapshot {
     async fn take(from: &str) -> anyhow::Result<Self> {
-        let source = Store::open(from).await?;
+        // The source must exist: a mistyped path is not a new, empty installation.
+        let existing = crate::store::Options {
+            access: crate::store::Access::Existing,
+            ..crate::store::Options::default()
+        };
+        let source = Store::open_with(from, &existing).await?;
         let path = std::env::temp_dir().join(format!("tessera-copy-{}.db", uuid::Uuid::new_v4()));
         let taken = source.backup(&path).await;
         source.close().await;

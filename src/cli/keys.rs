@@ -9,6 +9,8 @@ use crate::state::AppState;
 pub enum KeysCommand {
     /// List signing keys with their schedule; the one that signs now is marked.
     List {
+        /// Print JSON (an array of keys, each with its `state`: signing,
+        /// pending or retired).
         #[arg(long)]
         json: bool,
     },
@@ -22,9 +24,17 @@ pub enum KeysCommand {
     },
 }
 
+impl KeysCommand {
+    /// Whether the command only reads.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, Self::List { .. })
+    }
+}
+
 pub async fn run(cmd: KeysCommand, config: Config) -> anyhow::Result<()> {
-    // Building the state creates the first key if there is none yet, so the
-    // list always shows the key `serve` would sign with.
+    // `list` opens the database read-only: it shows the keys as they are,
+    // and neither creates the first one nor schedules one for another
+    // configured algorithm (`rotate` and `serve` do).
     let state = AppState::build(
         config,
         std::sync::Arc::new(tessera_resource::clock::SystemClock),
@@ -40,19 +50,27 @@ async fn dispatch(cmd: KeysCommand, state: &AppState) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::List { json } => {
             let keys = state.store.list_keys().await?;
+            let signing = state.keys.ring().signer.kid().to_owned();
+            let state_of = |k: &crate::store::keys::KeySummary| match () {
+                _ if k.kid == signing => "signing",
+                _ if k.activates_at > now => "pending",
+                _ => "retired",
+            };
             if json {
-                println!("{}", serde_json::to_string_pretty(&keys)?);
+                let mut list = serde_json::to_value(&keys)?;
+                for (entry, k) in list.as_array_mut().into_iter().flatten().zip(&keys) {
+                    entry["state"] = serde_json::json!(state_of(k));
+                }
+                say!("{}", serde_json::to_string_pretty(&list)?);
                 return Ok(());
             }
-            let signing = state.keys.ring().signer.kid().to_owned();
             for k in &keys {
-                let role = match () {
-                    _ if k.kid == signing => "signing",
-                    _ if k.activates_at > now => "pending",
-                    _ => "retired, still published",
+                let role = match state_of(k) {
+                    "retired" => "retired, still published",
+                    other => other,
                 };
                 let when = super::client::timestamp(k.activates_at);
-                println!("{}  {}  active from {when}  ({role})", k.kid, k.alg);
+                say!("{}  {}  active from {when}  ({role})", k.kid, k.alg);
             }
         }
         KeysCommand::Rotate { now: immediately } => {
@@ -69,13 +87,13 @@ async fn dispatch(cmd: KeysCommand, state: &AppState) -> anyhow::Result<()> {
                 .await?;
             let lead = state.config.signing.publish_lead.as_secs();
             if immediately {
-                println!(
+                say!(
                     "new signing key {} ({}) signs now",
                     key.kid,
                     key.alg.as_str()
                 );
             } else {
-                println!(
+                say!(
                     "new signing key {} ({}) is published now and signs in {lead}s",
                     key.kid,
                     key.alg.as_str()

@@ -4,7 +4,7 @@
 //! `user_disabled`, `user_enabled`) by the administrator, never with a
 //! password in it.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -21,7 +21,10 @@ use tessera_resource::clock::SystemClock;
 pub enum UserCommand {
     /// Create a user; the password is prompted for, or read from stdin.
     Add {
+        /// The name they sign in with.
         name: String,
+        /// Read the password from the first line of stdin instead of
+        /// prompting at the terminal (for scripts).
         #[arg(long)]
         password_stdin: bool,
         /// A local role, for the scope policy (repeat, or separate with commas).
@@ -30,24 +33,49 @@ pub enum UserCommand {
     },
     /// List users.
     List {
+        /// Print JSON (an array of users) instead of one line each.
         #[arg(long)]
         json: bool,
     },
     /// Change a user's password (ends their sessions).
     Passwd {
+        /// The user's name.
         name: String,
+        /// Read the new password from the first line of stdin instead of
+        /// prompting at the terminal.
         #[arg(long)]
         password_stdin: bool,
     },
     /// Delete a user; their consents and refresh tokens are revoked.
-    Remove { name: String },
+    Remove {
+        /// The user's name.
+        name: String,
+    },
     /// Replace a user's local roles (none: remove them all).
-    Role { name: String, roles: Vec<String> },
+    Role {
+        /// The user's name.
+        name: String,
+        /// The roles, for the scope policy.
+        roles: Vec<String>,
+    },
     /// Disable a user: they cannot sign in, refresh or get a token; their
     /// sessions end and their refresh-token families are revoked.
-    Disable { name: String },
+    Disable {
+        /// The user's name.
+        name: String,
+    },
     /// Enable a disabled user again (they sign in afresh).
-    Enable { name: String },
+    Enable {
+        /// The user's name.
+        name: String,
+    },
+}
+
+impl UserCommand {
+    /// Whether the command only reads.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, Self::List { .. })
+    }
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<String> {
@@ -59,6 +87,11 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
             .context("cannot read the password from stdin")?;
         line.trim_end_matches(['\r', '\n']).to_owned()
     } else {
+        if !std::io::stdin().is_terminal() {
+            bail!(super::exit::Usage(anyhow::anyhow!(
+                "no terminal to ask for the password at: pass --password-stdin and write it to stdin"
+            )));
+        }
         let first = rpassword::prompt_password("Password: ").context("cannot read the password")?;
         let again = rpassword::prompt_password("Again: ").context("cannot read the password")?;
         if first != again {
@@ -96,15 +129,15 @@ async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
                 .audit
                 .record_durably("user_added", now, fields)
                 .await?;
-            println!("created user {name} ({id})");
+            say!("created user {name} ({id})");
         }
         UserCommand::List { json } => {
             let users = state.store.list_users().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&users)?);
+                say!("{}", serde_json::to_string_pretty(&users)?);
             }
             for u in users.iter().filter(|_| !json) {
-                println!("{}", list_line(u, &state.config.identity_providers));
+                say!("{}", list_line(u, &state.config.identity_providers));
             }
         }
         UserCommand::Passwd {
@@ -115,10 +148,10 @@ async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
             crate::passwords::check_strength(&password)?;
             let hash = state.passwords.hash(password).await?;
             let Some(user) = find(state, &name).await? else {
-                bail!("no user named {name}");
+                bail!(super::exit::Negative(format!("no user named {name}")));
             };
             if !state.store.set_password(&name, &hash, now).await? {
-                bail!("no user named {name}");
+                bail!(super::exit::Negative(format!("no user named {name}")));
             }
             let fields = json!({"user_id": user.id, "username": name, "by": "an administrator (tessera user passwd)",
                                 "action": "sessions ended, refresh-token families revoked"});
@@ -126,26 +159,26 @@ async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
                 .audit
                 .record_durably("user_password_changed", now, fields)
                 .await?;
-            println!("changed the password of {name}");
+            say!("changed the password of {name}");
         }
         UserCommand::Remove { name } => {
             let Some(user) = find(state, &name).await? else {
-                bail!("no user named {name}");
+                bail!(super::exit::Negative(format!("no user named {name}")));
             };
             if !state.store.remove_user(&name).await? {
-                bail!("no user named {name}");
+                bail!(super::exit::Negative(format!("no user named {name}")));
             }
             let fields = json!({"user_id": user.id, "username": name, "by": "an administrator (tessera user remove)"});
             state
                 .audit
                 .record_durably("user_removed", now, fields)
                 .await?;
-            println!("removed user {name} and revoked their grants");
+            say!("removed user {name} and revoked their grants");
         }
         UserCommand::Role { name, roles } => {
             let roles = crate::users::check_roles(&roles)?;
             let Some(user) = find(state, &name).await? else {
-                bail!("no user named {name}");
+                bail!(super::exit::Negative(format!("no user named {name}")));
             };
             state.store.set_user_roles(&name, &roles).await?;
             let fields = json!({"user_id": user.id, "username": name, "roles": roles, "by": "an administrator (tessera user role)"});
@@ -153,11 +186,11 @@ async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
                 .audit
                 .record_durably("user_roles_changed", now, fields)
                 .await?;
-            println!("{name} now has roles: {}", shown(&roles));
+            say!("{name} now has roles: {}", shown(&roles));
         }
         UserCommand::Disable { name } => {
             let Some(id) = state.store.set_user_disabled(&name, true, now).await? else {
-                bail!("no user named {name}");
+                bail!(super::exit::Negative(format!("no user named {name}")));
             };
             let fields = json!({"user_id": id, "username": name, "by": "an administrator (tessera user disable)",
                                 "action": "sessions ended, refresh-token families revoked, unredeemed codes deleted"});
@@ -165,18 +198,18 @@ async fn dispatch(cmd: UserCommand, state: &AppState) -> anyhow::Result<()> {
                 .audit
                 .record_durably("user_disabled", now, fields)
                 .await?;
-            println!("disabled {name}: their sessions ended and their grants were revoked");
+            say!("disabled {name}: their sessions ended and their grants were revoked");
         }
         UserCommand::Enable { name } => {
             let Some(id) = state.store.set_user_disabled(&name, false, now).await? else {
-                bail!("no user named {name}");
+                bail!(super::exit::Negative(format!("no user named {name}")));
             };
             let fields = json!({"user_id": id, "username": name, "by": "an administrator (tessera user enable)"});
             state
                 .audit
                 .record_durably("user_enabled", now, fields)
                 .await?;
-            println!("enabled {name}");
+            say!("enabled {name}");
         }
     }
     Ok(())

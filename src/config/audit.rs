@@ -15,6 +15,7 @@ pub(super) struct FileAudit {
     retention: Option<String>,
     head_interval: Option<String>,
     head_file: Option<PathBuf>,
+    max_size: Option<String>,
 }
 
 const DAY: u64 = 86_400;
@@ -40,11 +41,48 @@ pub(super) fn settings(f: &FileAudit) -> anyhow::Result<AuditSettings> {
             DAY,
         )?),
     };
+    let max_size = match f.max_size.as_deref() {
+        None | Some("off") => None,
+        Some(text) => Some(size(text).context("audit.max_size")?),
+    };
     Ok(AuditSettings {
         retention,
         head_interval,
         head_file: f.head_file.clone(),
+        max_size,
     })
+}
+
+/// A size: a number with an optional unit, `500MB`, `2GiB`, `100000000`
+/// (bytes); at least 1 MB, so a typo cannot empty the trail.
+fn size(text: &str) -> anyhow::Result<u64> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .with_context(|| format!("'{text}' is not a size such as 500MB or 2GiB"))?;
+    let unit = match unit.trim() {
+        "" | "B" => 1,
+        "kB" | "KB" => 1_000,
+        "KiB" => 1 << 10,
+        "MB" => 1_000_000,
+        "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "GiB" => 1 << 30,
+        "TB" => 1_000_000_000_000,
+        "TiB" => 1 << 40,
+        other => {
+            bail!("'{text}': unknown unit '{other}' (use B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)")
+        }
+    };
+    let bytes = number
+        .checked_mul(unit)
+        .with_context(|| format!("'{text}' is too large"))?;
+    if bytes < 1_000_000 {
+        bail!("'{text}' is below the least bound, 1MB");
+    }
+    Ok(bytes)
 }
 
 /// The chain key: the environment's, else the file's (inline or in a file
@@ -76,4 +114,17 @@ pub(super) fn chain_key(
         bail!("the audit chain key must be at least 32 characters");
     }
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_take_decimal_and_binary_units_and_refuse_tiny_or_unknown_ones() {
+        assert_eq!(super::size("500MB").unwrap(), 500_000_000);
+        assert_eq!(super::size("2GiB").unwrap(), 2 << 30);
+        assert_eq!(super::size("1000000").unwrap(), 1_000_000);
+        for bad in ["10", "5kB", "1 PB", "MB", "-1GB", "99999999999999TB"] {
+            assert!(super::size(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -18,6 +18,8 @@ use tessera_resource::scope::{ScopeSet, validate_token};
 #[serde(deny_unknown_fields)]
 pub(super) struct FileConfig {
     listen: Option<String>,
+    admin_listen: Option<String>,
+    access_log: Option<bool>,
     issuer: Option<String>,
     database: Option<String>,
     threads: Option<usize>,
@@ -147,27 +149,70 @@ pub(super) struct FileResource {
     default: bool,
 }
 
+/// `text` as a socket address: IP:PORT, or HOST:PORT resolved now (the
+/// first address it names; `localhost` is usually 127.0.0.1).
+fn resolve_listen(text: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        bail!("listen address '{text}' is not IP:PORT or HOST:PORT");
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        bail!("listen address '{text}' is not IP:PORT or HOST:PORT");
+    }
+    let mut addrs = std::net::ToSocketAddrs::to_socket_addrs(text)
+        .with_context(|| format!("listen address '{text}': cannot resolve '{host}'"))?;
+    addrs
+        .next()
+        .with_context(|| format!("listen address '{text}': '{host}' has no address"))
+}
+
+/// An error in a value, said with where the value came from: a flag or
+/// variable (then not wrapped "in" the file), else the file.
+fn blame(e: anyhow::Error, flag: Option<String>) -> anyhow::Error {
+    match flag {
+        Some(flag) => super::FromOverride(e.context(format!("from {flag}"))).into(),
+        // The file's (or the default's): `from_toml` says in which file.
+        None => e,
+    }
+}
+
 impl Config {
     pub(super) fn build(file: FileConfig, o: &Overrides) -> anyhow::Result<Self> {
-        let listen_text = o
-            .listen
-            .clone()
-            .or(file.listen)
-            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen: SocketAddr = listen_text
-            .parse()
-            .with_context(|| format!("listen address '{listen_text}' is not IP:PORT"))?;
-        let issuer_text = o
-            .issuer
-            .clone()
-            .or(file.issuer)
-            .unwrap_or_else(|| format!("{}://{listen}", if o.tls { "https" } else { "http" }));
-        let issuer = Issuer::parse(&issuer_text).map_err(anyhow::Error::msg)?;
-        let database_url = o
-            .database_url
-            .clone()
-            .or(file.database)
-            .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+        let (listen_text, listen_from) = match (&o.listen, file.listen) {
+            (Some(l), _) => (l.clone(), o.sources.listen.clone()),
+            (None, Some(l)) => (l, None),
+            (None, None) => (DEFAULT_LISTEN.to_owned(), None),
+        };
+        let listen = resolve_listen(&listen_text).map_err(|e| blame(e, listen_from))?;
+        let admin_listen = match (&o.admin_listen, &file.admin_listen) {
+            (Some(l), _) => {
+                Some(resolve_listen(l).map_err(|e| blame(e, o.sources.admin_listen.clone()))?)
+            }
+            (None, Some(l)) => Some(resolve_listen(l).context("admin_listen")?),
+            (None, None) => None,
+        };
+        let (issuer_text, issuer_from) = match (&o.issuer, file.issuer) {
+            (Some(i), _) => (i.clone(), o.sources.issuer.clone()),
+            (None, Some(i)) => (i, None),
+            // The listen address as given: a host name stays one.
+            (None, None) => (
+                format!("{}://{listen_text}", if o.tls { "https" } else { "http" }),
+                o.sources.listen.clone(),
+            ),
+        };
+        let issuer =
+            Issuer::parse(&issuer_text).map_err(|e| blame(anyhow::Error::msg(e), issuer_from))?;
+        let (database_url, default_data_dir) = match (&o.database_url, file.database) {
+            (Some(url), _) => (url.clone(), None),
+            (None, Some(url)) => (url, None),
+            (None, None) => {
+                let dir = o.data_dir.clone().unwrap_or_else(super::default_data_dir);
+                let file = dir.join(super::DEFAULT_DATABASE_FILE);
+                (format!("sqlite://{}", file.display()), Some(dir))
+            }
+        };
 
         if let Some(n) = file.threads
             && !(1..=1024).contains(&n)
@@ -252,11 +297,15 @@ impl Config {
         };
         Ok(Self {
             listen,
+            admin_listen,
+            access_log: o.access_log || file.access_log.unwrap_or(false),
             threads: file.threads,
             max_connections,
             max_connections_per_ip,
             issuer,
             database_url,
+            database_access: o.database_access,
+            default_data_dir,
             tokens,
             sign_in,
             rate_limits,

@@ -28,7 +28,8 @@ mod tests;
 
 pub const EXAMPLE_CONFIG: &str = include_str!("../../examples/tessera.toml");
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-pub const DEFAULT_DATABASE: &str = "sqlite://tessera.db";
+/// The SQLite file in the data directory when no database URL is given.
+pub const DEFAULT_DATABASE_FILE: &str = "tessera.db";
 /// The most connections served at once unless `max_connections` says otherwise.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// The most connections one client address (an IPv6 /64) may hold open
@@ -102,11 +103,20 @@ pub struct AuditSettings {
     pub head_interval: Option<Duration>,
     /// Also write the head to this file, replacing it each time.
     pub head_file: Option<std::path::PathBuf>,
+    /// Prune the oldest records once the trail holds more than this many
+    /// bytes (`None`: no bound but `retention`).
+    pub max_size: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// A second listener for `/metrics` and the health checks only, so the
+    /// public one need not serve them (`--admin-listen`, `admin_listen`).
+    pub admin_listen: Option<SocketAddr>,
+    /// Log a line per request on target `tessera::access` (`--access-log`,
+    /// `access_log`).
+    pub access_log: bool,
     /// Serve on this many lanes (thread per core, `lanes`) instead of the
     /// shared work-stealing runtime.
     pub threads: Option<usize>,
@@ -117,6 +127,12 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     pub issuer: Issuer,
     pub database_url: String,
+    /// What opening the database may create and write (the CLI's read-only
+    /// commands open it read-only; only `serve` creates it).
+    pub database_access: crate::store::Access,
+    /// The default data directory, when `database_url` was defaulted into
+    /// it: `serve` creates it.
+    pub default_data_dir: Option<std::path::PathBuf>,
     pub tokens: TokenSettings,
     pub sign_in: SignInSettings,
     pub rate_limits: RateLimitSettings,
@@ -188,6 +204,7 @@ impl Config {
         crate::store::Options {
             pool_size: self.postgres.pool_size,
             statement_timeout: self.postgres.statement_timeout,
+            access: self.database_access,
         }
     }
 
@@ -205,8 +222,18 @@ impl Config {
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub listen: Option<String>,
+    /// `--admin-listen`.
+    pub admin_listen: Option<String>,
+    /// `--access-log`.
+    pub access_log: bool,
     pub issuer: Option<String>,
     pub database_url: Option<String>,
+    /// What opening the database may do [default: create it].
+    pub database_access: crate::store::Access,
+    /// `--data-dir`: where the default SQLite database lives.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Which flag or variable each value above came from, for errors.
+    pub sources: Sources,
     pub initial_access_token: Option<String>,
     pub key_encryption_key: Option<String>,
     /// `TESSERA_AUDIT_CHAIN_KEY`.
@@ -215,6 +242,34 @@ pub struct Overrides {
     pub redis_url: Option<String>,
     /// Serving HTTPS: the default issuer is then `https://LISTEN`.
     pub tls: bool,
+}
+
+/// Which flag or `TESSERA_*` variable set a value of [`Overrides`] (`None`:
+/// not set there, so the file or the default did).
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    pub listen: Option<String>,
+    pub admin_listen: Option<String>,
+    pub issuer: Option<String>,
+    pub database: Option<String>,
+}
+
+/// An error in a value given by a flag or variable: not the file's to blame.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub(crate) struct FromOverride(pub anyhow::Error);
+
+/// The directory of the default SQLite database: `$XDG_DATA_HOME/tessera`,
+/// else `~/.local/share/tessera`; never the working directory, which is
+/// often a source tree.
+pub fn default_data_dir() -> std::path::PathBuf {
+    let xdg = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty());
+    let home = std::env::var_os("HOME").filter(|d| !d.is_empty());
+    match (xdg, home) {
+        (Some(xdg), _) => std::path::PathBuf::from(xdg).join("tessera"),
+        (None, Some(home)) => std::path::PathBuf::from(home).join(".local/share/tessera"),
+        (None, None) => std::path::PathBuf::from("/var/lib/tessera"),
+    }
 }
 
 impl Config {
@@ -239,7 +294,10 @@ impl Config {
             let line = error_line(text, &e);
             anyhow::anyhow!("{origin}, line {line}: {}", e.message().trim())
         })?;
-        Self::build(file, overrides).with_context(|| format!("in {origin}"))
+        Self::build(file, overrides).map_err(|e| match e.downcast::<FromOverride>() {
+            Ok(FromOverride(e)) => e,
+            Err(e) => e.context(format!("in {origin}")),
+        })
     }
 }
 

@@ -113,6 +113,11 @@ impl Demo {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
+        self.serve_on(listener).await
+    }
+
+    /// Serve on a bound listener until a shutdown signal.
+    pub async fn serve_on(self, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
         let app = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -121,6 +126,53 @@ impl Demo {
             .await?;
         Ok(())
     }
+}
+
+/// `tessera demo-mcp`: bind `listen` (IP:PORT or HOST:PORT) first, check
+/// that the issuer's metadata answers, and only then say where it listens.
+/// With `exchanger`, it also serves the calendar API and reaches it from
+/// `calendar_read` by token exchange (RFC 8693).
+pub async fn run(
+    issuer: &str,
+    listen: &str,
+    exchanger: Option<TokenExchanger>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (from --listen)"))?;
+    let addr = listener.local_addr()?;
+    let metadata = format!("{issuer}/.well-known/oauth-authorization-server");
+    let reachable = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?
+        .get(&metadata)
+        .send()
+        .await;
+    match reachable {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) => anyhow::bail!(
+            "the issuer {issuer} answers its metadata ({metadata}) with HTTP {}: is --issuer a Tessera issuer?",
+            r.status()
+        ),
+        Err(e) => anyhow::bail!(
+            "the issuer {issuer} does not answer at {metadata} ({e}): start `tessera serve` first, or pass --issuer"
+        ),
+    }
+    // The resource names the address as given (a host name stays one), with
+    // the port actually bound (`:0` picks one).
+    let host = listen.rsplit_once(':').map_or(listen, |(host, _)| host);
+    let resource = format!("http://{host}:{}/mcp", addr.port());
+    let mut demo = Demo::new(issuer, &resource)?;
+    let mut line = format!("demo MCP server listening on {addr}: {resource} (issuer {issuer})\n");
+    if let Some(exchanger) = exchanger {
+        demo = demo.with_downstream(exchanger)?;
+        line.push_str(&format!(
+            "calendar API: http://{host}:{}/calendar-api (reached by token exchange)\n",
+            addr.port()
+        ));
+    }
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), line.as_bytes());
+    demo.serve_on(listener).await
 }
 
 /// Why a tool call failed at the HTTP level, if it did.

@@ -32,6 +32,9 @@ pub const fn status(code: ErrorCode) -> StatusCode {
 struct Body<'a> {
     error: &'static str,
     error_description: &'a str,
+    /// The request's id (`telemetry::request_id`), to quote to an operator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
 }
 
 impl IntoResponse for Error {
@@ -45,9 +48,11 @@ impl IntoResponse for Error {
             }
             (None, _) => {}
         }
+        let request_id = crate::telemetry::request_id::current();
         let body = serde_json::to_vec(&Body {
             error: self.code.as_str(),
             error_description: &self.description,
+            request_id: request_id.as_ref().and_then(|id| id.to_str().ok()),
         })
         .unwrap_or_default();
         let mut response = (status(self.code), body).into_response();

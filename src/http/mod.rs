@@ -81,6 +81,17 @@ async fn live() -> &'static str {
     "ok"
 }
 
+/// The admin listener's router (`--admin-listen`): metrics and the health
+/// checks, for operators and probes on a private address.
+pub fn admin_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .route("/health", get(ops::health))
+        .route("/health/live", get(live))
+        .fallback(not_found)
+        .with_state(state)
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     let issuer_path = state.config.issuer.path().to_owned();
     let metadata = bytes::Bytes::from(metadata::document(&state.config));
@@ -161,8 +172,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/introspect", post(introspect::introspect))
         .route("/health/live", get(live))
         .route("/health", get(ops::health))
-        .route("/metrics", get(ops::metrics))
         .method_not_allowed_fallback(method_not_allowed);
+    // With an admin listener, metrics are served there only.
+    let pages = match state.config.admin_listen {
+        Some(_) => pages,
+        None => pages.route("/metrics", get(ops::metrics)),
+    };
     // The method fallback must be in place before the CORS layer wraps the
     // routes, so that preflight requests are answered by the layer.
     let endpoints = endpoints

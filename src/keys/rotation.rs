@@ -43,7 +43,9 @@ async fn generate(alg: Algorithm) -> anyhow::Result<KeyMaterial> {
 impl SigningKeys {
     /// Load the keys, creating the first one (active at once: nothing can have
     /// cached a key set yet) or scheduling a switch to a newly configured
-    /// algorithm. `key_encryption_key` seals private keys at rest.
+    /// algorithm. `key_encryption_key` seals private keys at rest. A
+    /// read-only store's keys are taken as they are: nothing is created or
+    /// scheduled.
     pub async fn load(
         store: &Store,
         policy: KeyPolicy,
@@ -52,6 +54,10 @@ impl SigningKeys {
     ) -> anyhow::Result<Self> {
         let sealer = key_encryption_key.map(Sealer::new).transpose()?;
         let mut stored = stored_keys(store, sealer.as_ref()).await?;
+        let writable = !store.is_read_only();
+        if stored.is_empty() && !writable {
+            bail!("the database has no signing key yet: `tessera serve` creates the first one");
+        }
         if stored.is_empty() {
             let key = generate(policy.algorithm).await?;
             insert(store, &key, now, now, sealer.as_ref()).await?;
@@ -65,7 +71,7 @@ impl SigningKeys {
             policy,
         };
         let newest = stored.iter().max_by_key(|k| (k.activates_at, k.created_at));
-        if newest.is_some_and(|k| k.material.alg != policy.algorithm) {
+        if writable && newest.is_some_and(|k| k.material.alg != policy.algorithm) {
             let key = keys.rotate(store, now, false).await?;
             tracing::info!(kid = %key.kid, alg = key.alg.as_str(), "signing algorithm changed: new key scheduled");
         }

@@ -48,7 +48,10 @@ async fn clean_up(state: &AppState, now: i64) {
     if let Some(after) = state.config.registration.prune_unused_after {
         let before = now - after.as_secs() as i64;
         match state.store.prune_unused_clients(before).await {
-            Ok(n) if n > 0 => tracing::info!(clients = n, "pruned registrations never used"),
+            Ok(n) if n > 0 => {
+                state.metrics.registrations_removed("unused", n);
+                tracing::info!(clients = n, "pruned registrations never used")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "pruning unused registrations failed"),
         }
@@ -67,6 +70,20 @@ async fn clean_up(state: &AppState, now: i64) {
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "pruning the audit trail failed"),
+        }
+    }
+    if let Some(max) = state.config.audit.max_size {
+        let (store, audit) = (&state.store, &state.audit);
+        match crate::audit::retention::prune_to_size(store, audit, max, now).await {
+            Ok(Some(p)) => tracing::info!(
+                records = p.records,
+                max_size = max,
+                "pruned the oldest audit records to audit.max_size"
+            ),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "pruning the audit trail to its size failed")
+            }
         }
     }
 }

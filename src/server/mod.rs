@@ -34,6 +34,8 @@ pub struct TlsFiles {
 
 pub struct Server {
     listener: TcpListener,
+    /// `--admin-listen`: metrics and health only.
+    admin: Option<TcpListener>,
     state: Arc<AppState>,
 }
 
@@ -49,11 +51,28 @@ impl Server {
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        Ok(Self { listener, state })
+        let admin = match state.config.admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (admin_listen)"))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            listener,
+            admin,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// The admin listener's address, when there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> &Arc<AppState> {
@@ -79,6 +98,11 @@ impl Server {
         };
         let janitor = tokio::spawn(janitor::run(self.state.clone()));
         let watch = tokio::spawn(watch::run(self.state.clone()));
+        // Plain HTTP/1.1 on a private address; it ends with the server.
+        let admin = self.admin.map(|listener| {
+            let app = crate::http::admin_router(self.state.clone());
+            tokio::spawn(async move { axum::serve(listener, app).await })
+        });
         let served = crate::server::serve(
             self.listener,
             crate::http::router(self.state.clone()),
@@ -95,6 +119,9 @@ impl Server {
         .await;
         janitor.abort();
         watch.abort();
+        if let Some(admin) = admin {
+            admin.abort();
+        }
         self.state.close().await;
         served
     }

@@ -16,6 +16,18 @@ pub struct Pruned {
     pub through_seq: i64,
 }
 
+/// The audit trail's size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditSize {
+    pub records: i64,
+    /// The records' bytes (their columns, and about 40 bytes of row and
+    /// index overhead each), estimated from the newest 1,000 on both
+    /// backends: the exact figure needs a walk of the whole table, and the
+    /// files' sizes do not shrink when records are pruned (their pages are
+    /// reused).
+    pub bytes: i64,
+}
+
 impl Store {
     /// Append a record (`json`, made at `at`) to the chain with the next
     /// write batch. With `durable`, return only once it is committed (a
@@ -33,6 +45,18 @@ impl Store {
     /// Records from `since` (unix seconds) on, oldest first, at most `limit`.
     pub async fn audit_since(&self, since: i64, limit: i64) -> Result<Vec<Record>> {
         on_backend!(self, db => db.audit_since(since, limit).await)
+    }
+
+    /// How many records the trail holds and about how many bytes they take
+    /// (for `/metrics`): cheap enough to ask on every scrape.
+    pub async fn audit_size(&self) -> Result<AuditSize> {
+        on_backend!(self, db => db.audit_size().await)
+    }
+
+    /// The time of the record `offset` places after the oldest (`None`:
+    /// the trail is shorter).
+    pub async fn audit_time_of(&self, offset: i64) -> Result<Option<i64>> {
+        on_backend!(self, db => db.audit_time_of(offset).await)
     }
 
     /// The newest `n` records, oldest first.

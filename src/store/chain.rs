@@ -139,9 +139,57 @@ impl std::str::FromStr for Head {
 pub struct Record {
     pub seq: i64,
     pub at: i64,
+    /// The event as stored and hashed: since the compact form, without the
+    /// `"timestamp"` the `at` column holds ([`Record::event_with_time`]).
     pub event: String,
     pub prev_hash: Vec<u8>,
     pub hash: Vec<u8>,
+}
+
+/// What follows an event's kind in its JSON when the time is in it.
+const TIMESTAMP_KEY: &str = ",\"timestamp\":\"";
+
+impl Record {
+    /// The event as it was logged: `{"event":…,"timestamp":…,…}`. Records
+    /// stored in the compact form get their time back from `at`; earlier
+    /// ones carry it already.
+    pub fn event_with_time(&self) -> std::borrow::Cow<'_, str> {
+        match kind_end(&self.event) {
+            Some(end) if !self.event[end..].starts_with(TIMESTAMP_KEY) => {
+                let time = tessera_resource::clock::rfc3339(self.at);
+                let mut full = String::with_capacity(self.event.len() + time.len() + 16);
+                full.push_str(&self.event[..end]);
+                full.push_str(TIMESTAMP_KEY);
+                full.push_str(&time);
+                full.push('"');
+                full.push_str(&self.event[end..]);
+                full.into()
+            }
+            _ => self.event.as_str().into(),
+        }
+    }
+}
+
+/// The compact form of an event's JSON for storage: without the
+/// `"timestamp"` member `audit::event_json` writes after the kind, which the
+/// record's `at` column holds (the same second). Anything else is kept.
+pub fn compact(mut event: String) -> String {
+    if let Some(end) = kind_end(&event)
+        && event[end..].starts_with(TIMESTAMP_KEY)
+    {
+        let value = end + TIMESTAMP_KEY.len();
+        if let Some(close) = event[value..].find('"') {
+            event.replace_range(end..value + close + 1, "");
+        }
+    }
+    event
+}
+
+/// Where the kind's string ends in `{"event":"kind"…`: the kinds are plain
+/// names, with nothing escaped.
+fn kind_end(event: &str) -> Option<usize> {
+    let rest = event.strip_prefix("{\"event\":\"")?;
+    rest.find('"').map(|i| "{\"event\":\"".len() + i + 1)
 }
 
 /// Checks records in chain order, one at a time (the log may not fit in memory).
@@ -207,6 +255,29 @@ pub fn first_break<'a>(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_compact_record_drops_the_time_its_column_holds_and_gets_it_back() {
+        let at = 1_796_600_000;
+        let full =
+            crate::audit::event_json("token_issued", at, &serde_json::json!({"client_id": "c1"}));
+        let stored = compact(full.clone());
+        assert!(!stored.contains("timestamp"), "{stored}");
+        assert!(stored.len() + 30 < full.len());
+        let record = |event: String| Record {
+            seq: 1,
+            at,
+            event,
+            prev_hash: vec![],
+            hash: vec![],
+        };
+        assert_eq!(record(stored).event_with_time(), full);
+        // A record stored before the compact form is read as it is.
+        assert_eq!(record(full.clone()).event_with_time(), full);
+        // Anything not shaped like an event is left alone.
+        assert_eq!(compact("{\"n\":1}".into()), "{\"n\":1}");
+    }
+
     use super::*;
 
     /// A stand-in MAC for the pure tests (the real one is HMAC-SHA-256).

@@ -68,13 +68,28 @@ macro_rules! on_backend {
     };
 }
 
-/// How a PostgreSQL store connects (SQLite needs nothing).
+/// How a store is opened: what it may create and write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Access {
+    /// Create the database if missing, and migrate it (`tessera serve`).
+    #[default]
+    Create,
+    /// The database must exist; migrate it and write (the CLI's changes).
+    Existing,
+    /// The database must exist and is only read: no migration, no generated
+    /// setting stored, and any write is refused by the database itself.
+    ReadOnly,
+}
+
+/// How a store is opened, and how a PostgreSQL store connects.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Connections in the pool.
     pub pool_size: u32,
     /// The longest a statement may run before the database cancels it.
     pub statement_timeout: Duration,
+    /// What opening may create and write.
+    pub access: Access,
 }
 
 impl Default for Options {
@@ -82,6 +97,7 @@ impl Default for Options {
         Self {
             pool_size: 16,
             statement_timeout: Duration::from_secs(5),
+            access: Access::Create,
         }
     }
 }
@@ -92,6 +108,7 @@ pub(crate) use on_backend;
 pub struct Store {
     backend: Arc<Backend>,
     clients: client_cache::ClientCache,
+    read_only: bool,
 }
 
 impl Store {
@@ -101,14 +118,16 @@ impl Store {
         Self::open_with(url, &Options::default()).await
     }
 
-    /// Open and migrate the database at `url`: `sqlite://PATH` (created if
-    /// missing), or `postgres://…` / `postgresql://…` with `options`.
+    /// Open the database at `url`: `sqlite://PATH` or `postgres://…` /
+    /// `postgresql://…`, created, migrated or only read as `options.access`
+    /// says.
     pub async fn open_with(url: &str, options: &Options) -> Result<Self> {
+        let access = options.access;
         let backend = if postgres::is_url(url) {
             Backend::Postgres(postgres::Postgres::open(url, options).await?)
         } else {
             let url = url.to_owned();
-            let sqlite = tokio::task::spawn_blocking(move || sqlite::Sqlite::open(&url))
+            let sqlite = tokio::task::spawn_blocking(move || sqlite::Sqlite::open(&url, access))
                 .await
                 .map_err(|e| Error::Open(format!("opening the database failed: {e}")))??;
             Backend::Sqlite(sqlite)
@@ -116,7 +135,13 @@ impl Store {
         Ok(Self {
             backend: Arc::new(backend),
             clients: client_cache::ClientCache::default(),
+            read_only: access == Access::ReadOnly,
         })
+    }
+
+    /// Opened only to read: nothing may be generated or scheduled.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// `sqlite` or `postgresql`, for logs.

@@ -19,11 +19,19 @@ impl Store {
     }
 
     /// The setting `name`: `candidate` if it had none (the first insert wins).
+    /// A read-only store keeps nothing: it answers what is stored, or else
+    /// `candidate` for this process alone.
     pub(super) async fn generated_setting(
         &self,
         name: &'static str,
         candidate: &[u8],
     ) -> Result<Vec<u8>> {
+        if self.is_read_only() {
+            return Ok(self
+                .setting(name)
+                .await?
+                .unwrap_or_else(|| candidate.to_vec()));
+        }
         on_backend!(self, db => db.generated_setting(name, candidate).await)
     }
 

@@ -34,7 +34,44 @@ pub struct Metrics {
     tokens: Mutex<BTreeMap<&'static str, u64>>,
     limited: Mutex<BTreeMap<&'static str, u64>>,
     registrations: AtomicU64,
+    /// Registrations removed, by who removed them.
+    removed: Mutex<BTreeMap<&'static str, u64>>,
+    /// Failed sign-ins, by reason.
+    sign_in_failures: Mutex<BTreeMap<&'static str, u64>>,
+    refresh_reuse: AtomicU64,
     audit_backlog: AtomicI64,
+    /// The audit table's rows and bytes, as last measured.
+    audit_rows: AtomicI64,
+    audit_bytes: AtomicI64,
+}
+
+/// Add `n` to the counter `key` of `map`.
+fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str, n: u64) {
+    if let Ok(mut map) = map.lock() {
+        *map.entry(key).or_default() += n;
+    }
+}
+
+/// One counter family with a label: HELP, TYPE, a line per label value.
+fn write_labelled(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    map: &Mutex<BTreeMap<&'static str, u64>>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (value, n) in map.lock().map(|m| m.clone()).unwrap_or_default() {
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {n}");
+    }
+}
+
+/// One unlabelled sample with its HELP and TYPE.
+fn write_one(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
 }
 
 impl Metrics {
@@ -72,6 +109,27 @@ impl Metrics {
         self.registrations.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// `n` registrations removed, `by` the client itself (RFC 7592) or the
+    /// janitor (`unused`).
+    pub fn registrations_removed(&self, by: &'static str, n: u64) {
+        bump(&self.removed, by, n);
+    }
+
+    /// A failed sign-in: `unknown_user`, `wrong_password` or `locked_out`.
+    pub fn sign_in_failed(&self, reason: &'static str) {
+        bump(&self.sign_in_failures, reason, 1);
+    }
+
+    pub fn refresh_reuse_detected(&self) {
+        self.refresh_reuse.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The audit table's size, measured when `/metrics` is scraped.
+    pub fn set_audit_size(&self, rows: i64, bytes: i64) {
+        self.audit_rows.store(rows, Ordering::Relaxed);
+        self.audit_bytes.store(bytes, Ordering::Relaxed);
+    }
+
     pub fn set_audit_backlog(&self, n: i64) {
         self.audit_backlog.store(n, Ordering::Relaxed);
     }
@@ -104,12 +162,56 @@ impl Metrics {
             out,
             "# TYPE tessera_registrations_total counter\ntessera_registrations_total {regs}"
         );
+        write_labelled(
+            &mut out,
+            "tessera_registrations_removed_total",
+            "Clients removed, by who removed them (client: RFC 7592 delete; unused: pruned).",
+            "by",
+            &self.removed,
+        );
+        write_labelled(
+            &mut out,
+            "tessera_sign_in_failures_total",
+            "Failed sign-ins, by reason.",
+            "reason",
+            &self.sign_in_failures,
+        );
+        write_one(
+            &mut out,
+            "tessera_refresh_reuse_detected_total",
+            "counter",
+            "Spent refresh tokens presented again (their family was revoked).",
+            self.refresh_reuse.load(Ordering::Relaxed),
+        );
         let backlog = self.audit_backlog.load(Ordering::Relaxed);
         out.push_str("# HELP tessera_audit_backlog Audit events accepted but not yet written to the database.\n");
         let _ = writeln!(
             out,
             "# TYPE tessera_audit_backlog gauge\ntessera_audit_backlog {backlog}"
         );
+        write_one(
+            &mut out,
+            "tessera_audit_records",
+            "gauge",
+            "Records in the audit trail.",
+            self.audit_rows.load(Ordering::Relaxed),
+        );
+        write_one(
+            &mut out,
+            "tessera_audit_bytes",
+            "gauge",
+            "Bytes the audit trail's records take, estimated from the newest 1,000 (what audit.max_size bounds).",
+            self.audit_bytes.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tessera_build_info Tessera's version, commit and features.\n# TYPE tessera_build_info gauge\n\
+             tessera_build_info{{version=\"{}\",commit=\"{}\",features=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            env!("TESSERA_COMMIT"),
+            super::FEATURES,
+        );
+        super::process::render(&mut out);
         out
     }
 

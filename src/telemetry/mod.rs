@@ -1,9 +1,39 @@
 //! What Tessera tells its operators: logs ([`init_logs`]: text or JSON lines
 //! on stderr, audit events on their own target, every line terminal-safe
-//! through [`log_writer`]) and Prometheus metrics ([`metrics`]).
+//! through [`log_writer`]), the request id ([`request_id`]) and Prometheus
+//! metrics ([`metrics`], the process's own from /proc: [`process`]).
 
+pub mod audit_lines;
 pub mod log_writer;
 pub mod metrics;
+pub mod process;
+pub mod request_id;
+
+#[cfg(feature = "demo")]
+macro_rules! features {
+    () => {
+        "demo"
+    };
+}
+#[cfg(not(feature = "demo"))]
+macro_rules! features {
+    () => {
+        "none"
+    };
+}
+/// The features compiled in, for `--version` and `tessera_build_info`.
+pub const FEATURES: &str = features!();
+
+/// `tessera --version`: the version, the commit it was built from
+/// (`build.rs`), and the features compiled in.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("TESSERA_COMMIT"),
+    ", features: ",
+    features!(),
+    ")"
+);
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,17 +104,28 @@ pub fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGua
         // tracing-subscriber sanitizes no JSON line: serde_json escapes the
         // C0 controls in every string, and the writer DEL and the C1
         // controls (`log_writer::TerminalSafe`).
+        // Audit events are lines of their own shape (`audit_lines`): their
+        // fields are the line's.
         LogFormat::Json => {
-            let _ = fmt()
-                .with_env_filter(filter())
+            let audit = |m: &tracing::Metadata<'_>| m.target() == AUDIT_TARGET;
+            let audit_lines = audit_lines::AuditLines::new(writer.clone())
+                .with_filter(filter().and(filter_fn(audit)));
+            let other_lines = fmt::layer()
                 .with_writer(TerminalSafe(writer))
                 .json()
                 .flatten_event(true)
+                .with_filter(filter().and(filter_fn(move |m| !audit(m))));
+            let _ = tracing_subscriber::registry()
+                .with(audit_lines)
+                .with(other_lines)
                 .try_init();
         }
     }
     guard
 }
+
+/// The log target of the access log (`access_log = true`): a line per request.
+pub const ACCESS_TARGET: &str = "tessera::access";
 
 /// The log target of audit events (the issuer's and the kit's).
 pub const AUDIT_TARGET: &str = "tessera::audit";

@@ -365,3 +365,17 @@ fn the_kit_is_its_own_crate_and_never_reaches_into_the_issuer() {
         );
     }
 }
+
+#[test]
+fn the_command_line_never_panics_on_a_closed_pipe() {
+    // `println!` panics when stdout's reader has gone (`tessera … | head`);
+    // the CLI writes through `say!`, whose error ends the command quietly.
+    for (path, code) in shipped_sources("src") {
+        let found = mentions(&code, &["println!", "print!"]);
+        assert!(
+            found.is_empty(),
+            "{}: prints with {found:?}; use say! (src/cli/mod.rs)",
+            path.display()
+        );
+    }
+}

@@ -86,7 +86,7 @@ async fn the_database_its_wal_and_shm_and_its_backups_are_owner_only() {
 fn serving_a_database_others_can_read_logs_a_warning_naming_the_fix() {
     let db = TestDatabase::sqlite();
     let path = file_of(db.url());
-    let made = tessera(db.url()).args(["user", "list"]).output().unwrap();
+    let made = tessera(db.url()).arg("init").output().unwrap();
     assert!(
         made.status.success(),
         "{}",

@@ -13,7 +13,7 @@ async fn events_in(store: &tessera::store::Store) -> Vec<Value> {
     let records = store.audit_page(0, 100_000).await.unwrap();
     records
         .iter()
-        .map(|r| serde_json::from_str(&r.event).unwrap())
+        .map(|r| serde_json::from_str(&r.event_with_time()).unwrap())
         .collect()
 }
 

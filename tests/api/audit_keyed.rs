@@ -313,6 +313,8 @@ fn the_server_exports_the_head_it_can_be_verified_against() {
         ),
     );
     std::fs::write(&config, toml).unwrap();
+    let init = tessera(db.url()).arg("init").output().unwrap();
+    assert!(init.status.success(), "{}", text(&init));
     let made = tessera(db.url())
         .args([
             "client",

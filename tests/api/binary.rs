@@ -18,10 +18,17 @@ pub(crate) fn tessera(db: &str) -> Command {
 }
 
 /// A database of the test's own (kept alive by the caller: dropping it drops
-/// the database) and its URL.
+/// the database) and its URL, made by `tessera init` (only `serve` and
+/// `init` create a database).
 pub(crate) fn temp_db() -> (TestDatabase, String) {
     let db = TestDatabase::new();
     let url = db.url().to_owned();
+    let out = tessera(&url).arg("init").output().unwrap();
+    assert!(
+        out.status.success(),
+        "tessera init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (db, url)
 }
 

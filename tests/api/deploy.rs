@@ -443,7 +443,7 @@ fn deploy_config_loads_and_trusts_the_compose_proxy() {
         .arg(&config)
         .arg("--database")
         .arg(format!("sqlite://{}", db.display()))
-        .args(["client", "list", "--json"])
+        .arg("init")
         .output()
         .unwrap();
     assert!(

@@ -33,7 +33,8 @@ impl Issuer {
         }
         if url.scheme() == "http" && !is_loopback_host(&url) {
             return Err(format!(
-                "issuer '{s}' uses http on a non-loopback host; use https (or --tls behind a proxy)"
+                "issuer '{s}' uses http on a non-loopback host: serve HTTPS with --tls-cert and --tls-key, \
+                 or set --issuer https://HOST when a TLS-terminating proxy is in front"
             ));
         }
         let path = match url.path() {

@@ -122,6 +122,7 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
     if let Some(wait) = app.limits.sign_in_blocked_for(&account, &ip, now).await {
         let msg = blocked_message(wait);
         let status = StatusCode::TOO_MANY_REQUESTS;
+        app.metrics.sign_in_failed("locked_out");
         return again(&app, &browser, &after, msg, username, status).await;
     }
     let stored = match app.store.user_credentials(&username).await {
@@ -134,6 +135,11 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
         .unwrap_or((None, None));
     if !app.passwords.verify(password, hash).await || username.is_empty() {
         app.limits.sign_in_failed(&account, &ip, now).await;
+        let reason = match user_id {
+            Some(_) => "wrong_password",
+            None => "unknown_user",
+        };
+        app.metrics.sign_in_failed(reason);
         let fields = failure_fields(user_id.as_deref(), &ip, after.client_id());
         app.audit.record("sign_in_failed", now, fields).await;
         let msg = "Incorrect username or password.".to_owned();

@@ -138,6 +138,7 @@ pub async fn delete(
 ) -> Result<Response> {
     authorized(&app, &id, &headers).await?;
     app.store.remove_client(&id).await?;
+    app.metrics.registrations_removed("client", 1);
     let fields = serde_json::json!({"client_id": id, "by": "the client (RFC 7592)"});
     app.audit
         .record_durably("client_removed", app.clock.now(), fields)

@@ -108,6 +108,7 @@ async fn rotate(
         }
         Rotation::Rotated(family) => Ok(family),
         Rotation::Reused => {
+            app.metrics.refresh_reuse_detected();
             let fields = serde_json::json!({"client_id": client.id, "action": "refresh-token family revoked"});
             app.audit
                 .record_durably("refresh_reuse_detected", now, fields)

@@ -297,6 +297,41 @@ impl Postgres {
         records(rows)
     }
 
+    /// As SQLite's (`store::audit::AuditSize`): the span of `seq`, and the
+    /// newest 1,000 records' average size times the records. Not the
+    /// relation's size, which a DELETE does not shrink before a VACUUM.
+    pub async fn audit_size(&self) -> Result<crate::store::audit::AuditSize> {
+        let mut conn = self.pool.conn().await?;
+        let (records,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0)::BIGINT FROM audit_log")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(database)?;
+        let (average,): (f64,) = sqlx::query_as(
+            "SELECT COALESCE(AVG(octet_length(event) + octet_length(prev_hash) + octet_length(hash) + 40), 0)::FLOAT8 \
+             FROM (SELECT event, prev_hash, hash FROM audit_log ORDER BY seq DESC LIMIT 1000) t",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(database)?;
+        Ok(crate::store::audit::AuditSize {
+            records,
+            bytes: (average * records as f64) as i64,
+        })
+    }
+
+    pub async fn audit_time_of(&self, offset: i64) -> Result<Option<i64>> {
+        let at: Option<(i64,)> = sqlx::query_as(
+            "SELECT at FROM audit_log WHERE seq >= (SELECT MIN(seq) FROM audit_log) + $1 \
+             ORDER BY seq LIMIT 1",
+        )
+        .bind(offset)
+        .fetch_optional(&mut *self.pool.conn().await?)
+        .await
+        .map_err(database)?;
+        Ok(at.map(|(at,)| at))
+    }
+
     pub async fn audit_tail(&self, n: i64) -> Result<Vec<Record>> {
         let rows = sqlx::query(
             "SELECT * FROM (SELECT seq, at, event, prev_hash, hash FROM audit_log ORDER BY seq DESC LIMIT $1) t \

@@ -88,6 +88,13 @@ impl Postgres {
                 "statement_timeout",
                 format!("{}ms", options.statement_timeout.as_millis()),
             )]);
+        // A read-only command's session refuses every write in the database.
+        let read_only = options.access == crate::store::Access::ReadOnly;
+        let connect = if read_only {
+            connect.options([("default_transaction_read_only", "on")])
+        } else {
+            connect
+        };
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size.max(1))
             .acquire_timeout(pool::ACQUIRE_TIMEOUT)
@@ -103,10 +110,12 @@ impl Postgres {
             .connect_with(connect)
             .await
             .map_err(|e| Error::Open(format!("cannot connect to {shown}: {e}")))?;
-        sqlx::migrate!("migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(|e| Error::Open(format!("database migration failed on {shown}: {e}")))?;
+        if !read_only {
+            sqlx::migrate!("migrations/postgres")
+                .run(&pool)
+                .await
+                .map_err(|e| Error::Open(format!("database migration failed on {shown}: {e}")))?;
+        }
         let pool = Arc::new(pool::Pool::new(pool));
         Ok(Self {
             audit: audit::Queue::start(pool.clone()),

@@ -102,6 +102,44 @@ impl Sqlite {
         .await
     }
 
+    /// Records: the span of `seq` (the chain has no gaps; pruning removes a
+    /// prefix). Bytes: the newest 1,000 records' average size (their columns,
+    /// and the `at` index entry and row overhead, about 24 bytes) times the
+    /// records.
+    pub async fn audit_size(&self) -> Result<crate::store::audit::AuditSize> {
+        self.scan(|conn| {
+            let records: i64 = conn.query_row(
+                "SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0) FROM audit_log",
+                [],
+                |r| r.get(0),
+            )?;
+            let average: f64 = conn.query_row(
+                "SELECT COALESCE(AVG(length(CAST(event AS BLOB)) + length(prev_hash) + length(hash) + 40), 0) \
+                 FROM (SELECT event, prev_hash, hash FROM audit_log ORDER BY seq DESC LIMIT 1000)",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(crate::store::audit::AuditSize {
+                records,
+                bytes: (average * records as f64) as i64,
+            })
+        })
+        .await
+    }
+
+    pub async fn audit_time_of(&self, offset: i64) -> Result<Option<i64>> {
+        self.scan(move |conn| {
+            conn.query_row(
+                "SELECT at FROM audit_log WHERE seq >= (SELECT MIN(seq) FROM audit_log) + ? \
+                 ORDER BY seq LIMIT 1",
+                [offset],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
     pub async fn audit_tail(&self, n: i64) -> Result<Vec<Record>> {
         self.scan(move |conn| {
             records(

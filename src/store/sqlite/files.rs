@@ -13,6 +13,45 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::store::{Access, Error, Result};
+
+/// Refuse, naming the path, a database that is not there when it must be
+/// (every command but `serve`), or whose directory is missing when it would
+/// be created: SQLite's own answer ("unable to open database file") names
+/// neither.
+pub(super) fn check_place(path: &Path, access: Access) -> Result<()> {
+    if access != Access::Create {
+        return match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => Ok(()),
+            Ok(_) => Err(Error::Open(format!(
+                "database {} is not a file",
+                path.display()
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Open(format!(
+                "database {} does not exist (only `tessera serve` creates one; \
+                 check --database, TESSERA_DATABASE_URL or the config file's `database`)",
+                path.display()
+            ))),
+            Err(e) => Err(Error::Open(format!(
+                "cannot open database {}: {e}",
+                path.display()
+            ))),
+        };
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => return Ok(()),
+    };
+    if !dir.is_dir() {
+        return Err(Error::Open(format!(
+            "cannot create database {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// The database file, then its `-wal` and `-shm` companions.
 fn companions(path: &Path) -> [PathBuf; 3] {
     let with = |suffix: &str| {

@@ -128,6 +128,30 @@ pub fn run(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
+/// Check, without writing, that the database at `conn` is exactly at this
+/// version's schema (for opening it read-only).
+pub fn check(conn: &Connection) -> Result<()> {
+    let failed = |e: rusqlite::Error| Error::Open(format!("is not a Tessera database: {e}"));
+    let applied: Vec<(i64, bool)> = conn
+        .prepare("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .map_err(failed)?;
+    let known: Vec<(i64, bool)> = MIGRATIONS.iter().map(|m| (m.version(), true)).collect();
+    match applied.len().cmp(&known.len()) {
+        _ if applied == known => Ok(()),
+        std::cmp::Ordering::Less if known.starts_with(&applied) => Err(Error::Open(format!(
+            "its schema is older than this version of Tessera ({} of {} migrations): \
+             run `tessera serve` (or a command that changes something) once to migrate it",
+            applied.len(),
+            known.len()
+        ))),
+        _ => Err(Error::Open(
+            "its schema is not the one this version of Tessera knows (made by a newer version?)"
+                .into(),
+        )),
+    }
+}
+
 /// One migration and its ledger row, in one transaction. Another process
 /// may have applied it since the ledger was read: the write lock is taken
 /// first and the ledger read again under it.

@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::store::{Error, Result};
+use crate::store::{Access, Error, Result};
 
 pub use writer::Job;
 
@@ -103,26 +103,35 @@ pub fn path_of(url: &str) -> Result<PathBuf> {
 }
 
 impl Sqlite {
-    /// Open (creating if missing) and migrate the database at `url`; blocking.
-    pub fn open(url: &str) -> Result<Self> {
+    /// Open and migrate the database at `url` (creating it only under
+    /// [`Access::Create`]; under [`Access::ReadOnly`] neither migrated nor
+    /// writable); blocking.
+    pub fn open(url: &str, access: Access) -> Result<Self> {
         let path = path_of(url)?;
         let opening = |e: rusqlite::Error| {
             Error::Open(format!("cannot open database {}: {e}", path.display()))
         };
-        // Created owner-only before SQLite sees it; SQLite gives its -wal and
-        // -shm files the same mode.
-        match crate::store::private_file::create(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::Open(format!(
-                    "cannot create database {}: {e}",
-                    path.display()
-                )));
+        files::check_place(&path, access)?;
+        if access == Access::Create {
+            // Created owner-only before SQLite sees it; SQLite gives its -wal
+            // and -shm files the same mode.
+            match crate::store::private_file::create(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(Error::Open(format!(
+                        "cannot create database {}: {e}",
+                        path.display()
+                    )));
+                }
+                _ => {}
             }
-            _ => {}
         }
-        let mut conn = writer_connection(&path).map_err(opening)?;
-        migrate::run(&mut conn)?;
-        files::warn_if_exposed(&path);
+        let mut conn = writer_connection(&path, access).map_err(opening)?;
+        if access == Access::ReadOnly {
+            migrate::check(&conn).map_err(|e| prefixed(&path, e))?;
+        } else {
+            migrate::run(&mut conn).map_err(|e| prefixed(&path, e))?;
+            files::warn_if_exposed(&path);
+        }
         let reader = reader::Reader::open(path.clone())?;
         let chain_key = crate::store::chain::KeySlot::default();
         Ok(Self {
@@ -222,13 +231,28 @@ impl Sqlite {
     }
 }
 
-/// The writer connection: created if missing, WAL, durable commits.
-fn writer_connection(path: &Path) -> rusqlite::Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+/// A migration error naming the database it is about.
+fn prefixed(path: &Path, e: Error) -> Error {
+    match e {
+        Error::Open(text) => Error::Open(format!("database {}: {text}", path.display())),
+        e => e,
+    }
+}
+
+/// The writer connection: WAL, durable commits. Read-only under
+/// [`Access::ReadOnly`] (every write fails in SQLite), and never creating the
+/// file unless [`Access::Create`].
+fn writer_connection(path: &Path, access: Access) -> rusqlite::Result<Connection> {
+    let flags = match access {
+        Access::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        Access::Existing => OpenFlags::SQLITE_OPEN_READ_WRITE,
+        Access::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(5))?;
+    if access == Access::ReadOnly {
+        return Ok(conn);
+    }
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
