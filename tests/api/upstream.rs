@@ -415,6 +415,15 @@ async fn a_person_signs_in_at_the_provider_and_the_mcp_client_gets_its_tokens() 
     assert_eq!(signed.len(), 2);
     assert_eq!(signed[0]["provider"], "corp");
     assert_eq!(signed[0]["user_id"], alice.id);
+    // Both are the person's recent sign-ins, as the account page lists them.
+    let recent = w.app.state.store.sign_ins_of(&alice.id).await.unwrap();
+    assert_eq!(recent.len(), 2, "{recent:?}");
+    assert!(
+        recent
+            .iter()
+            .all(|r| r.method == "Example Corp (identity provider)" && !r.ip_address.is_empty()),
+        "{recent:?}"
+    );
 }
 
 /// A refusal's page: its status and text, and no person provisioned.
@@ -426,6 +435,14 @@ async fn refused(w: &World, page: &Page, status: u16, says: &str) {
     assert!(
         people.iter().all(|u| u.providers.is_empty()),
         "nobody linked"
+    );
+    // Counted among the sign-in failures, by why.
+    let metrics = w.app.state.metrics.render();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tessera_sign_in_failures_total{reason=\"upstream_")),
+        "{metrics}"
     );
 }
 

@@ -166,6 +166,7 @@ async fn unblocked(app: &AppState, step: &Step) -> std::result::Result<(String, 
 async fn failed(app: &AppState, step: &Step, user_id: &str, account: &str, method: &str) {
     let now = app.clock.now();
     app.limits.sign_in_failed(account, &step.ip, now).await;
+    app.metrics.sign_in_failed("second_factor");
     let fields = serde_json::json!({
         "user_id": user_id, "ip_address": step.ip, "client_id": step.after.client_id(),
         "method": method,

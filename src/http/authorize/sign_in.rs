@@ -147,6 +147,7 @@ pub async fn sign_in(State(app): State<Arc<AppState>>, request: Request) -> Resp
     }
     let user_id = user_id.unwrap_or_default();
     if disabled {
+        app.metrics.sign_in_failed("disabled");
         // Told only after the right password: the name alone says nothing.
         let fields = serde_json::json!({"user_id": user_id, "ip_address": ip, "client_id": after.client_id(), "reason": "disabled"});
         app.audit.record("sign_in_refused", now, fields).await;

@@ -77,6 +77,7 @@ pub(super) fn refusal_page(
 }
 
 pub(super) fn unreachable_page(app: &AppState, p: &IdentityProvider) -> Response {
+    app.metrics.sign_in_failed("upstream_unreachable");
     refusal_page(
         app,
         StatusCode::BAD_GATEWAY,
@@ -218,6 +219,7 @@ pub async fn callback(
         return bad_request(&app, NOT_VALID);
     };
     let headers = request.headers();
+    let ip = client_ip::key_of(&request, &app.config.rate_limits.trusted_proxies);
     let now = app.clock.now();
     let Some(state) = q
         .state
@@ -251,7 +253,11 @@ pub async fn callback(
     let Ok(request) = serde_json::from_str::<AuthorizationRequest>(&login.request) else {
         return bad_request(&app, NOT_VALID);
     };
-    let r = super::upstream_person::finish(&app, p, &browser, &request, state, &q).await;
+    let browser = super::upstream_person::Browser {
+        session: &browser,
+        ip: &ip,
+    };
+    let r = super::upstream_person::finish(&app, p, browser, &request, state, &q).await;
     or_error_page(&app, r)
 }
 
@@ -265,6 +271,7 @@ pub(super) fn short(error: &str) -> String {
 }
 
 async fn refused_callback(app: &AppState, p: Option<&IdentityProvider>, reason: &str) -> Response {
+    app.metrics.sign_in_failed("upstream_callback_refused");
     let fields = serde_json::json!({"provider": p.map(|p| p.id.as_str()), "reason": reason});
     app.audit
         .record("upstream_sign_in_failed", app.clock.now(), fields)

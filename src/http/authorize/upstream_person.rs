@@ -15,7 +15,15 @@ use crate::http::pages;
 use crate::http::session::{self, BrowserSession};
 use crate::oauth::authorize::AuthorizationRequest;
 use crate::state::AppState;
+use crate::store::factors::SignIn;
 use crate::store::people::{Linked, UpstreamSignIn};
+
+/// The browser a round trip returns to: its session and its address.
+#[derive(Clone, Copy)]
+pub struct Browser<'a> {
+    pub session: &'a BrowserSession,
+    pub ip: &'a str,
+}
 use crate::upstream::Failure;
 
 use crate::upstream::discovery::bare;
@@ -112,7 +120,7 @@ fn usernames(p: &IdentityProvider, person: &Person, new_id: &str) -> Vec<String>
 pub async fn sign_in(
     app: &AppState,
     p: &IdentityProvider,
-    old: &BrowserSession,
+    browser: Browser<'_>,
     person: &Person,
     request: &AuthorizationRequest,
 ) -> Result<Response> {
@@ -121,6 +129,7 @@ pub async fn sign_in(
         .map(|why| ("domain", why))
         .or_else(|| id_token::group_refusal(person, &p.allowed_groups).map(|why| ("group", why)));
     if let Some((rule, why)) = rule {
+        app.metrics.sign_in_failed("upstream_rule");
         let fields = serde_json::json!({"provider": p.id, "subject": person.subject, "client_id": request.client_id, "reason": format!("{rule} rule: {why}")});
         app.audit
             .record_durably("upstream_sign_in_refused", now, fields)
@@ -160,6 +169,7 @@ pub async fn sign_in(
             user_id
         }
         Linked::Disabled { user_id } => {
+            app.metrics.sign_in_failed("disabled");
             let fields = serde_json::json!({"user_id": user_id, "provider": p.id, "client_id": request.client_id, "reason": "disabled"});
             app.audit
                 .record_durably("upstream_sign_in_refused", now, fields)
@@ -178,10 +188,19 @@ pub async fn sign_in(
             )));
         }
     };
-    app.store.delete_session(&old.id_hash, now).await?;
+    app.store
+        .delete_session(&browser.session.id_hash, now)
+        .await?;
     let fresh = session::start(app, Some(&user_id)).await?;
-    let fields = serde_json::json!({"user_id": user_id, "provider": p.id, "client_id": request.client_id, "groups": person.groups});
+    let fields = serde_json::json!({"user_id": user_id, "provider": p.id, "client_id": request.client_id, "groups": person.groups, "ip_address": browser.ip});
     app.audit.record("upstream_sign_in", now, fields).await;
+    // The account page's "recent sign-ins" lists these beside local ones.
+    let record = SignIn {
+        at: now,
+        method: format!("{} (identity provider)", p.name),
+        ip_address: browser.ip.to_owned(),
+    };
+    app.store.record_sign_in(&user_id, record).await?;
     Ok(continue_with(app, &fresh, request))
 }
 
@@ -190,13 +209,14 @@ pub async fn sign_in(
 pub async fn finish(
     app: &AppState,
     p: &IdentityProvider,
-    browser: &BrowserSession,
+    browser: Browser<'_>,
     request: &AuthorizationRequest,
     state: &str,
     q: &super::upstream::Callback,
 ) -> crate::error::Result<Response> {
     let now = app.clock.now();
     if let Some(error) = q.error.as_deref() {
+        app.metrics.sign_in_failed("upstream_error");
         let error = super::upstream::short(error);
         let fields = serde_json::json!({"provider": p.id, "client_id": request.client_id, "reason": format!("provider error: {error}")});
         app.audit
@@ -221,6 +241,9 @@ pub async fn finish(
         }
         Err(failure) => failure,
     };
+    if !matches!(failure, Failure::Unreachable(_)) {
+        app.metrics.sign_in_failed("upstream_unverified");
+    }
     let fields = serde_json::json!({"provider": p.id, "client_id": request.client_id, "reason": failure.to_string()});
     app.audit
         .record("upstream_sign_in_failed", now, fields)

@@ -194,6 +194,7 @@ async fn verify(
                 tracing::info!(error = %e, "a passkey sign-in was refused");
             }
             app.limits.sign_in_failed(&account, ip, now).await;
+            app.metrics.sign_in_failed("passkey");
             let fields = serde_json::json!({
                 "user_id": stored.map(|s| s.user_id), "ip_address": ip,
                 "client_id": after.client_id(), "method": "passkey",

@@ -54,6 +54,7 @@ const MIGRATIONS: &[Migration] = migrations![
     "0022_second_factors.sql",
     "0023_passkeys.sql",
     "0024_assertion_jtis.sql",
+    "0025_sessions_by_person.sql",
 ];
 
 impl Migration {
