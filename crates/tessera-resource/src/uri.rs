@@ -59,6 +59,14 @@ pub fn check_resource(uri: &str) -> Result<String, &'static str> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("contains credentials");
     }
+    // `https://./`, `https://a..b/`, `https://example.com./`: a name with an
+    // empty label is no host a resource could be served from, or (the
+    // trailing dot) a second spelling of one that would compare unequal.
+    if let Some(url::Host::Domain(name)) = url.host() {
+        if name.split('.').any(str::is_empty) {
+            return Err("has a host name with an empty label");
+        }
+    }
     let key = String::from(url);
     if normalized(uri).as_deref() != Some(key.as_str()) {
         return Err(
@@ -144,6 +152,9 @@ mod tests {
             "http://127.0.0.1:3000/*",
             "https://ex%61mple.com/",
             "https://example.com:/",
+            "https://./@",
+            "https://a..b/mcp",
+            "https://example.com./mcp",
         ] {
             assert_eq!(canonical(bad), None, "{bad:?}");
         }
@@ -155,6 +166,11 @@ mod tests {
         assert_eq!(
             canonical("https://x.example?q").as_deref(),
             Some("https://x.example/?q")
+        );
+        // '@' may be in a path (RFC 3986 §3.3), never in the authority.
+        assert_eq!(
+            canonical("https://x.example/@team").as_deref(),
+            Some("https://x.example/@team")
         );
     }
 
@@ -237,7 +253,10 @@ mod properties {
         fn an_accepted_resource_key_is_a_fixpoint_of_printable_ascii(uri in uri_like()) {
             if let Ok(key) = check_resource(&uri) {
                 prop_assert!(key.bytes().all(|b| b.is_ascii_graphic()), "{:?}", key);
-                prop_assert!(!key.contains(['#', '\\', '*', '@']), "{:?}", key);
+                prop_assert!(!key.contains(['#', '\\', '*']), "{:?}", key);
+                // '@' is a path character (RFC 3986 §3.3); never in the authority.
+                let authority = key.split('/').nth(2).unwrap_or_default();
+                prop_assert!(!authority.contains('@'), "{:?}", key);
                 prop_assert_eq!(check_resource(&key), Ok(key.clone()));
                 let path = key.split('?').next().unwrap_or_default();
                 let segments: Vec<&str> = path.split('/').skip(3).collect();
