@@ -60,6 +60,10 @@ pub struct IdJagClaims {
     pub scope: Option<String>,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// Every other claim: the groups claim an `[[identity_providers]]` entry
+    /// of the same provider names is read from here.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What a valid ID-JAG grants.

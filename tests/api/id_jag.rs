@@ -350,3 +350,28 @@ async fn the_persons_scope_policy_narrows_what_an_id_jag_grants() {
         "calendar:read was in the ID-JAG but not the person's to grant"
     );
 }
+
+/// An `[[identity_providers]]` entry with the ID-JAG provider's id: its domain
+/// and group rules hold for the assertion too.
+#[tokio::test]
+async fn the_sign_in_rules_of_the_same_provider_hold_for_an_id_jag() {
+    let rules = "[[identity_providers]]\nid = \"acme\"\nname = \"Acme\"\n\
+                 issuer = \"http://127.0.0.1:9\"\nclient_id = \"tessera\"\nclient_secret = \"not-used-here\"\n\
+                 allowed_domains = [\"example.com\"]\nallowed_groups = [\"staff\"]\ngroups_claim = \"roles\"\n";
+    let w = world_configured("provision", &[GRANT], true, rules).await;
+    let wrong_domain = json!({"email": "eve@elsewhere.test", "roles": ["staff"]});
+    w.refused(
+        &w.id_jag(wrong_domain),
+        "accounts of elsewhere.test may not sign in here",
+    )
+    .await;
+    let no_group = json!({"roles": ["contractors"]});
+    w.refused(&w.id_jag(no_group), "not in a group").await;
+    assert!(w.app.state.store.list_users().await.unwrap().is_empty());
+
+    let res = w.present(&w.id_jag(json!({"roles": ["staff"]})), &[]).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let people = w.app.state.store.list_users().await.unwrap();
+    assert_eq!(people.len(), 1);
+    assert_eq!(people[0].providers, ["acme"]);
+}

@@ -62,10 +62,10 @@ pub fn check_resource(uri: &str) -> Result<String, &'static str> {
     // `https://./`, `https://a..b/`, `https://example.com./`: a name with an
     // empty label is no host a resource could be served from, or (the
     // trailing dot) a second spelling of one that would compare unequal.
-    if let Some(url::Host::Domain(name)) = url.host() {
-        if name.split('.').any(str::is_empty) {
-            return Err("has a host name with an empty label");
-        }
+    if let Some(url::Host::Domain(name)) = url.host()
+        && name.split('.').any(str::is_empty)
+    {
+        return Err("has a host name with an empty label");
     }
     let key = String::from(url);
     if normalized(uri).as_deref() != Some(key.as_str()) {

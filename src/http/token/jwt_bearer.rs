@@ -104,6 +104,7 @@ async fn person(
     claims: &IdJagClaims,
     now: i64,
 ) -> Result<String> {
+    let groups = provider_rules(app, idp, granted, claims)?;
     let user_id = match idp.people {
         People::Link => app
             .store
@@ -125,7 +126,7 @@ async fn person(
                     provider: &idp.provider,
                     subject: &granted.sub,
                     email: claims.email.as_deref(),
-                    groups: &[],
+                    groups: &groups,
                     new_id: &new_id,
                     usernames: &usernames,
                     now,
@@ -141,6 +142,54 @@ async fn person(
         }
     };
     Ok(user_id)
+}
+
+/// When an `[[identity_providers]]` entry has the ID-JAG provider's id, its
+/// sign-in rules (e-mail domains, groups) hold for the ID-JAG too, so a person
+/// refused at the sign-in page is not let in by an assertion. The groups are
+/// read from that entry's groups claim, and recorded with the link.
+fn provider_rules(
+    app: &AppState,
+    idp: &TrustedIdp,
+    granted: &Granted,
+    claims: &IdJagClaims,
+) -> Result<Vec<String>> {
+    let Some(p) = app
+        .config
+        .identity_providers
+        .iter()
+        .find(|p| p.id == idp.provider)
+    else {
+        return Ok(Vec::new());
+    };
+    let groups = claims
+        .other
+        .get(&p.groups_claim)
+        .and_then(serde_json::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|g| g.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let who = crate::upstream::id_token::Person {
+        subject: granted.sub.clone(),
+        email: claims.email.clone(),
+        // The provider signed the assertion about this person: its e-mail
+        // claim is the provider's word, as a verified ID token's would be.
+        email_verified: true,
+        groups,
+        preferred_username: None,
+    };
+    let refusal = crate::upstream::id_token::domain_refusal(&who, &p.allowed_domains)
+        .or_else(|| crate::upstream::id_token::group_refusal(&who, &p.allowed_groups));
+    match refusal {
+        Some(why) => Err(refused(format!(
+            "the sign-in rules of identity provider {} refuse the person ({why})",
+            p.id
+        ))),
+        None => Ok(who.groups),
+    }
 }
 
 /// The scope issued: asked (or the ID-JAG's, or the resource's defaults),
