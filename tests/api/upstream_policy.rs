@@ -399,7 +399,11 @@ fn cli(db: &str, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-#[tokio::test]
+// Multi-threaded: the CLI runs as a blocking child process while this
+// process's server holds the database; on one thread the server's audit
+// writer could stop inside its transaction, holding the chain's lock that the
+// CLI's own audit record waits for (until the statement timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_sets_roles_disables_and_shows_how_each_person_signs_in() {
     let app = spawn_app().await;
     let (client, tokens) = app.person_tokens("mcp:tools:weather").await;
