@@ -50,6 +50,10 @@ pub async fn prepare(
         None => None,
     };
     write_config(dir)?;
+    // Only `serve` and `init` create a database; other commands need it to
+    // exist. A binary from before `init` fails here and creates it at the
+    // next command, so the harness can still measure an older build.
+    let _ = cli(bin, &database, dir, &["init"], None);
     let (machine_basic, _) = add_client(bin, &database, dir, &["--scope", SCOPE])?;
     let (introspector_basic, _) = add_client(bin, &database, dir, &["--introspect"])?;
     let usernames = add_people(bin, &database, dir, people)?;
